@@ -1,0 +1,61 @@
+import type { CaptureMode } from '../config/config.js';
+import type { JsonObject } from '../security/canonical-json.js';
+import { escapeForLog } from '../security/escape.js';
+import { sha256Hex } from '../security/hash.js';
+import type { Redactor } from '../security/redact/redactor.js';
+
+/**
+ * A content field as recorded in an audit body. Whatever the mode, the SHA-256 and byte length of the
+ * original are there, so a record can be matched against a copy of the content held elsewhere.
+ */
+export interface CapturedContent extends JsonObject {
+  mode: CaptureMode;
+  sha256: string;
+  bytes: number;
+}
+
+export interface CaptureStage {
+  mode: CaptureMode;
+  redactor: Redactor;
+  maxBytes: number;
+}
+
+/** Cut a string to at most maxBytes of UTF-8 without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  if (text.length <= maxBytes / 3) return { text, truncated: false };
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return { text, truncated: false };
+  let end = maxBytes;
+  // Step back over UTF-8 continuation bytes (10xxxxxx) so the cut lands on a character boundary.
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--;
+  return { text: buf.subarray(0, end).toString('utf8'), truncated: true };
+}
+
+/**
+ * The capture pipeline for one field: fingerprint the original → (redact) → escape → truncate.
+ * Redaction runs before truncation so a secret cut in half at the boundary is still found whole.
+ */
+export function captureContent(original: string, stage: CaptureStage): CapturedContent {
+  const bytes = Buffer.byteLength(original, 'utf8');
+  const captured: CapturedContent = { mode: stage.mode, sha256: sha256Hex(original), bytes };
+  if (stage.mode === 'hash' || stage.mode === 'none') return captured;
+  let text = original;
+  if (stage.mode === 'redacted') {
+    const result = stage.redactor.redact(original);
+    text = result.text;
+    const total = Object.values(result.counts).reduce((a, b) => a + b, 0);
+    if (total > 0) captured.redactions = { ...result.counts };
+    captured.redaction_rules = stage.redactor.version;
+  }
+  const cut = truncateUtf8(escapeForLog(text), stage.maxBytes);
+  captured.text = cut.text;
+  if (cut.truncated) captured.truncated = true;
+  return captured;
+}
+
+/** Total matches redacted in a captured field. */
+export function redactionCount(captured: CapturedContent): number {
+  const counts = captured.redactions;
+  if (!counts || typeof counts !== 'object' || Array.isArray(counts)) return 0;
+  return Object.values(counts).reduce<number>((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
+}

@@ -1,0 +1,134 @@
+import { ROOT_CONTEXT, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { SeverityNumber, type Logger } from '@opentelemetry/api-logs';
+import type { JsonObject } from '../security/canonical-json.js';
+import type { CheckpointReason, SealedEvent, SessionChain } from '../security/integrity/chain.js';
+import { ATTR_EVENT_NAME, ATTR_EVENT_SEQ } from '../semconv/attributes.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+
+export type Severity = 'info' | 'warn' | 'error';
+
+const SEVERITY_NUMBER: Record<Severity, SeverityNumber> = {
+  info: SeverityNumber.INFO,
+  warn: SeverityNumber.WARN,
+  error: SeverityNumber.ERROR,
+};
+
+export interface EmitOptions {
+  severity?: Severity;
+  /** Index attributes for this record (risk, language…); never free text. */
+  attributes?: Attributes;
+}
+
+/** Called for every sealed event; errors thrown by it are swallowed (a hook must never break the host). */
+export type SealedEventListener = (event: SealedEvent, attributes: Attributes) => void;
+
+/**
+ * One session's audit stream: seals each event into the hash chain, then emits it as a log record
+ * tied to its span. The body is the canonical JSON string; attributes only index it.
+ */
+export class SessionEventLog {
+  private lastEmitMs = Date.now();
+  private lastCheckpointMs = Date.now();
+  private eventsSinceCheckpoint = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly chain: SessionChain,
+    private readonly baseAttributes: Attributes,
+    private readonly checkpointPolicy: { every: number; intervalMs: number; anchor: () => Span },
+    private readonly listener?: SealedEventListener,
+  ) {
+    // Idle checkpoints: a session waiting for its user still seals what it has, so a crash during
+    // the wait leaves a signed prefix. unref() keeps the timer from holding the process open.
+    this.idleTimer = setInterval(() => this.onIdleTick(), Math.max(250, Math.floor(checkpointPolicy.intervalMs / 2)));
+    this.idleTimer.unref();
+  }
+
+  get sessionId(): string {
+    return this.chain.sessionId;
+  }
+
+  emit(event: AuditEventName, span: Span, data: JsonObject, options: EmitOptions = {}): SealedEvent {
+    const sealed = this.sealAndSend(event, span, data, options);
+    this.eventsSinceCheckpoint++;
+    const now = Date.now();
+    if (
+      this.eventsSinceCheckpoint >= this.checkpointPolicy.every ||
+      now - this.lastCheckpointMs >= this.checkpointPolicy.intervalMs ||
+      this.chain.checkpointDue(now)
+    ) {
+      this.checkpoint(this.eventsSinceCheckpoint >= this.checkpointPolicy.every ? 'count' : 'interval', span);
+    }
+    return sealed;
+  }
+
+  /** Seal a signed checkpoint over the events since the last one (no-op when there are none). */
+  checkpoint(reason: CheckpointReason, span: Span = this.checkpointPolicy.anchor()): SealedEvent | undefined {
+    if (!this.chain.hasUncheckpointedEvents()) return undefined;
+    const ctx = this.contextOf(span);
+    const sealed = this.chain.sealCheckpoint(reason, ctx);
+    this.send(sealed, span, { severity: 'info' });
+    this.eventsSinceCheckpoint = 0;
+    this.lastCheckpointMs = Date.now();
+    return sealed;
+  }
+
+  /** Final checkpoint and timer teardown; the session-end event must already be emitted. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    this.checkpoint('end');
+  }
+
+  private onIdleTick(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (now - this.lastEmitMs >= this.checkpointPolicy.intervalMs / 2 && this.chain.hasUncheckpointedEvents()) {
+      this.checkpoint('idle');
+    }
+  }
+
+  private contextOf(span: Span) {
+    const sc = span.spanContext();
+    return { ts: new Date().toISOString(), traceId: sc.traceId, spanId: sc.spanId };
+  }
+
+  private sealAndSend(event: AuditEventName, span: Span, data: JsonObject, options: EmitOptions): SealedEvent {
+    if (this.closed && event !== AUDIT_EVENTS.integrityCheckpoint) {
+      throw new Error(`audit session ${this.sessionId} is closed; cannot record ${event}`);
+    }
+    const sealed = this.chain.seal(event, data, this.contextOf(span));
+    this.send(sealed, span, options);
+    return sealed;
+  }
+
+  private send(sealed: SealedEvent, span: Span, options: EmitOptions): void {
+    this.lastEmitMs = Date.now();
+    const attributes: Attributes = {
+      ...this.baseAttributes,
+      ...options.attributes,
+      [ATTR_EVENT_NAME]: sealed.event,
+      [ATTR_EVENT_SEQ]: sealed.seq,
+    };
+    const severity = options.severity ?? 'info';
+    this.logger.emit({
+      eventName: sealed.event,
+      timestamp: this.lastEmitMs,
+      severityNumber: SEVERITY_NUMBER[severity],
+      severityText: severity.toUpperCase(),
+      body: sealed.body,
+      attributes,
+      context: trace.setSpan(ROOT_CONTEXT, span),
+    });
+    if (this.listener) {
+      try {
+        this.listener(sealed, attributes);
+      } catch {
+        // A user hook must never break the audited call.
+      }
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import type { Logger } from '@opentelemetry/api-logs';
+import type { AuditConfig, CaptureMode } from '../config/config.js';
+import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import type { SessionChain } from '../security/integrity/chain.js';
+import type { Redactor } from '../security/redact/redactor.js';
+import * as A from '../semconv/attributes.js';
+import { AUDIT_EVENTS } from '../semconv/events.js';
+import { captureContent, type CapturedContent } from './content.js';
+import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
+import { AuditTurn } from './turn.js';
+
+export interface OpenSessionOptions {
+  /** The user's id in the host application; only its keyed pseudonym is ever recorded. */
+  userId: string;
+  sessionId?: string;
+  clientAddress?: string;
+  roles?: string[];
+  /** Model name as configured for Open Interpreter. */
+  model?: string;
+  /** Approval policy name (`all`, `none`, `policy`, …). */
+  policy?: string;
+  autoRun?: boolean;
+  openInterpreterVersion?: string;
+  /** Marks sessions rebuilt by `oi-audit import` from saved conversations. */
+  imported?: boolean;
+}
+
+export type SessionOutcome = 'complete' | 'error' | 'aborted' | 'process_died';
+
+export interface SessionContext {
+  sessionId: string;
+  options: OpenSessionOptions;
+  tracer: Tracer;
+  logger: Logger;
+  chain: SessionChain;
+  config: AuditConfig;
+  redactor: Redactor;
+  userPseudonym: string;
+  listener?: SealedEventListener | undefined;
+  onClosed: () => void;
+}
+
+/** Errors recorded against a session or turn: where they came from decides how to read them. */
+export type ErrorSource = 'execution' | 'llm' | 'server' | 'process' | 'protocol' | 'client' | 'audit';
+
+export interface ErrorInfo {
+  source: ErrorSource;
+  message: string;
+  /** Short machine-readable kind for `error.type` (e.g. `upstream_500`, `process_exit`). */
+  type?: string;
+}
+
+/**
+ * One Open Interpreter conversation = one trace. The root span lives from open to end; every event
+ * of the session is sealed into one hash chain.
+ */
+export class AuditSession {
+  readonly id: string;
+  readonly userPseudonym: string;
+  readonly rootSpan: Span;
+  readonly log: SessionEventLog;
+  private readonly ctx: SessionContext;
+  private turns: AuditTurn[] = [];
+  private currentTurn: AuditTurn | undefined;
+  private ended = false;
+  private errorCount = 0;
+  private readonly startedAt = Date.now();
+
+  constructor(ctx: SessionContext) {
+    this.ctx = ctx;
+    this.id = ctx.sessionId;
+    this.userPseudonym = ctx.userPseudonym;
+    const o = ctx.options;
+    const attributes: Attributes = {
+      [A.ATTR_SESSION_ID]: this.id,
+      [A.ATTR_GEN_AI_CONVERSATION_ID]: this.id,
+      [A.ATTR_GEN_AI_AGENT_NAME]: A.GEN_AI_AGENT_NAME_VALUE,
+      [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_INVOKE_AGENT,
+      [A.ATTR_ENDUSER_PSEUDO_ID]: this.userPseudonym,
+      [A.ATTR_AUTO_RUN]: o.autoRun ?? false,
+    };
+    if (o.clientAddress) attributes[A.ATTR_CLIENT_ADDRESS] = o.clientAddress;
+    if (o.roles?.length) attributes[A.ATTR_USER_ROLES] = o.roles;
+    if (o.model) attributes[A.ATTR_GEN_AI_REQUEST_MODEL] = o.model;
+    if (o.policy) attributes[A.ATTR_POLICY] = o.policy;
+    if (o.openInterpreterVersion) attributes[A.ATTR_OI_VERSION] = o.openInterpreterVersion;
+    if (o.imported) attributes[A.ATTR_IMPORTED] = true;
+    this.rootSpan = ctx.tracer.startSpan(
+      `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${A.GEN_AI_AGENT_NAME_VALUE}`,
+      { root: true, kind: SpanKind.SERVER, attributes },
+    );
+    this.log = new SessionEventLog(
+      ctx.logger,
+      ctx.chain,
+      { [A.ATTR_SESSION_ID]: this.id, [A.ATTR_ENDUSER_PSEUDO_ID]: this.userPseudonym },
+      { every: ctx.config.checkpointEvery, intervalMs: ctx.config.checkpointIntervalMs, anchor: () => this.rootSpan },
+      ctx.listener,
+    );
+    const data: JsonObject = {
+      user: this.userPseudonym,
+      agent: A.GEN_AI_AGENT_NAME_VALUE,
+      auto_run: o.autoRun ?? false,
+      capture: { ...ctx.config.capture },
+      redaction_rules: ctx.redactor.version,
+      integrity: ctx.chain.sessionStartData(),
+    };
+    if (o.clientAddress) data.client_address = o.clientAddress;
+    if (o.roles?.length) data.roles = [...o.roles];
+    if (o.model) data.model = o.model;
+    if (o.policy) data.policy = o.policy;
+    if (o.openInterpreterVersion) data.open_interpreter_version = o.openInterpreterVersion;
+    if (o.imported) data.imported = true;
+    this.log.emit(AUDIT_EVENTS.sessionStart, this.rootSpan, data);
+  }
+
+  get config(): AuditConfig {
+    return this.ctx.config;
+  }
+
+  get tracer(): Tracer {
+    return this.ctx.tracer;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  get turnCount(): number {
+    return this.turns.length;
+  }
+
+  /** The turn in progress, if any (the LLM proxy attaches generations to it). */
+  get activeTurn(): AuditTurn | undefined {
+    return this.currentTurn && !this.currentTurn.isEnded ? this.currentTurn : undefined;
+  }
+
+  /** Capture one content field under this session's policy. */
+  capture(field: keyof AuditConfig['capture'], text: string): CapturedContent {
+    const mode: CaptureMode = this.ctx.config.capture[field];
+    return captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+  }
+
+  /** Start a child span of `parent` in this session's trace. */
+  startChildSpan(name: string, parent: Span, attributes: Attributes, kind: SpanKind = SpanKind.INTERNAL): Span {
+    const parentContext = trace.setSpan(context.active(), parent);
+    return this.ctx.tracer.startSpan(name, { kind, attributes: { [A.ATTR_SESSION_ID]: this.id, ...attributes } }, parentContext);
+  }
+
+  emit(event: Parameters<SessionEventLog['emit']>[0], span: Span, data: JsonObject, options?: EmitOptions) {
+    this.assertOpen(event);
+    return this.log.emit(event, span, data, options);
+  }
+
+  /** A user turn begins: the prompt span opens and the user input is recorded. */
+  startTurn(input: string, extra: JsonObject = {}): AuditTurn {
+    this.assertOpen('turn');
+    this.currentTurn?.end('interrupted');
+    const turn = new AuditTurn(this, this.turns.length, input, extra);
+    this.turns.push(turn);
+    this.currentTurn = turn;
+    return turn;
+  }
+
+  /** An attempt to change a setting that would weaken the audit, refused. */
+  recordSettingsRefused(setting: string, reason: string, attempted?: JsonValue): void {
+    const data: JsonObject = { setting, reason };
+    if (attempted !== undefined) data.attempted = this.capture('userInput', JSON.stringify(attempted));
+    this.emit(AUDIT_EVENTS.settingsRefused, this.activeTurn?.span ?? this.rootSpan, data, { severity: 'warn' });
+  }
+
+  /** Records that audit events were lost (spool full, sink down): a declared gap, not a silent one. */
+  recordLoss(lost: number, reason: string, extra: JsonObject = {}): void {
+    this.emit(AUDIT_EVENTS.auditLoss, this.rootSpan, { lost, reason, ...extra }, { severity: 'error' });
+  }
+
+  /** An error not tied to one turn (or tied to the span given). */
+  recordError(error: ErrorInfo, span: Span = this.activeTurn?.span ?? this.rootSpan, extra: JsonObject = {}): void {
+    this.errorCount++;
+    const data: JsonObject = { source: error.source, message: this.capture('output', error.message), ...extra };
+    if (error.type) data.type = error.type;
+    const attributes: Attributes = {};
+    if (error.type) attributes[A.ATTR_ERROR_TYPE] = error.type;
+    this.emit(AUDIT_EVENTS.error, span, data, { severity: 'error', attributes });
+    if (span !== this.rootSpan) span.setAttribute(A.ATTR_ERROR_TYPE, error.type ?? error.source);
+  }
+
+  /** End the session: open turns end, the end event and a final checkpoint are sealed, the root span ends. */
+  end(outcome: SessionOutcome = 'complete', extra: JsonObject = {}): void {
+    if (this.ended) return;
+    this.currentTurn?.end(outcome === 'complete' ? 'complete' : 'error');
+    const data: JsonObject = {
+      outcome,
+      turns: this.turns.length,
+      errors: this.errorCount,
+      duration_ms: Date.now() - this.startedAt,
+      ...extra,
+    };
+    this.log.emit(AUDIT_EVENTS.sessionEnd, this.rootSpan, data, { severity: outcome === 'complete' ? 'info' : 'warn' });
+    this.ended = true;
+    this.log.close();
+    this.rootSpan.setAttribute(A.ATTR_SESSION_OUTCOME, outcome);
+    if (outcome !== 'complete') this.rootSpan.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+    this.rootSpan.end();
+    this.ctx.onClosed();
+  }
+
+  private assertOpen(what: string): void {
+    if (this.ended) throw new Error(`audit session ${this.id} has ended; cannot record ${what}`);
+  }
+}

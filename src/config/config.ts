@@ -1,0 +1,106 @@
+/**
+ * Typed configuration with documented defaults (README "Configuration" lists the same table).
+ * Every option can be given in code; the ones an operator needs without code also come from env.
+ */
+
+/** How a content field (user input, LLM messages, code, output) is recorded. */
+export type CaptureMode = 'full' | 'redacted' | 'hash' | 'none';
+export const CAPTURE_MODES: readonly CaptureMode[] = ['full', 'redacted', 'hash', 'none'];
+
+export interface CaptureConfig {
+  userInput: CaptureMode;
+  llmMessages: CaptureMode;
+  code: CaptureMode;
+  output: CaptureMode;
+}
+
+export interface AuditConfig {
+  /** `service.name` when OTEL_SERVICE_NAME is unset. Default `oi-audit`. */
+  serviceName: string;
+  /** Per-field content capture. Default `redacted` everywhere. */
+  capture: CaptureConfig;
+  /** Content longer than this (UTF-8 bytes) is truncated in the record; the hash covers the original. Default 64 KiB. */
+  maxContentBytes: number;
+  /** Command output is recorded in parts of at most this many bytes, so a crash loses little. Default 64 KiB. */
+  outputPartBytes: number;
+  /** Directory of the embedded file sink, used when no OTLP endpoint is set. Default `./oi-audit-logs`. */
+  sinkDir: string;
+  /** Checkpoint every N events (integrity). Default 100. */
+  checkpointEvery: number;
+  /** Checkpoint after this long idle or since the last one, in ms. Default 30 000. */
+  checkpointIntervalMs: number;
+}
+
+export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
+  serviceName: 'oi-audit',
+  capture: Object.freeze({ userInput: 'redacted', llmMessages: 'redacted', code: 'redacted', output: 'redacted' }),
+  maxContentBytes: 64 * 1024,
+  outputPartBytes: 64 * 1024,
+  sinkDir: './oi-audit-logs',
+  checkpointEvery: 100,
+  checkpointIntervalMs: 30_000,
+}) as AuditConfig;
+
+export type AuditConfigInput = Partial<Omit<AuditConfig, 'capture'>> & { capture?: Partial<CaptureConfig> | CaptureMode };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function parseCaptureMode(value: string, source: string): CaptureMode {
+  const mode = value.trim().toLowerCase();
+  if ((CAPTURE_MODES as readonly string[]).includes(mode)) return mode as CaptureMode;
+  throw new ConfigError(`${source}: capture mode must be one of ${CAPTURE_MODES.join(', ')}, got "${value}"`);
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/**
+ * Capture defaults from the environment:
+ * - `OI_AUDIT_CAPTURE` (one mode for every field) and `OI_AUDIT_CAPTURE_<FIELD>` (USER_INPUT, LLM_MESSAGES, CODE, OUTPUT);
+ * - `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `false` records fingerprints only (hash mode);
+ *   `true` records content, still redacted — raw secrets never reach an exporter unless a field is set to `full` explicitly.
+ */
+export function captureFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<CaptureConfig> {
+  const capture: Partial<CaptureConfig> = {};
+  const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
+  if (genai === 'false') Object.assign(capture, { userInput: 'hash', llmMessages: 'hash', code: 'hash', output: 'hash' });
+  if (genai === 'true') Object.assign(capture, { userInput: 'redacted', llmMessages: 'redacted', code: 'redacted', output: 'redacted' });
+  if (env.OI_AUDIT_CAPTURE) {
+    const mode = parseCaptureMode(env.OI_AUDIT_CAPTURE, 'OI_AUDIT_CAPTURE');
+    Object.assign(capture, { userInput: mode, llmMessages: mode, code: mode, output: mode });
+  }
+  const fields: Array<[keyof CaptureConfig, string]> = [
+    ['userInput', 'OI_AUDIT_CAPTURE_USER_INPUT'],
+    ['llmMessages', 'OI_AUDIT_CAPTURE_LLM_MESSAGES'],
+    ['code', 'OI_AUDIT_CAPTURE_CODE'],
+    ['output', 'OI_AUDIT_CAPTURE_OUTPUT'],
+  ];
+  for (const [field, name] of fields) {
+    const value = env[name];
+    if (value) capture[field] = parseCaptureMode(value, name);
+  }
+  return capture;
+}
+
+/** Resolve options given in code over the environment over the defaults. */
+export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessEnv = process.env): AuditConfig {
+  const fromCode: Partial<CaptureConfig> =
+    typeof input.capture === 'string'
+      ? { userInput: input.capture, llmMessages: input.capture, code: input.capture, output: input.capture }
+      : (input.capture ?? {});
+  const capture: CaptureConfig = { ...DEFAULT_CONFIG.capture, ...captureFromEnv(env), ...fromCode };
+  for (const [field, mode] of Object.entries(capture)) parseCaptureMode(mode, `capture.${field}`);
+  return {
+    serviceName: input.serviceName ?? env.OTEL_SERVICE_NAME ?? DEFAULT_CONFIG.serviceName,
+    capture,
+    maxContentBytes: positiveInt(input.maxContentBytes ?? DEFAULT_CONFIG.maxContentBytes, 'maxContentBytes'),
+    outputPartBytes: positiveInt(input.outputPartBytes ?? DEFAULT_CONFIG.outputPartBytes, 'outputPartBytes'),
+    sinkDir: input.sinkDir ?? env.OI_AUDIT_SINK_DIR ?? DEFAULT_CONFIG.sinkDir,
+    checkpointEvery: positiveInt(input.checkpointEvery ?? DEFAULT_CONFIG.checkpointEvery, 'checkpointEvery'),
+    checkpointIntervalMs: positiveInt(input.checkpointIntervalMs ?? DEFAULT_CONFIG.checkpointIntervalMs, 'checkpointIntervalMs'),
+  };
+}

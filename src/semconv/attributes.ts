@@ -1,0 +1,73 @@
+/**
+ * Attribute names used on spans and log records.
+ *
+ * The GenAI names are copied from the OpenTelemetry semantic conventions (still "Development" upstream),
+ * so a rename upstream cannot silently change what we emit. Every name here is documented in
+ * docs/semantic-conventions.md; a test checks that the two agree.
+ */
+
+// --- OpenTelemetry GenAI conventions (gen-ai spans and events) ---
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
+export const ATTR_GEN_AI_AGENT_NAME = 'gen_ai.agent.name';
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+
+// --- General OpenTelemetry conventions ---
+export const ATTR_SESSION_ID = 'session.id';
+export const ATTR_ENDUSER_PSEUDO_ID = 'enduser.pseudo.id';
+export const ATTR_CLIENT_ADDRESS = 'client.address';
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_EVENT_NAME = 'event.name';
+export const ATTR_SERVICE_NAME = 'service.name';
+
+// --- oi-audit's own namespace ---
+export const ATTR_USER_ROLES = 'oi_audit.user.roles';
+export const ATTR_OI_VERSION = 'oi_audit.open_interpreter.version';
+export const ATTR_AUTO_RUN = 'oi_audit.auto_run';
+export const ATTR_POLICY = 'oi_audit.policy';
+export const ATTR_IMPORTED = 'oi_audit.imported';
+export const ATTR_SESSION_OUTCOME = 'oi_audit.session.outcome';
+
+export const ATTR_TURN_INDEX = 'oi_audit.turn.index';
+export const ATTR_TURN_OUTCOME = 'oi_audit.turn.outcome';
+export const ATTR_INPUT_LENGTH = 'oi_audit.input.length';
+export const ATTR_INPUT_SHA256 = 'oi_audit.input.sha256';
+
+export const ATTR_LLM_CALL_INDEX = 'oi_audit.llm.call_index';
+export const ATTR_LLM_TIME_TO_FIRST_CHUNK_MS = 'oi_audit.llm.time_to_first_chunk_ms';
+export const ATTR_LLM_CHUNKS = 'oi_audit.llm.chunks';
+export const ATTR_LLM_CLIENT_DISCONNECTED = 'oi_audit.llm.client_disconnected';
+export const ATTR_LLM_HTTP_STATUS = 'oi_audit.llm.upstream_status';
+
+export const ATTR_CODE_LANGUAGE = 'oi_audit.code.language';
+export const ATTR_CODE_SHA256 = 'oi_audit.code.sha256';
+export const ATTR_CODE_LENGTH = 'oi_audit.code.length';
+export const ATTR_CODE_INDEX = 'oi_audit.code.index';
+export const ATTR_APPROVAL_DECISION = 'oi_audit.approval.decision';
+export const ATTR_APPROVAL_DECIDER = 'oi_audit.approval.decider';
+export const ATTR_RISK_LEVEL = 'oi_audit.risk.level';
+export const ATTR_RISK_RULES = 'oi_audit.risk.rules';
+export const ATTR_OUTPUT_LENGTH = 'oi_audit.output.length';
+export const ATTR_OUTPUT_SHA256 = 'oi_audit.output.sha256';
+export const ATTR_OUTPUT_TRUNCATED = 'oi_audit.output.truncated';
+export const ATTR_EXECUTION_ERROR = 'oi_audit.execution.error';
+
+export const ATTR_EVENT_SEQ = 'oi_audit.event.seq';
+export const ATTR_REDACTION_COUNT = 'oi_audit.redaction.count';
+export const ATTR_CONTENT_MODE = 'oi_audit.content.mode';
+
+/** Values of gen_ai.agent.name / gen_ai.operation.name we emit. */
+export const GEN_AI_AGENT_NAME_VALUE = 'open-interpreter';
+export const GEN_AI_OPERATION_CHAT = 'chat';
+export const GEN_AI_OPERATION_INVOKE_AGENT = 'invoke_agent';
+export const GEN_AI_OPERATION_EXECUTE_TOOL = 'execute_tool';
+
+/** Instrumentation scope for every span and log record oi-audit emits. */
+export const INSTRUMENTATION_SCOPE = 'oi-audit';
