@@ -1,0 +1,153 @@
+import { resolve } from 'node:path';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { BatchLogRecordProcessor, SimpleLogRecordProcessor, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { logs } from '@opentelemetry/api-logs';
+import { trace } from '@opentelemetry/api';
+import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
+import { resolveConfig, type AuditConfigInput } from '../config/config.js';
+import { FileLogRecordExporter, FileSpanExporter } from './file-sink.js';
+
+export type SinkKind = 'otlp' | 'file';
+
+export interface RegisterOptions extends AuditConfigInput {
+  /** `auto` (default): OTLP when an OTLP endpoint is configured, else the embedded file sink. */
+  sink?: 'auto' | SinkKind;
+  /** OTLP/HTTP base URL (overrides OTEL_EXPORTER_OTLP_ENDPOINT); `/v1/traces` and `/v1/logs` are appended. */
+  endpoint?: string;
+  /** Extra OTLP headers (OTEL_EXPORTER_OTLP_HEADERS is honoured as well). */
+  headers?: Record<string, string>;
+  /** Flush and end open sessions on SIGINT/SIGTERM, then exit. Default true. */
+  handleSignals?: boolean;
+  /** Passed to the recorder (redactor, pseudonymizer, integrity chain factory, event hook). */
+  recorder?: Omit<AuditRecorderOptions, 'config' | 'tracerProvider' | 'loggerProvider'>;
+}
+
+export interface AuditHandle {
+  recorder: AuditRecorder;
+  sink: SinkKind;
+  /** Where the embedded file sink writes (file sink only). */
+  sinkDir?: string;
+  /** OTLP base URL (OTLP sink only). */
+  endpoint?: string;
+  forceFlush(): Promise<void>;
+  /** End open sessions, flush everything, stop the SDK. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+let current: AuditHandle | undefined;
+
+/** The recorder set up by register() (or `--import oi-audit/register`). */
+export function getAuditRecorder(): AuditRecorder {
+  if (!current) throw new Error('oi-audit is not registered: call register() or start node with --import oi-audit/register');
+  return current.recorder;
+}
+
+export function getAuditHandle(): AuditHandle | undefined {
+  return current;
+}
+
+function otlpEndpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  return env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined;
+}
+
+/**
+ * Set up the OpenTelemetry Node SDK with oi-audit's exporters and return the recorder.
+ * Standard OTEL_* variables are honoured (endpoint, headers, service name, resource attributes).
+ */
+export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv = process.env): AuditHandle {
+  if (current) return current;
+  const config = resolveConfig(options, env);
+  const endpointFromEnv = otlpEndpointFromEnv(env);
+  const sink: SinkKind = options.sink && options.sink !== 'auto' ? options.sink : options.endpoint || endpointFromEnv ? 'otlp' : 'file';
+
+  let spanProcessor: SpanProcessor;
+  let logProcessor: LogRecordProcessor;
+  let sinkDir: string | undefined;
+  let endpoint: string | undefined;
+  if (sink === 'file') {
+    sinkDir = resolve(config.sinkDir);
+    // Unbatched: each record is written before the call returns (see file-sink.ts).
+    spanProcessor = new SimpleSpanProcessor(new FileSpanExporter(sinkDir));
+    logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir) });
+  } else {
+    endpoint = options.endpoint ?? endpointFromEnv;
+    const base = options.endpoint?.replace(/\/+$/, '');
+    const traceExporter = new OTLPTraceExporter({ ...(base ? { url: `${base}/v1/traces` } : {}), ...(options.headers ? { headers: options.headers } : {}) });
+    const logExporter = new OTLPLogExporter({ ...(base ? { url: `${base}/v1/logs` } : {}), ...(options.headers ? { headers: options.headers } : {}) });
+    spanProcessor = new BatchSpanProcessor(traceExporter);
+    logProcessor = new BatchLogRecordProcessor({ exporter: logExporter, maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 500 });
+  }
+
+  const sdk = new NodeSDK({
+    serviceName: config.serviceName,
+    // No process detector: process.command_args can carry secrets passed on a command line.
+    resourceDetectors: [envDetector, hostDetector],
+    resource: resourceFromAttributes({
+      'process.pid': process.pid,
+      'process.runtime.name': 'nodejs',
+      'process.runtime.version': process.versions.node,
+    }),
+    spanProcessors: [spanProcessor],
+    logRecordProcessors: [logProcessor],
+    metricReaders: [],
+    instrumentations: [],
+  });
+  sdk.start();
+
+  const recorder = new AuditRecorder({
+    ...options.recorder,
+    config,
+    tracerProvider: trace.getTracerProvider(),
+    loggerProvider: logs.getLoggerProvider(),
+  });
+
+  let shuttingDown: Promise<void> | undefined;
+  const handle: AuditHandle = {
+    recorder,
+    sink,
+    ...(sinkDir ? { sinkDir } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    async forceFlush() {
+      await Promise.all([spanProcessor.forceFlush(), logProcessor.forceFlush()]);
+    },
+    shutdown() {
+      shuttingDown ??= (async () => {
+        recorder.endAll('shutdown');
+        await sdk.shutdown();
+        process.removeListener('beforeExit', onBeforeExit);
+        if (current === handle) current = undefined;
+      })();
+      return shuttingDown;
+    },
+  };
+
+  const onBeforeExit = () => void handle.shutdown();
+  process.once('beforeExit', onBeforeExit);
+  // process.exit() skips beforeExit; with the synchronous file sink, ending the sessions here still
+  // writes their end events and final checkpoints to disk.
+  if (sink === 'file') process.once('exit', () => recorder.endAll('exit'));
+  if (options.handleSignals ?? true) installSignalHandlers(handle);
+  current = handle;
+  return handle;
+}
+
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
+function installSignalHandlers(handle: AuditHandle): void {
+  for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
+    const onSignal = () => {
+      // Bounded: a Collector that never answers must not keep a signalled process alive.
+      const deadline = new Promise<void>((r) => setTimeout(r, 5_000).unref());
+      void Promise.race([handle.shutdown(), deadline]).finally(() => {
+        process.removeListener(signal, onSignal);
+        // Other listeners (the host app's) decide the exit; alone, we exit as the signal would have.
+        if (process.listenerCount(signal) === 0) process.exit(SIGNAL_EXIT_CODES[signal]);
+      });
+    };
+    process.on(signal, onSignal);
+  }
+}
