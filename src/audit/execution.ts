@@ -192,9 +192,10 @@ export class AuditExecution {
       });
     }
     if (state.error) {
-      this.turn.recordError(
+      this.session.recordError(
         { source: 'execution', type: 'execution_error', message: state.errorMessage ?? 'code execution reported an error' },
         this.span,
+        { turn: this.turn.index, index: this.index },
       );
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: 'execution error' });
     } else if (state.interrupted) {

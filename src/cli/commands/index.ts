@@ -1,0 +1,5 @@
+import type { CommandSpec } from '../args.js';
+import { viewCommand } from './view.js';
+
+/** Every subcommand, in the order `oi-audit --help` lists them. */
+export const COMMANDS: CommandSpec[] = [viewCommand];
