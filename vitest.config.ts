@@ -2,12 +2,22 @@ import { defineConfig } from 'vitest/config';
 
 // Integration and e2e tests start real processes (Open Interpreter, the Collector, rsyslog, dockerd):
 // generous timeouts, and files run one at a time so two cores are not oversubscribed.
+// Only those projects run the global setup (venv install, Collector build); unit tests need nothing.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 600_000,
     fileParallelism: false,
-    reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+    ],
   },
 });
