@@ -21,8 +21,8 @@ export interface ProposedCode {
 }
 
 export type ApprovalDecision = 'approved' | 'refused';
-/** Who decided: Open Interpreter's auto-run, a human, a policy rule, or the fail-closed guard. */
-export type Decider = 'auto_run' | 'user' | 'policy' | 'fail_closed' | 'client';
+/** Who decided: Open Interpreter's auto-run, a human, a policy rule, the fail-closed guard, or unknown (imported history). */
+export type Decider = 'auto_run' | 'user' | 'policy' | 'fail_closed' | 'client' | 'imported';
 
 export interface ApprovalInfo {
   decision: ApprovalDecision;

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../args.js';
+import { importCommand } from './import.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [viewCommand];
+export const COMMANDS: CommandSpec[] = [viewCommand, importCommand];
