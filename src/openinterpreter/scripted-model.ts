@@ -437,6 +437,13 @@ function write(res: ServerResponse, text: string): Promise<boolean> {
   });
 }
 
+function writeFlushed(res: ServerResponse, text: string): Promise<boolean> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    res.write(text, (err) => resolve(!err));
+  });
+}
+
 export async function startScriptedModel(options: ScriptedModelOptions): Promise<ScriptedModel> {
   const script = validateScript(options.script, 'scripted model options.script');
   const host = options.host ?? '127.0.0.1';
@@ -567,7 +574,8 @@ export async function startScriptedModel(options: ScriptedModelOptions): Promise
         if (!(await write(res, 'data: {"id": "broken", "choices": [\n\n'))) return;
       }
       if (sent > 0) await sleep(chunkDelayMs);
-      if (!(await write(res, ev))) return;
+      // Before a cut, wait until the chunk has reached the socket, so the client sees exactly K chunks.
+      if (!(await (cut !== undefined && sent + 1 >= cut ? writeFlushed(res, ev) : write(res, ev)))) return;
       sent++;
     }
     if (cut !== undefined && sent >= cut) {
