@@ -1,0 +1,470 @@
+/**
+ * Starts and stops one real Open Interpreter 0.4.3 server (`interpreter --server`) per session.
+ *
+ * One server process holds exactly one conversation, so each session gets its own process on 127.0.0.1, a free
+ * port, a random INTERPRETER_API_KEY, its own config dir, telemetry off, `--offline`, text (markdown) mode,
+ * auto-run off, and every LLM call aimed at `llmBaseUrl` (the audit proxy's per-session URL).
+ *
+ * Killing it is the hard part (observed with 0.4.3, see docs/open-interpreter-protocol.md):
+ * - the Jupyter kernel runs in its own session and process group, so killing the server's group misses it and
+ *   anything the kernel started (e.g. a `subprocess.Popen` from generated code outlives everything);
+ * - with a shell command running, SIGTERM leaves uvicorn "Waiting for background tasks to complete" for good.
+ * So stop() snapshots the whole process tree first, signals every process group in it, and escalates to SIGKILL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { installPaths, openInterpreterVenvDir } from './venv.js';
+
+export interface StartInterpreterServerOptions {
+  /** OpenAI-compatible base URL including `/v1`, e.g. `http://127.0.0.1:P/s/<token>/v1`. */
+  llmBaseUrl: string;
+  /** Key sent to `llmBaseUrl` (passed through the environment, never on the command line). */
+  llmApiKey: string;
+  /** Model name; `openai/` is prefixed when missing so litellm speaks the OpenAI protocol to `llmBaseUrl`. */
+  model: string;
+  /** Working directory of the server, hence of the code it runs. Default: the session's temp config dir. */
+  workDir?: string;
+  /** Give up waiting for `GET /heartbeat` after this long. Default 60 s (a cold start takes 3-5 s here). */
+  startTimeoutMs?: number;
+  /**
+   * Extra environment for the server and the code it runs. It cannot override the variables this module sets
+   * to keep the audit intact (INTERPRETER_*, HOME, XDG_CONFIG_HOME, OPENAI_*, LITELLM_LOCAL_MODEL_COST_MAP,
+   * DISABLE_TELEMETRY).
+   */
+  env?: Record<string, string>;
+  /** Every line the server prints, as it prints it. */
+  onLog?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** LLM context window told to Open Interpreter (it cannot look up an unknown model's). Default 8000. */
+  contextWindow?: number;
+  /** `max_tokens` for each LLM call. Default 1000. */
+  maxTokens?: number;
+  /** Virtualenv holding Open Interpreter. Default: `$OI_AUDIT_VENV` or `<repo>/.venv/oi`. */
+  venvDir?: string;
+  /** How long stop() waits after SIGTERM before SIGKILL. Default 3000 ms. */
+  stopGraceMs?: number;
+}
+
+export interface InterpreterExit {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface InterpreterServer {
+  /** WebSocket URL of the LMC endpoint, `ws://127.0.0.1:<port>/`. */
+  url: string;
+  /** `http://127.0.0.1:<port>` (heartbeat, settings). */
+  httpUrl: string;
+  port: number;
+  /** INTERPRETER_API_KEY: the WebSocket auth frame value and the X-API-KEY header. */
+  apiKey: string;
+  pid: number;
+  /** Installed open-interpreter version, e.g. "0.4.3". */
+  version: string;
+  /** Resolves when the server process exits, however that happens. */
+  exited: Promise<InterpreterExit>;
+  /** Kills the server and every process it started (kernel, shells, their children); removes its config dir. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+const DEFAULT_STOP_GRACE_MS = 3_000;
+const HEARTBEAT_POLL_MS = 150;
+const LOG_LINES_KEPT_FOR_ERRORS = 30;
+const PORT_IN_USE_RETRIES = 3;
+/**
+ * Seconds of silence before the Jupyter language asks the LLM whether the program waits for input (a call that
+ * bypasses llm.api_base and confuses a scripted model). A day: effectively off.
+ */
+const INPUT_PATIENCE_SECONDS = '86400';
+
+/** Variables passed through from the parent. Everything else stays out: generated code runs in this env. */
+const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TERM', 'SHELL', 'USER', 'LOGNAME'];
+
+/**
+ * Starts `interpreter --server` and resolves once `GET /heartbeat` answers.
+ *
+ * @throws Error saying why: venv missing, process exited early (with its last stderr lines), or heartbeat timeout.
+ */
+export async function startInterpreterServer(opts: StartInterpreterServerOptions): Promise<InterpreterServer> {
+  const venvDir = opts.venvDir ?? openInterpreterVenvDir();
+  const { interpreterBin } = installPaths(venvDir);
+  try {
+    await access(interpreterBin);
+  } catch {
+    throw new Error(
+      `Open Interpreter is not installed: ${interpreterBin} is missing. ` +
+        `Run scripts/setup-openinterpreter.sh (or call ensureOpenInterpreter()) first.`,
+    );
+  }
+  if (/^(openai\/)?i$/.test(opts.model)) {
+    // Model "i" makes Open Interpreter replace api_base with its hosted service, bypassing the audit proxy.
+    throw new Error(`model "${opts.model}" is refused: Open Interpreter routes it to its hosted API, not llmBaseUrl`);
+  }
+  const version = await installedOpenInterpreterVersion(venvDir);
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, interpreterBin, version);
+    } catch (err) {
+      // The free port is found by binding and releasing it, so another process can take it in between.
+      if (err instanceof PortInUseError && attempt < PORT_IN_USE_RETRIES) continue;
+      throw err;
+    }
+  }
+}
+
+class PortInUseError extends Error {}
+
+async function startOnce(
+  opts: StartInterpreterServerOptions,
+  interpreterBin: string,
+  version: string,
+): Promise<InterpreterServer> {
+  const port = await findFreePort();
+  const apiKey = randomBytes(24).toString('base64url');
+  const configHome = mkdtempSync(join(tmpdir(), 'oi-audit-interpreter-'));
+  const xdgConfig = join(configHome, '.config');
+  await mkdir(xdgConfig, { recursive: true });
+
+  const model = opts.model.includes('/') ? opts.model : `openai/${opts.model}`;
+  const args = [
+    '--server',
+    '--offline', // no PyPI update check, no hosted features
+    '--disable_telemetry',
+    '--model', model,
+    '--api_base', opts.llmBaseUrl,
+    // Text (markdown) mode: code blocks arrive as fenced markdown. The key goes through OPENAI_API_KEY.
+    '--no-llm_supports_functions',
+    '--context_window', String(opts.contextWindow ?? 8000),
+    '--max_tokens', String(opts.maxTokens ?? 1000),
+  ];
+  const env = buildServerEnv(opts, { port, apiKey, configHome, xdgConfig });
+
+  const child = spawn(interpreterBin, args, {
+    cwd: opts.workDir ?? configHome,
+    env,
+    detached: true, // own process group, so stop() can signal the server and its shells at once
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) {
+    await rm(configHome, { recursive: true, force: true });
+    const spawnError = await new Promise<Error>((done) => child.once('error', done));
+    throw new Error(`could not start ${interpreterBin}: ${spawnError.message}`);
+  }
+
+  const recentLog: string[] = [];
+  for (const [stream, name] of [
+    [child.stdout, 'stdout'],
+    [child.stderr, 'stderr'],
+  ] as const) {
+    createInterface({ input: stream }).on('line', (line) => {
+      recentLog.push(`[${name}] ${line}`);
+      if (recentLog.length > LOG_LINES_KEPT_FOR_ERRORS) recentLog.shift();
+      opts.onLog?.(name, line);
+    });
+  }
+
+  const exited = new Promise<InterpreterExit>((done) => {
+    // 'exit', not 'close': orphaned grandchildren can hold the stdio pipes open long after the server died.
+    child.once('exit', (code, signal) => done({ code, signal }));
+  });
+  const tracked: TrackedServer = { pid, alive: true };
+  void exited.then(() => {
+    tracked.alive = false;
+  });
+  trackForParentExit(tracked);
+
+  const stop = memoize(async () => {
+    await killServerTree(child, exited, opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    untrack(tracked);
+    await rm(configHome, { recursive: true, force: true });
+  });
+
+  const httpUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHeartbeat(httpUrl, exited, opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS, () => recentLog);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `ws://127.0.0.1:${port}/`, httpUrl, port, apiKey, pid, version, exited, stop };
+}
+
+function buildServerEnv(
+  opts: StartInterpreterServerOptions,
+  s: { port: number; apiKey: string; configHome: string; xdgConfig: string },
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_ENV) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  Object.assign(env, {
+    PYTHONUNBUFFERED: '1', // log lines as they happen, not at exit
+    PYTHONDONTWRITEBYTECODE: '1',
+    INTERPRETER_TERMINAL_INPUT_PATIENCE: INPUT_PATIENCE_SECONDS,
+    HF_HUB_OFFLINE: '1',
+    ...opts.env,
+  });
+  // Last, so opts.env cannot weaken them.
+  delete env['INTERPRETER_REQUIRE_AUTH'];
+  delete env['INTERPRETER_INSECURE_ROUTES'];
+  delete env['INTERPRETER_REQUIRE_ACKNOWLEDGE'];
+  Object.assign(env, {
+    INTERPRETER_HOST: '127.0.0.1',
+    INTERPRETER_PORT: String(s.port),
+    INTERPRETER_API_KEY: s.apiKey,
+    HOME: s.configHome,
+    XDG_CONFIG_HOME: s.xdgConfig,
+    DISABLE_TELEMETRY: 'true',
+    // litellm fetches its cost map from GitHub at first import unless told not to (5 s timeout offline).
+    LITELLM_LOCAL_MODEL_COST_MAP: 'True',
+    // Backstop for calls that ignore llm.api_base (the Jupyter input-patience call).
+    OPENAI_API_BASE: opts.llmBaseUrl,
+    OPENAI_BASE_URL: opts.llmBaseUrl,
+    OPENAI_API_KEY: opts.llmApiKey,
+  });
+  return env;
+}
+
+async function installedOpenInterpreterVersion(venvDir: string): Promise<string> {
+  // The dist-info directory name carries the version; cheaper than starting Python.
+  const libDir = join(venvDir, 'lib');
+  for (const pythonDir of await readdir(libDir).catch(() => [] as string[])) {
+    const sitePackages = join(libDir, pythonDir, 'site-packages');
+    for (const entry of await readdir(sitePackages).catch(() => [] as string[])) {
+      const match = /^open_interpreter-(.+)\.dist-info$/.exec(entry);
+      if (match?.[1]) return match[1];
+    }
+  }
+  throw new Error(`open-interpreter is not installed in ${venvDir} (no open_interpreter-*.dist-info)`);
+}
+
+function findFreePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => (port ? resolvePort(port) : reject(new Error('could not find a free port'))));
+    });
+  });
+}
+
+async function waitForHeartbeat(
+  httpUrl: string,
+  exited: Promise<InterpreterExit>,
+  timeoutMs: number,
+  recentLog: () => string[],
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exit: InterpreterExit | undefined;
+  void exited.then((e) => (exit = e));
+  while (Date.now() < deadline) {
+    if (exit) {
+      const log = recentLog();
+      const message =
+        `Open Interpreter server exited during startup (code ${String(exit.code)}, signal ${String(exit.signal)}). ` +
+        `Last output:\n${log.join('\n')}`;
+      throw log.some((l) => /address already in use|Errno 98/i.test(l)) ? new PortInUseError(message) : new Error(message);
+    }
+    if (await heartbeatAnswers(httpUrl)) return;
+    await delay(HEARTBEAT_POLL_MS);
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for GET ${httpUrl}/heartbeat. Last output:\n${recentLog().join('\n')}`,
+  );
+}
+
+async function heartbeatAnswers(httpUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${httpUrl}/heartbeat`, { signal: AbortSignal.timeout(1_000) });
+    if (!response.ok) return false;
+    const body: unknown = await response.json();
+    return typeof body === 'object' && body !== null && (body as { status?: unknown }).status === 'alive';
+  } catch {
+    return false; // not listening yet
+  }
+}
+
+function memoize(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Process tree
+
+interface ProcessEntry {
+  pid: number;
+  ppid: number;
+  pgid: number;
+}
+
+/** All processes from /proc (Linux). Elsewhere an empty list, and only the server's own group is signalled. */
+function listProcesses(): ProcessEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const entries: ProcessEntry[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after "(comm)": state ppid pgrp ...; comm may itself contain spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      entries.push({ pid: Number(name), ppid: Number(fields[1]), pgid: Number(fields[2]) });
+    } catch {
+      // exited while we were reading
+    }
+  }
+  return entries;
+}
+
+/** The process and all its descendants that are alive now. */
+export function processTree(rootPid: number): ProcessEntry[] {
+  const all = listProcesses();
+  const childrenOf = new Map<number, ProcessEntry[]>();
+  for (const entry of all) {
+    const siblings = childrenOf.get(entry.ppid) ?? [];
+    siblings.push(entry);
+    childrenOf.set(entry.ppid, siblings);
+  }
+  const tree: ProcessEntry[] = [];
+  const queue = all.filter((e) => e.pid === rootPid);
+  while (queue.length > 0) {
+    const entry = queue.shift()!;
+    tree.push(entry);
+    queue.push(...(childrenOf.get(entry.pid) ?? []));
+  }
+  return tree;
+}
+
+const ownProcessGroup = ((): number | undefined => {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Signals the server's group, every other group found in its tree (the Jupyter kernel's), and each process by
+ * pid. Never signals this Node process's own group.
+ */
+function signalTree(serverPid: number, known: ProcessEntry[], signal: NodeJS.Signals): void {
+  const groups = new Set<number>([serverPid, ...known.map((e) => e.pgid)]);
+  for (const pgid of groups) {
+    if (pgid <= 1 || pgid === ownProcessGroup || pgid === process.pid) continue;
+    trySignal(-pgid, signal);
+  }
+  for (const entry of known) if (entry.pid !== process.pid) trySignal(entry.pid, signal);
+}
+
+function trySignal(target: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(target, signal);
+  } catch {
+    // already gone (ESRCH) or not ours to signal
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function mergeByPid(a: ProcessEntry[], b: ProcessEntry[]): ProcessEntry[] {
+  const byPid = new Map<number, ProcessEntry>();
+  for (const entry of [...a, ...b]) byPid.set(entry.pid, entry);
+  return [...byPid.values()];
+}
+
+async function killServerTree(child: ChildProcess, exited: Promise<InterpreterExit>, graceMs: number): Promise<void> {
+  const serverPid = child.pid!;
+  // Snapshot before signalling: once the server dies its children are re-parented and can no longer be found.
+  let known = processTree(serverPid);
+  signalTree(serverPid, known, 'SIGTERM');
+
+  const exitedInTime = await Promise.race([exited.then(() => true), delay(graceMs).then(() => false)]);
+  known = mergeByPid(known, processTree(serverPid));
+  const stragglers = known.filter((e) => isAlive(e.pid));
+  if (!exitedInTime || stragglers.length > 0) signalTree(serverPid, known, 'SIGKILL');
+  await exited;
+
+  // SIGKILL is not instant: wait (bounded) until every process we knew of is gone.
+  const deadline = Date.now() + 5_000;
+  while (known.some((e) => isAlive(e.pid)) && Date.now() < deadline) await delay(50);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parent exit: never leave a server (and the code it runs) behind.
+
+interface TrackedServer {
+  pid: number;
+  alive: boolean;
+}
+
+const liveServers = new Set<TrackedServer>();
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function killAllTrackedNow(): void {
+  for (const server of liveServers) {
+    if (server.alive) signalTree(server.pid, processTree(server.pid), 'SIGKILL');
+  }
+  liveServers.clear();
+}
+
+function onParentSignal(signal: NodeJS.Signals): void {
+  killAllTrackedNow();
+  uninstallParentHooks();
+  // Someone else handles this signal (e.g. a flush-then-exit handler): let them decide. Otherwise restore the
+  // default action, which a listener of ours had suppressed.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+const signalListeners = new Map<NodeJS.Signals, () => void>();
+
+function installParentHooks(): void {
+  if (signalListeners.size > 0) return;
+  process.on('exit', killAllTrackedNow);
+  for (const signal of FORWARDED_SIGNALS) {
+    const listener = (): void => onParentSignal(signal);
+    signalListeners.set(signal, listener);
+    process.on(signal, listener);
+  }
+}
+
+function uninstallParentHooks(): void {
+  process.off('exit', killAllTrackedNow);
+  for (const [signal, listener] of signalListeners) process.off(signal, listener);
+  signalListeners.clear();
+}
+
+function trackForParentExit(server: TrackedServer): void {
+  liveServers.add(server);
+  installParentHooks();
+}
+
+function untrack(server: TrackedServer): void {
+  liveServers.delete(server);
+  if (liveServers.size === 0) uninstallParentHooks();
+}
