@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../args.js';
+import { demoCommand } from './demo.js';
 import { importCommand } from './import.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [viewCommand, importCommand];
+export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, importCommand];

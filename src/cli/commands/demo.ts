@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { register } from '../../otel/register.js';
+import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
+import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { DEMO_SCRIPT } from '../../openinterpreter/demo-script.js';
+import { startLlmProxy } from '../../openinterpreter/llm-proxy.js';
+import { loadScriptSync, startScriptedModel, type Script } from '../../openinterpreter/scripted-model.js';
+import type { TurnResult } from '../../openinterpreter/turn-driver.js';
+import { assembleSessions } from '../../read/sessions.js';
+import { readAuditFiles } from '../../read/otlp-files.js';
+import { renderSession } from '../../view/timeline.js';
+import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { createStyle, progress } from '../style.js';
+
+export const demoCommand: CommandSpec = {
+  name: 'demo',
+  summary: 'Run one audited Open Interpreter session end to end, offline, and print its timeline.',
+  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--json]',
+  help: `
+Starts the scripted model (an OpenAI-compatible stand-in for an LLM), the audit LLM proxy and a real
+Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
+holds every proposed code block for approval, runs the approved ones for real, and records it all.
+
+Options:
+  --script FILE             scripted-model script {"turns":[{"user":"…","replies":["…"]}]}
+                            (default: a built-in script with Python, a shell command and a failing command)
+  --out DIR                 embedded file sink directory (default ./oi-audit-logs); with
+                            OTEL_EXPORTER_OTLP_ENDPOINT set, events go to that Collector instead
+  --approve all|none|policy approval of code blocks (default policy: the detection rules decide)
+  --user ID                 the user the session is recorded for (only its pseudonym is stored; default demo-user)
+  --json                    print the session as JSON instead of the timeline
+  -h, --help                this help
+
+Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error.`,
+  options: {
+    script: { type: 'string' },
+    out: { type: 'string' },
+    approve: { type: 'string' },
+    user: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  allowPositionals: false,
+  async run(values) {
+    const approveMode = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
+    const scriptPath = stringOption(values, 'script');
+    let script: Script = DEMO_SCRIPT;
+    if (scriptPath) {
+      try {
+        script = loadScriptSync(scriptPath);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
+    const out = stringOption(values, 'out');
+    const audit = register({ ...(out ? { sinkDir: out } : {}) });
+    const approval = approvalFor(approveMode);
+    if (approval.note) process.stderr.write(`oi-audit: ${approval.note}\n`);
+
+    const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-demo-'));
+    const model = await startScriptedModel({ script });
+    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'scripted-model-key' });
+    const results: TurnResult[] = [];
+    let sessionId = '';
+    let failed = false;
+    try {
+      progress('Starting Open Interpreter (first run installs it into .venv/oi)…');
+      const interpreter = await AuditedInterpreter.start({
+        recorder: audit.recorder,
+        proxy,
+        userId: stringOption(values, 'user') ?? 'demo-user',
+        clientAddress: '127.0.0.1',
+        model: 'scripted',
+        approve: approval.hook,
+        policyName: approval.name,
+        ...(approval.detect ? { detect: approval.detect } : {}),
+        workDir,
+        onProgress: (line) => progress(line),
+      });
+      sessionId = interpreter.session.id;
+      try {
+        for (const turn of script.turns) {
+          progress(`> ${turn.user}`);
+          const result = await interpreter.send(turn.user);
+          results.push(result);
+          if (result.outcome === 'error' && result.errors.some((e) => /process exited|connection/.test(e))) {
+            failed = true;
+            break;
+          }
+        }
+      } finally {
+        await interpreter.close();
+      }
+    } catch (error) {
+      process.stderr.write(`oi-audit: ${(error as Error).message}\n`);
+      failed = true;
+    } finally {
+      await proxy.close();
+      await model.close();
+      await audit.shutdown();
+      rmSync(workDir, { recursive: true, force: true });
+    }
+
+    if (audit.sink === 'file' && audit.sinkDir) {
+      const sessions = assembleSessions(readAuditFiles([audit.sinkDir])).filter((s) => !sessionId || s.sessionId === sessionId);
+      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'file', sinkDir: audit.sinkDir, sessionId, approve: approveMode, results, sessions }, null, 2)}\n`);
+      else {
+        const style = createStyle();
+        process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n\nAudit files: ${audit.sinkDir}\n`);
+      }
+    } else if (values.json) {
+      process.stdout.write(`${JSON.stringify({ sink: 'otlp', endpoint: audit.endpoint, sessionId, approve: approveMode, results }, null, 2)}\n`);
+    } else {
+      process.stdout.write(`Session ${sessionId} exported over OTLP to ${audit.endpoint}.\n`);
+    }
+    return failed ? EXIT_PROBLEM : EXIT_OK;
+  },
+};

@@ -1,0 +1,165 @@
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { AuditSession, SessionOutcome } from '../audit/session.js';
+import type { JsonValue } from '../security/canonical-json.js';
+import type { LlmProxy } from './llm-proxy.js';
+import { LmcConnection } from './lmc-client.js';
+import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
+import { TurnDriver, type ApprovalHook, type LmcChunk, type RiskDetector, type TurnResult } from './turn-driver.js';
+import { ensureOpenInterpreter } from './venv.js';
+
+/**
+ * Settings a client may never change through oi-audit: each would let code run unapproved, hide what
+ * the model was told, or move LLM traffic (with the whole conversation) around the audit proxy.
+ */
+export const AUDIT_WEAKENING_SETTINGS = ['auto_run', 'system_message', 'custom_instructions', 'api_base', 'messages', 'llm.api_base', 'llm.api_key', 'llm.model', 'computer.import_computer_api', 'offline', 'loop'];
+
+export interface AuditedInterpreterOptions {
+  recorder: AuditRecorder;
+  proxy: LlmProxy;
+  userId: string;
+  clientAddress?: string;
+  roles?: string[];
+  /** Model name Open Interpreter asks the proxy for. */
+  model: string;
+  approve: ApprovalHook;
+  /** Name of the approval policy, recorded on the session. */
+  policyName: string;
+  detect?: RiskDetector;
+  auditHealthy?: () => boolean;
+  onChunk?: (chunk: LmcChunk) => void;
+  onProgress?: (line: string) => void;
+  /** Working directory of the Open Interpreter process (its code runs there). */
+  workDir?: string;
+  chunkTimeoutMs?: number;
+  startTimeoutMs?: number;
+}
+
+/**
+ * One audited Open Interpreter session: its own `interpreter --server` process, its own LLM proxy
+ * token (how each LLM call finds its trace), an authenticated LMC connection, and a TurnDriver
+ * that records everything and holds every code block for approval.
+ */
+export class AuditedInterpreter {
+  readonly session: AuditSession;
+  private readonly server: InterpreterServer;
+  private readonly connection: LmcConnection;
+  private readonly driver: TurnDriver;
+  private readonly unregister: () => void;
+  private processExit: string | undefined;
+  private closing = false;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(parts: {
+    session: AuditSession;
+    server: InterpreterServer;
+    connection: LmcConnection;
+    driver: TurnDriver;
+    unregister: () => void;
+  }) {
+    this.session = parts.session;
+    this.server = parts.server;
+    this.connection = parts.connection;
+    this.driver = parts.driver;
+    this.unregister = parts.unregister;
+  }
+
+  static async start(options: AuditedInterpreterOptions): Promise<AuditedInterpreter> {
+    const { interpreterBin } = await ensureOpenInterpreter({ onProgress: options.onProgress });
+    void interpreterBin;
+    const session = options.recorder.openSession({
+      userId: options.userId,
+      model: options.model,
+      policy: options.policyName,
+      autoRun: false,
+      ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
+      ...(options.roles ? { roles: options.roles } : {}),
+      openInterpreterVersion: '0.4.3',
+    });
+    const registration = options.proxy.register(session);
+    let server: InterpreterServer | undefined;
+    try {
+      server = await startInterpreterServer({
+        llmBaseUrl: registration.baseUrl,
+        // Open Interpreter's key only reaches our proxy, which never forwards it; the upstream key stays with the proxy.
+        llmApiKey: 'oi-audit-proxy',
+        model: options.model,
+        ...(options.workDir ? { workDir: options.workDir } : {}),
+        ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
+      });
+      const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
+      const driver = new TurnDriver(session, connection, {
+        approve: options.approve,
+        ...(options.detect ? { detect: options.detect } : {}),
+        ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}),
+        ...(options.onChunk ? { onChunk: options.onChunk } : {}),
+        ...(options.chunkTimeoutMs ? { chunkTimeoutMs: options.chunkTimeoutMs } : {}),
+      });
+      const interpreter = new AuditedInterpreter({ session, server, connection, driver, unregister: registration.unregister });
+      interpreter.wire();
+      return interpreter;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      session.recordError({ source: 'process', type: 'start_failed', message });
+      session.end('error');
+      registration.unregister();
+      await server?.stop().catch(() => undefined);
+      throw new Error(`Open Interpreter session could not start: ${message}`);
+    }
+  }
+
+  private wire(): void {
+    this.connection.onChunk((chunk: LmcChunk) => this.driver.push(chunk));
+    this.connection.onClose((reason: string) => this.driver.close(`connection to Open Interpreter closed: ${reason}`));
+    void this.server.exited.then(({ code, signal }) => {
+      if (this.closing) return;
+      this.processExit = `Open Interpreter process exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`;
+      this.driver.close(this.processExit);
+    });
+  }
+
+  /** The server's process id (for fault tests and operators). */
+  get pid(): number {
+    return this.server.pid;
+  }
+
+  /** Run one user turn: every chunk is recorded, every code block waits for approval. */
+  send(text: string): Promise<TurnResult> {
+    if (this.session.isEnded) return Promise.reject(new Error('session has ended'));
+    if (this.processExit) return Promise.reject(new Error(this.processExit));
+    const turn = this.busy.then(() => this.driver.runTurn(text));
+    this.busy = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** Interrupt the running turn. */
+  async stop(): Promise<void> {
+    await this.connection.sendCommand('stop');
+  }
+
+  /**
+   * A client asked to change Open Interpreter settings. None is forwarded: those that would weaken the
+   * audit are refused by name, the rest because this server does not pass settings through.
+   */
+  requestSettings(settings: Record<string, JsonValue>): string[] {
+    const refused: string[] = [];
+    for (const [key, value] of Object.entries(settings)) {
+      const weakening = AUDIT_WEAKENING_SETTINGS.includes(key) || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).some((k) => AUDIT_WEAKENING_SETTINGS.includes(`${key}.${k}`)));
+      this.session.recordSettingsRefused(key, weakening ? 'would weaken the audit' : 'settings are not passed through', value);
+      refused.push(key);
+    }
+    return refused;
+  }
+
+  /** End the session: stop the process group, record the end, free the proxy token. Idempotent. */
+  async close(outcome?: SessionOutcome): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.connection.close().catch(() => undefined);
+    await this.server.stop().catch(() => undefined);
+    this.unregister();
+    if (this.processExit) {
+      this.session.recordError({ source: 'process', type: 'process_exit', message: this.processExit });
+    }
+    this.session.end(outcome ?? (this.processExit ? 'process_died' : 'complete'));
+  }
+}
