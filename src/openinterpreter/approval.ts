@@ -1,4 +1,5 @@
-import type { ApprovalHook, RiskDetector } from './turn-driver.js';
+import type { ApprovalInfo } from '../audit/execution.js';
+import type { ApprovalHook, BlockForApproval, RiskDetector } from './turn-driver.js';
 
 export const APPROVAL_MODES = ['all', 'none', 'policy'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];
@@ -7,6 +8,8 @@ export interface ApprovalSetup {
   name: ApprovalMode;
   hook: ApprovalHook;
   detect?: RiskDetector;
+  /** Like hook, but may answer `hold` to ask a human (the gateway's connected client). */
+  hold?: (block: BlockForApproval) => Promise<ApprovalInfo | 'hold'>;
   /** Said to the user when the mode does something they might not expect. */
   note?: string;
 }

@@ -47,6 +47,8 @@ export class AuditedInterpreter {
   private readonly unregister: () => void;
   private processExit: string | undefined;
   private closing = false;
+  private stopRequested = false;
+  private connectionLost = false;
   private busy: Promise<unknown> = Promise.resolve();
 
   private constructor(parts: {
@@ -109,9 +111,12 @@ export class AuditedInterpreter {
 
   private wire(): void {
     this.connection.onChunk((chunk: LmcChunk) => this.driver.push(chunk));
-    this.connection.onClose((reason: string) => this.driver.close(`connection to Open Interpreter closed: ${reason}`));
+    this.connection.onClose((reason: string) => {
+      if (!this.closing) this.connectionLost = true;
+      this.driver.close(`connection to Open Interpreter closed: ${reason}`);
+    });
     void this.server.exited.then(({ code, signal }) => {
-      if (this.closing) return;
+      if (this.stopRequested) return;
       this.processExit = `Open Interpreter process exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`;
       this.driver.close(this.processExit);
     });
@@ -154,8 +159,17 @@ export class AuditedInterpreter {
   async close(outcome?: SessionOutcome): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.connectionLost) {
+      // The socket dropped on its own: usually the process died. Give its exit a moment to be observed,
+      // so the session ends as process_died rather than complete.
+      await Promise.race([this.server.exited, new Promise((r) => setTimeout(r, 3_000).unref())]);
+    }
     await this.connection.close().catch(() => undefined);
+    this.driver.close('session closing');
+    this.stopRequested = true;
     await this.server.stop().catch(() => undefined);
+    // A turn still running ends now (its driver is closed); let it record its end before the session's.
+    await this.busy;
     this.unregister();
     if (this.processExit) {
       this.session.recordError({ source: 'process', type: 'process_exit', message: this.processExit });

@@ -1,7 +1,8 @@
 import type { CommandSpec } from '../args.js';
 import { demoCommand } from './demo.js';
+import { gatewayCommand } from './gateway.js';
 import { importCommand } from './import.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, importCommand];
+export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, importCommand, gatewayCommand];
