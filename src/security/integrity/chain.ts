@@ -1,6 +1,20 @@
 import { canonicalize, type JsonObject } from '../canonical-json.js';
 import { GENESIS_HASH, sha256Hex } from '../hash.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../../semconv/events.js';
+import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from './body.js';
+import { SIGNATURE_ALG, signText, type CheckpointData, type CheckpointReason } from './checkpoint.js';
+import {
+  deriveSessionMacKey,
+  ephemeralIntegrityKeys,
+  macCommitment,
+  MAC_KDF_SALT,
+  type IntegrityKeys,
+} from './keys.js';
+import { eventsMerkleRoot } from './merkle.js';
+import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
+
+export { BODY_VERSION } from './body.js';
+export type { CheckpointReason } from './checkpoint.js';
 
 /** Where an event sits in the trace, and when it happened. */
 export interface EventContext {
@@ -22,53 +36,103 @@ export interface SealedEvent {
 
 export interface SessionChainOptions {
   sessionId: string;
+  /** MAC seed and signing key. Default: keys generated once per process (see docs/integrity.md). */
+  keys?: IntegrityKeys;
+  /** When set, checkpointDue() is true after this many events since the last checkpoint. */
+  checkpointEvery?: number;
+  /** When set, checkpointDue() is true this long after the last checkpoint if events are pending. */
+  checkpointIntervalMs?: number;
+  /** Clock for the interval (ms). Default Date.now. */
+  now?: () => number;
 }
 
-/** Body schema version. Bump when a field changes meaning. */
-export const BODY_VERSION = 1;
+/** Algorithm names published in the session-start event. */
+export const INTEGRITY_ALGORITHMS = Object.freeze({
+  chain: 'sha256',
+  canonicalization: 'rfc8785',
+  mac: 'hmac-sha256',
+  mac_kdf: `hkdf-sha256(ikm=seed,salt="${MAC_KDF_SALT}",info=session)`,
+  mac_ratchet: `k[i+1]=hmac-sha256(k[i],"${RATCHET_LABEL}") per event`,
+  mac_commitment: 'sha256(hmac-sha256(k0,"commit"))',
+  merkle: 'rfc6962-sha256',
+  signature: SIGNATURE_ALG,
+});
 
 /**
- * Per-session hash chain: each body carries `seq` and `prev` (the SHA-256 of the previous body),
- * so any edit, deletion or reordering breaks the chain at a named sequence number.
+ * Per-session integrity chain. Every body carries `seq` and `prev` (SHA-256 of the previous body), so
+ * an edit, deletion or reordering breaks the chain at a named seq; `mac` is HMAC-SHA256 under a key
+ * that ratchets forward per event (the old key is erased), so taking the host later does not allow
+ * forging what was already written; checkpoints carry an RFC 6962 Merkle root over the events since
+ * the previous checkpoint, link to that checkpoint, and are signed with Ed25519.
  */
 export class SessionChain {
   readonly sessionId: string;
+  private readonly keys: IntegrityKeys;
+  private readonly ratchet: MacRatchet;
+  private readonly commitment: string;
+  private readonly options: SessionChainOptions;
+  private readonly now: () => number;
   private nextSeq = 0;
   private prevHash = GENESIS_HASH;
   private checkpointFrom = 0;
+  private pendingHashes: string[] = [];
+  private prevCheckpoint = GENESIS_HASH;
+  private lastCheckpointMs: number;
+  private closed = false;
 
   constructor(options: SessionChainOptions) {
+    // Fails early (not in the first seal) on a session id RFC 8785 cannot carry.
+    canonicalize(options.sessionId);
     this.sessionId = options.sessionId;
+    this.options = options;
+    this.keys = options.keys ?? ephemeralIntegrityKeys();
+    this.now = options.now ?? Date.now;
+    this.lastCheckpointMs = this.now();
+    const k0 = deriveSessionMacKey(this.keys.macSeed.secret, options.sessionId);
+    this.commitment = macCommitment(k0);
+    this.ratchet = new MacRatchet(k0);
+    k0.fill(0);
   }
 
   /** Integrity material published in the session-start event so a verifier can check the stream. */
   sessionStartData(): JsonObject {
-    return { chain: 'sha256' };
+    const data: JsonObject = {
+      ...INTEGRITY_ALGORITHMS,
+      body_version: BODY_VERSION,
+      mac_seed_id: this.keys.macSeed.id,
+      mac_commitment: this.commitment,
+      public_key: this.keys.signing.publicKeyRaw,
+      key_id: this.keys.signing.keyId,
+    };
+    if (this.keys.macSeed.ephemeral) data.mac_seed_ephemeral = true;
+    if (this.keys.signing.ephemeral) data.signing_key_ephemeral = true;
+    if (this.options.checkpointEvery) data.checkpoint_every = this.options.checkpointEvery;
+    if (this.options.checkpointIntervalMs) data.checkpoint_interval_ms = this.options.checkpointIntervalMs;
+    return data;
+  }
+
+  /** Seq the next sealed event will get. */
+  get seq(): number {
+    return this.nextSeq;
+  }
+
+  /** SHA-256 of the last sealed body (the next `prev`). */
+  get head(): string {
+    return this.prevHash;
   }
 
   seal(event: AuditEventName, data: JsonObject, ctx: EventContext): SealedEvent {
-    const seq = this.nextSeq++;
-    const unsigned: JsonObject = {
-      v: BODY_VERSION,
-      session: this.sessionId,
-      seq,
-      prev: this.prevHash,
-      ts: ctx.ts,
-      event,
-      trace_id: ctx.traceId,
-      span_id: ctx.spanId,
-      data,
-      mac: null,
-    };
-    const body = canonicalize(unsigned);
-    const hash = sha256Hex(body);
-    this.prevHash = hash;
-    return { seq, event, body, hash };
+    return this.sealCanonical(event, canonicalizeLenient(data).text, ctx);
   }
 
-  /** Whether a checkpoint is owed (count or time based). */
-  checkpointDue(_nowMs: number): boolean {
-    return false;
+  /** Whether a checkpoint is owed (count or time based, when this chain was given a policy). */
+  checkpointDue(nowMs: number): boolean {
+    const pending = this.nextSeq - this.checkpointFrom;
+    if (pending <= 0) return false;
+    const every = this.options.checkpointEvery;
+    if (every !== undefined && pending >= every) return true;
+    const interval = this.options.checkpointIntervalMs;
+    return interval !== undefined && nowMs - this.lastCheckpointMs >= interval;
   }
 
   /** True when events were sealed since the last checkpoint. */
@@ -76,12 +140,93 @@ export class SessionChain {
     return this.nextSeq > this.checkpointFrom;
   }
 
-  /** Seal a checkpoint over every event since the previous one. */
+  /**
+   * Seal a signed checkpoint over every event since the previous one. With reason `end`, the MAC key
+   * is erased afterwards and the chain accepts no more events.
+   */
   sealCheckpoint(reason: CheckpointReason, ctx: EventContext): SealedEvent {
-    const data: JsonObject = { reason, from_seq: this.checkpointFrom, to_seq: this.nextSeq - 1 };
-    this.checkpointFrom = this.nextSeq + 1;
-    return this.seal(AUDIT_EVENTS.integrityCheckpoint, data, ctx);
+    this.assertOpen(AUDIT_EVENTS.integrityCheckpoint);
+    const seq = this.nextSeq;
+    const data: CheckpointData = {
+      reason,
+      from_seq: this.checkpointFrom,
+      to_seq: seq - 1,
+      count: this.pendingHashes.length,
+      merkle_root: eventsMerkleRoot(this.pendingHashes),
+      prev_checkpoint: this.prevCheckpoint,
+      epoch: this.ratchet.index,
+      alg: SIGNATURE_ALG,
+      key_id: this.keys.signing.keyId,
+      sig: '',
+    };
+    const header = this.header(AUDIT_EVENTS.integrityCheckpoint, seq, ctx);
+    const unsigned = splitBody(header, canonicalize(data));
+    data.sig = signText(this.keys.signing.privateKey, macInput(unsigned));
+    const sealed = this.sealCanonical(AUDIT_EVENTS.integrityCheckpoint, canonicalize(data), ctx);
+    this.prevCheckpoint = sealed.hash;
+    this.checkpointFrom = this.nextSeq;
+    this.pendingHashes = [];
+    this.lastCheckpointMs = this.now();
+    if (reason === 'end') this.close();
+    return sealed;
+  }
+
+  /** Erase the MAC key; further seals throw. Called by an `end` checkpoint. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ratchet.destroy();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * A copy of the MAC key state (index and key): exactly what an attacker who takes the process now
+   * would hold. For forward-security tests and demonstrations; never log it.
+   */
+  keyStateForTesting(): { index: number; key: Buffer } {
+    return this.ratchet.snapshot();
+  }
+
+  private header(event: AuditEventName, seq: number, ctx: EventContext) {
+    return {
+      session: this.sessionId,
+      seq,
+      prev: this.prevHash,
+      ts: ctx.ts,
+      event,
+      trace_id: ctx.traceId,
+      span_id: ctx.spanId,
+    };
+  }
+
+  private sealCanonical(event: AuditEventName, dataCanonical: string, ctx: EventContext): SealedEvent {
+    this.assertOpen(event);
+    const seq = this.nextSeq;
+    const split = splitBody(this.header(event, seq, ctx), dataCanonical);
+    const mac = this.ratchet.mac(macInput(split));
+    this.ratchet.advance();
+    const body = withMac(split, mac);
+    const hash = sha256Hex(body);
+    this.nextSeq = seq + 1;
+    this.prevHash = hash;
+    if (event !== AUDIT_EVENTS.integrityCheckpoint) this.pendingHashes.push(hash);
+    return { seq, event, body, hash };
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new Error(`integrity chain of session ${this.sessionId} is closed; cannot seal ${what}`);
   }
 }
 
-export type CheckpointReason = 'count' | 'interval' | 'idle' | 'end';
+/** A chainFactory for AuditRecorderOptions: every session gets a chain under these keys. */
+export function createChainFactory(
+  keys: IntegrityKeys,
+  options: Omit<SessionChainOptions, 'sessionId' | 'keys'> = {},
+): (sessionId: string) => SessionChain {
+  return (sessionId) => new SessionChain({ ...options, sessionId, keys });
+}
+
+export { loadIntegrityKeys, ephemeralIntegrityKeys, type IntegrityKeys, type LoadIntegrityKeysOptions } from './keys.js';

@@ -1,29 +1,621 @@
-import type { RedactionResult, Redactor } from './redactor.js';
+import { createHash } from 'node:crypto';
+import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
+import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
 /**
- * Placeholder rule table (a handful of rules) until the full versioned table lands.
- * Every pattern is linear: bounded quantifiers, no nested repetition.
+ * The versioned redaction rule table. Bump the version whenever a rule is added, removed or changes
+ * what it matches: every audit record names the table that redacted it (`redaction_rules`).
+ *
+ * Token shapes (prefixes, lengths) follow gitleaks' default configuration (github.com/gitleaks/gitleaks,
+ * config/gitleaks.toml, MIT licence, Copyright (c) 2019 Zachary Rice), re-written for JavaScript's
+ * backtracking engine; entropy gates follow gitleaks' `shannonEntropy` and detect-secrets' limits.
+ *
+ * Linear time: every pattern uses bounded quantifiers only, no quantified group containing a
+ * quantifier, and a negative lookbehind on its own character class so a long run is tried from its
+ * first character only. test/unit/redact-adversarial.test.ts checks each rule on hostile input.
  */
-const RULES: Array<{ id: string; pattern: RegExp }> = [
-  { id: 'aws-access-key', pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g },
-  { id: 'openai-key', pattern: /\bsk-(?:proj-)?[A-Za-z0-9_-]{20,200}\b/g },
-  { id: 'github-token', pattern: /\bgh[pousr]_[A-Za-z0-9]{36,255}\b/g },
-  { id: 'private-key', pattern: /-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[\s\S]{0,20000}?-----END [A-Z ]{0,40}PRIVATE KEY-----/g },
-];
+export const REDACTION_RULES_VERSION = '1.0.0';
 
-export function createDefaultRedactor(): Redactor {
+/** Characters that may sit inside a secret without the reader seeing them: skipped when matching. */
+const HIDDEN =
+  /\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\udb40[\udc00-\udc7f]/g;
+const HIDDEN_TEST = new RegExp(HIDDEN.source);
+
+// ---------------------------------------------------------------------------------------------------
+// Validators shared by several rules
+// ---------------------------------------------------------------------------------------------------
+
+/** Values that are obviously not secrets: placeholders, literals, template variables. */
+const PLACEHOLDER =
+  /^(?:null|none|nil|true|false|undefined|empty|required|optional|string|changeme_?later|\*{1,64}|x{3,64}|\.{3}|<[^<>]{0,64}>|\$\{?[A-Za-z_][A-Za-z0-9_]{0,64}\}?|%\(?[A-Za-z_]{0,64}\)?s?|\{\{[^{}]{0,64}\}\}|\[REDACTED:[a-z0-9-]{1,40}\])$/i;
+
+/** Unquoted values that are code (a lookup, a call), not a literal secret. */
+const CODE_PREFIX =
+  /^(?:os\.environ|os\.getenv|process\.env|getpass|self\.|this\.|config\.|settings\.|env\.|args\.|opts\.|options\.|request\.|req\.|params\.|input$|System\.getenv|ENV\[|getenv)/i;
+
+function quoted(text: string, start: number): boolean {
+  const c = text[start - 1];
+  return c === '"' || c === "'";
+}
+
+function isCode(secret: string, text: string, start: number, end: number): boolean {
+  if (quoted(text, start)) return false;
+  const next = text[end];
+  if (next === '(' || next === '[') return true;
+  return CODE_PREFIX.test(secret);
+}
+
+/**
+ * Whether an assignment's value is a literal secret. Quoted values are (the key says what they are);
+ * unquoted ones must not be code (`os.environ[…]`, a call) and must be long and varied enough.
+ */
+function assignmentValue(minUnquoted: number, minEntropy: number, requireLetter: boolean) {
+  return (secret: string, text: string, start: number, end: number): boolean => {
+    if (PLACEHOLDER.test(secret)) return false;
+    if (quoted(text, start)) return secret.length > 0;
+    if (secret.length < minUnquoted || isCode(secret, text, start, end)) return false;
+    if (requireLetter && !/[A-Za-z]/.test(secret)) return false;
+    return shannonEntropy(secret) >= minEntropy;
+  };
+}
+
+/** Random-looking: the length-adjusted entropy gate plus at least a digit and a letter. */
+function randomToken(minEntropy = 3): (secret: string) => boolean {
+  return (secret) => hasDigit(secret) && /[A-Za-z]/.test(secret) && shannonEntropy(secret) >= minEntropy;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scanners for what a single regex cannot do linearly
+// ---------------------------------------------------------------------------------------------------
+
+const PEM_HEADER = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+const PEM_END_LINE = /-----END [A-Z0-9 ]{0,40}-----/y;
+/** What may follow a header when no END line does (a cut-off key is still a key). */
+const PEM_BODY = /[A-Za-z0-9+/=\s\\:,-]{0,65536}/y;
+const PEM_MAX_BLOCK = 65536;
+
+/**
+ * Private key blocks: header to END line inclusive; a header without an END (output cut short) is
+ * redacted with the base64 body that follows it. The position of the next `-----END` is found once and
+ * reused while headers are before it, so a flood of headers stays linear.
+ */
+function* scanPrivateKeys(text: string): Iterable<Span> {
+  PEM_HEADER.lastIndex = 0;
+  let nextEnd = -2; // -2: not searched yet; -1: none after this point
+  let m: RegExpExecArray | null;
+  while ((m = PEM_HEADER.exec(text)) !== null) {
+    const start = m.index;
+    const headerEnd = start + m[0].length;
+    if (nextEnd !== -1 && nextEnd < headerEnd) nextEnd = text.indexOf('-----END ', headerEnd);
+    let end = -1;
+    if (nextEnd !== -1 && nextEnd - headerEnd <= PEM_MAX_BLOCK) {
+      PEM_END_LINE.lastIndex = nextEnd;
+      const e = PEM_END_LINE.exec(text);
+      end = e ? nextEnd + e[0].length : nextEnd + '-----END '.length;
+    }
+    if (end === -1) {
+      PEM_BODY.lastIndex = headerEnd;
+      const b = PEM_BODY.exec(text);
+      end = headerEnd + (b ? b[0].length : 0);
+    }
+    yield [start, end];
+    PEM_HEADER.lastIndex = Math.max(end, headerEnd);
+  }
+}
+
+/** Card number candidates: 13–19 digits, optionally grouped by single spaces or dashes. */
+const CARD_CANDIDATE = /(?<![0-9])[2-6][0-9 -]{11,22}[0-9](?![0-9])/g;
+
+/**
+ * Payment card numbers: a candidate is split into its digit groups; the longest run of whole groups
+ * with 13–19 digits, an issuer first digit (2–6) and a valid Luhn check digit is redacted.
+ */
+function* scanCards(text: string): Iterable<Span> {
+  CARD_CANDIDATE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = CARD_CANDIDATE.exec(text)) !== null) {
+    const cand = m[0];
+    if (/[ -]{2}/.test(cand)) continue; // double separators: not a card layout
+    const groups: Array<{ start: number; digits: string }> = [];
+    const re = /[0-9]{1,19}/g;
+    let g: RegExpExecArray | null;
+    while ((g = re.exec(cand)) !== null) groups.push({ start: g.index, digits: g[0] });
+    let best: Span | undefined;
+    for (let i = 0; i < groups.length; i++) {
+      let digits = '';
+      for (let j = i; j < groups.length; j++) {
+        digits += groups[j]!.digits;
+        if (digits.length > 19) break;
+        if (digits.length < 13 || !/^[2-6]/.test(digits) || !luhnValid(digits)) continue;
+        const s = m.index + groups[i]!.start;
+        const e = m.index + groups[j]!.start + groups[j]!.digits.length;
+        if (!best || e - s > best[1] - best[0]) best = [s, e];
+      }
+    }
+    if (best) yield best;
+  }
+}
+
+/** A hash labelled as such (`sha256:…`, `commit …`) is an identifier, not a secret. */
+const HASH_LABEL = /(?:sha(?:1|224|256|384|512)[:=-]|md5[:=-]|commit |@sha256:|digest[:=] ?)$/i;
+
+// ---------------------------------------------------------------------------------------------------
+// The table. Order is priority: when two matches overlap, the region is the union of both and is
+// labelled with the earlier rule.
+// ---------------------------------------------------------------------------------------------------
+
+const SEP = String.raw`[\\]{0,3}["']?[ \t]{0,4}(?::=|=>|[:=])[ \t]{0,4}`;
+const VALUE = String.raw`[\\]{0,3}(?:"([^"\r\n]{1,512})"|'([^'\r\n]{1,512})'|([^\s'"\x60;&,<>(){}\[\]=\\][^\s'"\x60;&,<>(){}\[\]]{0,511}))`;
+const KEY_PRE = String.raw`(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,64}`;
+const KEY_POST = String.raw`[A-Za-z0-9_.-]{0,20}`;
+
+export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
+  {
+    id: 'private-key',
+    description: 'PEM/OpenSSH/PGP private key blocks (also inside JSON with \\n escapes)',
+    keywords: ['private key'],
+    scan: scanPrivateKeys,
+  },
+  {
+    id: 'gcp-service-account-key',
+    description: 'GCP service-account JSON "private_key" value',
+    keywords: ['private_key'],
+    pattern: /"private_key"[ \t]{0,4}:[ \t]{0,4}"([^"]{16,16384})"/dg,
+    group: 1,
+  },
+  {
+    id: 'aws-access-key',
+    description: 'AWS access key id (AKIA, ASIA, ABIA, ACCA, A3T…)',
+    keywords: ['akia', 'asia', 'abia', 'acca', 'a3t'],
+    pattern: /(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/g,
+  },
+  {
+    id: 'aws-secret-key',
+    description: 'AWS secret access key in an assignment (env, config, CLI JSON output)',
+    keywords: ['secret'],
+    pattern: new RegExp(
+      String.raw`(?<![A-Za-z0-9])(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)${SEP}[\\]{0,3}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])`,
+      'dgi',
+    ),
+    group: 1,
+  },
+  {
+    id: 'aws-session-token',
+    description: 'AWS STS session token in an assignment',
+    keywords: ['session_token', 'sessiontoken', 'security_token', 'securitytoken'],
+    pattern: new RegExp(
+      String.raw`(?<![A-Za-z0-9])(?:aws_?session_?token|session_?token|aws_?security_?token|x-amz-security-token)${SEP}[\\]{0,3}["']?([A-Za-z0-9/+=%]{100,4096})`,
+      'dgi',
+    ),
+    group: 1,
+  },
+  {
+    id: 'gcp-api-key',
+    description: 'Google Cloud / Google API key (AIza…)',
+    keywords: ['aiza'],
+    pattern: /(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g,
+  },
+  {
+    id: 'gcp-oauth-token',
+    description: 'Google OAuth access token (ya29.…)',
+    keywords: ['ya29.'],
+    pattern: /(?<![A-Za-z0-9_-])ya29\.[A-Za-z0-9_-]{20,4096}/g,
+  },
+  {
+    id: 'azure-storage-key',
+    description: 'Azure storage account key (AccountKey=… in a connection string)',
+    keywords: ['accountkey'],
+    pattern: /AccountKey[ \t]{0,2}=[ \t]{0,2}([A-Za-z0-9+/]{40,100}={0,2})/dgi,
+    group: 1,
+  },
+  {
+    id: 'azure-connection-string',
+    description: 'Azure Service Bus / Event Hubs / SignalR shared access key or signature in a connection string',
+    keywords: ['sharedaccesskey', 'sharedaccesssignature'],
+    pattern: /SharedAccess(?:Key|Signature)[ \t]{0,2}=[ \t]{0,2}([^;\s"'&]{8,1024})/dgi,
+    group: 1,
+  },
+  {
+    id: 'azure-sas-token',
+    description: 'Azure SAS signature in a URL (sig=…)',
+    keywords: ['sig='],
+    pattern: /[?&]sig=([A-Za-z0-9%+/]{20,512}(?:%3D|=){0,2})/dgi,
+    group: 1,
+  },
+  {
+    id: 'github-fine-grained-pat',
+    description: 'GitHub fine-grained personal access token (github_pat_…)',
+    keywords: ['github_pat_'],
+    pattern: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'github-pat',
+    description: 'GitHub classic personal access token (ghp_…)',
+    keywords: ['ghp_'],
+    pattern: /(?<![A-Za-z0-9_])ghp_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'github-oauth',
+    description: 'GitHub OAuth access token (gho_…)',
+    keywords: ['gho_'],
+    pattern: /(?<![A-Za-z0-9_])gho_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'github-app-token',
+    description: 'GitHub App user-to-server / server-to-server token (ghu_…, ghs_…)',
+    keywords: ['ghu_', 'ghs_'],
+    pattern: /(?<![A-Za-z0-9_])gh[us]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'github-refresh-token',
+    description: 'GitHub refresh token (ghr_…)',
+    keywords: ['ghr_'],
+    pattern: /(?<![A-Za-z0-9_])ghr_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'gitlab-pat',
+    description: 'GitLab personal access token (glpat-…)',
+    keywords: ['glpat-'],
+    pattern: /(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_.-]{20,255}(?![A-Za-z0-9_.-])/g,
+  },
+  {
+    id: 'gitlab-token',
+    description: 'Other GitLab tokens (deploy, runner, pipeline trigger, feed, SCIM, …)',
+    keywords: ['gldt-', 'glrt-', 'glptt-', 'glft-', 'glsoat-', 'glimt-', 'glcbt-', 'gloas-', 'glagent-'],
+    pattern: /(?<![A-Za-z0-9_-])(?:gldt|glrt|glptt|glft|glsoat|glimt|glcbt|gloas|glagent)-[A-Za-z0-9_.-]{20,255}(?![A-Za-z0-9_.-])/g,
+  },
+  {
+    id: 'slack-token',
+    description: 'Slack bot/user/app/refresh tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxo-, xapp-)',
+    keywords: ['xox', 'xapp-'],
+    pattern: /(?<![A-Za-z0-9_-])(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,255}(?![A-Za-z0-9_-])/g,
+  },
+  {
+    id: 'slack-webhook',
+    description: 'Slack incoming webhook / workflow URL',
+    keywords: ['hooks.slack.com'],
+    pattern: /(?<![A-Za-z0-9.-])hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/_-]{20,255}/g,
+  },
+  {
+    id: 'stripe-key',
+    description: 'Stripe secret/restricted keys (sk_live_, rk_live_, sk_test_, …) and webhook secrets (whsec_)',
+    keywords: ['sk_', 'rk_', 'whsec_'],
+    pattern: /(?<![A-Za-z0-9_])(?:(?:sk|rk)_(?:live|test|prod)|whsec)_[A-Za-z0-9]{10,255}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'anthropic-api-key',
+    description: 'Anthropic API/admin keys (sk-ant-…)',
+    keywords: ['sk-ant-'],
+    pattern: /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,300}(?![A-Za-z0-9_-])/g,
+  },
+  {
+    id: 'openai-api-key',
+    description: 'OpenAI API keys (sk-…, sk-proj-…, sk-svcacct-…, sk-admin-…) and compatible sk- keys',
+    keywords: ['sk-'],
+    pattern: /(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,300}(?![A-Za-z0-9_-])/g,
+    validate: randomToken(3),
+  },
+  {
+    id: 'huggingface-token',
+    description: 'Hugging Face access token (hf_…)',
+    keywords: ['hf_'],
+    pattern: /(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,40}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'npm-token',
+    description: 'npm access token (npm_…)',
+    keywords: ['npm_'],
+    pattern: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])/g,
+  },
+  {
+    id: 'pypi-token',
+    description: 'PyPI upload token (pypi-AgEIcHlwaS5vcmc…)',
+    keywords: ['pypi-ageichlwas5vcmc'],
+    pattern: /(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1000}(?![A-Za-z0-9_-])/g,
+  },
+  {
+    id: 'jwt',
+    description: 'JSON Web Token (eyJ….eyJ….signature)',
+    keywords: ['eyj'],
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{0,4096}/g,
+  },
+  {
+    id: 'authorization-header',
+    description: 'HTTP Authorization / Proxy-Authorization header value (scheme kept)',
+    keywords: ['authorization'],
+    pattern:
+      /(?<![A-Za-z0-9_-])(?:proxy-)?authorization[\\]{0,3}["']?[ \t]{0,4}[:=][ \t]{0,4}[\\]{0,3}["']?(?:Bearer|Basic|Token|Digest|Bot|ApiKey|AWS4-HMAC-SHA256|Negotiate|NTLM|)[ \t]{0,4}([^\r\n"'\\]{4,4096})/dgi,
+    group: 1,
+    validate: (secret) => !PLACEHOLDER.test(secret),
+  },
+  {
+    id: 'bearer-token',
+    description: 'Bearer token outside an Authorization header',
+    keywords: ['bearer'],
+    pattern: /(?<![A-Za-z0-9_-])bearer[ \t]{1,4}([A-Za-z0-9._~+/-]{16,4096}={0,2})/dgi,
+    group: 1,
+    validate: randomToken(3),
+  },
+  {
+    id: 'connection-string',
+    description: 'Password in a database/broker connection string (postgres://, mysql://, mongodb+srv://, redis://, amqp://, jdbc:…)',
+    keywords: ['://'],
+    pattern:
+      /(?<![A-Za-z0-9+.-])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|jdbc:[a-z]{2,20})(?:\+[a-z0-9]{1,20}|):\/\/[^\s:@/?#]{0,256}:([^\s/?#]{1,256})@/dgi,
+    group: 1,
+  },
+  {
+    id: 'url-password',
+    description: 'Password in any URL (scheme://user:pass@host)',
+    keywords: ['://'],
+    pattern: /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,30}:\/\/[^\s:@/?#]{0,256}:([^\s/?#]{1,256})@/dg,
+    group: 1,
+  },
+  {
+    id: 'cli-user-password',
+    description: 'user:password given to a command-line tool (curl -u, --user)',
+    keywords: ['-u', '--user'],
+    pattern: /(?<![A-Za-z0-9_-])(?:-u|--user)[ \t=]{1,4}["']?[^\s:"']{1,128}:([^\s"']{1,256})/dg,
+    group: 1,
+    validate: (secret) => !PLACEHOLDER.test(secret) && !/^[0-9]{1,10}$/.test(secret),
+  },
+  {
+    id: 'password-assignment',
+    description: 'password=, passwd:, pwd=, passphrase: … assignments (env files, config, code, JSON, YAML)',
+    keywords: ['pass', 'pwd'],
+    pattern: new RegExp(String.raw`${KEY_PRE}(?:password|passwd|passphrase|pwd)${KEY_POST}${SEP}${VALUE}`, 'dgi'),
+    group: [1, 2, 3],
+    validate: assignmentValue(3, 0, false),
+  },
+  {
+    id: 'password-flag',
+    description: 'secret given as a command-line flag (--password x, --token=x, -pass pass:x)',
+    keywords: ['-pass', '-pwd', '-token', '-secret', '-api-key', '-apikey'],
+    pattern: new RegExp(
+      String.raw`(?<![A-Za-z0-9_-])--?(?:password|passwd|pass|pwd|token|secret|api-key|apikey|auth-token|access-token|client-secret)(?:[ \t]{1,4}|=)${VALUE}`,
+      'dgi',
+    ),
+    group: [1, 2, 3],
+    validate: (secret, text, start, end) => !secret.startsWith('-') && assignmentValue(3, 0, false)(secret, text, start, end),
+  },
+  {
+    id: 'secret-assignment',
+    description: 'secret=, token=, api_key=, client_secret:, access_key: … assignments',
+    keywords: ['secret', 'token', 'key', 'credential'],
+    pattern: new RegExp(
+      String.raw`${KEY_PRE}(?:secret|token|api[_.-]?key|apikey|access[_.-]?key|auth[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|session[_.-]?key|credentials?)${KEY_POST}${SEP}${VALUE}`,
+      'dgi',
+    ),
+    group: [1, 2, 3],
+    validate: assignmentValue(8, 3, true),
+  },
+  {
+    id: 'email',
+    description: 'E-mail address',
+    keywords: ['@'],
+    pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}/g,
+    // Not the `pass@host` tail of a URL's userinfo (the URL rules own that), not an ssh remote.
+    validate: (secret, text, start) =>
+      !/^git@/i.test(secret) && !/:\/\/[^\s/@]{0,256}:$/.test(text.slice(Math.max(0, start - 300), start)),
+  },
+  {
+    id: 'credit-card',
+    description: 'Payment card number (13–19 digits, issuer prefix 2–6, Luhn-valid)',
+    scan: scanCards,
+  },
+  {
+    id: 'high-entropy-hex',
+    description: 'High-entropy hex string (>= 32 hex digits, Shannon entropy >= 3.0 bits/char)',
+    pattern: /(?<![A-Za-z0-9+/_-])[0-9a-fA-F]{32,4096}(?![A-Za-z0-9+/_-])/g,
+    validate: (secret, text, start) =>
+      hasDigit(secret) &&
+      /[a-fA-F]/.test(secret) &&
+      shannonEntropy(secret) >= 3 &&
+      !HASH_LABEL.test(text.slice(Math.max(0, start - 10), start)),
+  },
+  {
+    id: 'high-entropy-base64',
+    description: 'High-entropy base64/base64url token (>= 20 chars, mixed case and digits, length-adjusted entropy gate)',
+    pattern: /[A-Za-z0-9+/_-]{20,4096}={0,2}/g,
+    validate: (secret) =>
+      hasDigit(secret) && hasUpper(secret) && hasLower(secret) && shannonEntropy(secret) >= base64EntropyThreshold(secret.length),
+  },
+] satisfies RedactionRule[]);
+
+// ---------------------------------------------------------------------------------------------------
+// Engine
+// ---------------------------------------------------------------------------------------------------
+
+export interface RedactorOptions {
+  /** More rules, after the built-in ones (lower priority). Patterns get the `g` (and `d`) flags added. */
+  extraRules?: RedactionRule[];
+  /**
+   * Values never redacted: a string is compared with the matched secret exactly, a RegExp is tested
+   * against it (e.g. a known test key, or `/^[0-9a-f]{40}$/` to keep git commit ids).
+   */
+  allow?: Array<RegExp | string>;
+  /** Replace the built-in table instead of extending it (tests, special deployments). */
+  rules?: readonly RedactionRule[];
+}
+
+interface CompiledRule extends RedactionRule {
+  groups: readonly number[];
+}
+
+function compile(rule: RedactionRule): CompiledRule {
+  if (!rule.pattern && !rule.scan) throw new TypeError(`redaction rule ${rule.id}: needs a pattern or a scan function`);
+  if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(rule.id)) throw new TypeError(`redaction rule id "${rule.id}": use 1–40 of [a-z0-9-]`);
+  const groups = rule.group === undefined ? [] : typeof rule.group === 'number' ? [rule.group] : [...rule.group];
+  let pattern = rule.pattern;
+  if (pattern) {
+    let flags = pattern.flags;
+    if (!flags.includes('g')) flags += 'g';
+    if (groups.length > 0 && !flags.includes('d')) flags += 'd';
+    if (flags !== pattern.flags) pattern = new RegExp(pattern.source, flags);
+  }
+  const keywords = rule.keywords?.map((k) => k.toLowerCase());
+  return { ...rule, pattern, keywords, groups };
+}
+
+function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegExp | string>, custom: boolean): string {
+  if (!custom) return REDACTION_RULES_VERSION;
+  const h = createHash('sha256');
+  for (const r of rules) h.update(`${r.id}\0${r.pattern?.source ?? 'scan'}\0${r.pattern?.flags ?? ''}\0${r.group ?? ''}\n`);
+  for (const a of allow) h.update(`allow\0${typeof a === 'string' ? `s:${a}` : `r:${a.source}/${a.flags}`}\n`);
+  return `${REDACTION_RULES_VERSION}+custom.${h.digest('hex').slice(0, 8)}`;
+}
+
+/** Text with hidden characters removed, and where each remaining character came from. */
+function skeleton(text: string): { view: string; map: Int32Array | undefined } {
+  if (!HIDDEN_TEST.test(text)) return { view: text, map: undefined };
+  const map = new Int32Array(text.length);
+  let view = '';
+  let n = 0;
+  let last = 0;
+  HIDDEN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  const parts: string[] = [];
+  const copy = (from: number, to: number) => {
+    parts.push(text.slice(from, to));
+    for (let i = from; i < to; i++) map[n++] = i;
+  };
+  while ((m = HIDDEN.exec(text)) !== null) {
+    copy(last, m.index);
+    last = m.index + m[0].length;
+  }
+  copy(last, text.length);
+  view = parts.join('');
+  return { view, map: map.subarray(0, n) };
+}
+
+interface Hit {
+  start: number;
+  end: number;
+  rule: number;
+}
+
+/**
+ * Build a redactor from a rule table. Every rule scans the same text (not each other's output), and
+ * overlapping hits merge into one redaction, so a marker can never be re-matched and a secret found by
+ * two rules is never partly left behind. Hidden characters (ANSI CSI sequences, zero-width and bidi
+ * controls, NUL…) are skipped while matching, so a secret cannot be smuggled past by splitting it.
+ */
+export function createRedactor(options: RedactorOptions = {}): Redactor {
+  const base = options.rules ?? DEFAULT_RULES;
+  const rules = [...base, ...(options.extraRules ?? [])].map(compile);
+  const ids = new Set<string>();
+  for (const r of rules) {
+    if (ids.has(r.id)) throw new TypeError(`redaction rule id "${r.id}" is used twice`);
+    ids.add(r.id);
+  }
+  const allowStrings = new Set<string>();
+  const allowRegexps: RegExp[] = [];
+  for (const a of options.allow ?? []) {
+    if (typeof a === 'string') allowStrings.add(a);
+    else allowRegexps.push(new RegExp(a.source, a.flags.replace(/[gy]/g, '')));
+  }
+  const custom = options.rules !== undefined || (options.extraRules?.length ?? 0) > 0 || (options.allow?.length ?? 0) > 0;
+  const version = tableVersion(rules, options.allow ?? [], custom);
+
+  const allowed = (secret: string): boolean => {
+    if (allowStrings.has(secret)) return true;
+    for (const re of allowRegexps) if (re.test(secret)) return true;
+    return false;
+  };
+
+  const find = (view: string): Hit[] => {
+    const hits: Hit[] = [];
+    let lower: string | undefined;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
+      if (rule.keywords) {
+        lower ??= view.toLowerCase();
+        let any = false;
+        for (const k of rule.keywords) {
+          if (lower.includes(k)) {
+            any = true;
+            break;
+          }
+        }
+        if (!any) continue;
+      }
+      const accept = (start: number, end: number) => {
+        if (end <= start) return;
+        const secret = view.slice(start, end);
+        if (rule.validate && !rule.validate(secret, view, start, end)) return;
+        if (allowed(secret)) return;
+        hits.push({ start, end, rule: r });
+      };
+      if (rule.scan) {
+        for (const [s, e] of rule.scan(view)) accept(s, e);
+        continue;
+      }
+      const re = rule.pattern!;
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(view)) !== null) {
+        if (m[0].length === 0) {
+          re.lastIndex++;
+          continue;
+        }
+        if (rule.groups.length === 0) {
+          accept(m.index, m.index + m[0].length);
+          continue;
+        }
+        for (const g of rule.groups) {
+          const at = m.indices?.[g];
+          if (at) {
+            accept(at[0], at[1]);
+            break;
+          }
+        }
+      }
+    }
+    return hits;
+  };
+
   return {
-    version: 'placeholder-0',
+    version,
     redact(text: string): RedactionResult {
       const counts: Record<string, number> = {};
-      let out = text;
-      for (const rule of RULES) {
-        out = out.replace(rule.pattern, () => {
-          counts[rule.id] = (counts[rule.id] ?? 0) + 1;
-          return `[REDACTED:${rule.id}]`;
-        });
+      if (text.length === 0) return { text, counts };
+      const { view, map } = skeleton(text);
+      const hits = find(view);
+      if (hits.length === 0) return { text, counts };
+      hits.sort((a, b) => a.start - b.start || a.rule - b.rule);
+      // Merge overlapping hits; the merged region takes the highest-priority (lowest index) rule.
+      const merged: Hit[] = [];
+      for (const h of hits) {
+        const top = merged[merged.length - 1];
+        if (top && h.start < top.end) {
+          if (h.end > top.end) top.end = h.end;
+          if (h.rule < top.rule) top.rule = h.rule;
+        } else {
+          merged.push({ ...h });
+        }
       }
-      return { text: out, counts };
+      const parts: string[] = [];
+      let last = 0;
+      for (const h of merged) {
+        // Map back from the matching view to the original text (hidden characters inside go too).
+        const start = map ? map[h.start]! : h.start;
+        const end = map ? map[h.end - 1]! + 1 : h.end;
+        if (start < last) continue; // cannot happen (regions are disjoint and ordered); defensive
+        const id = rules[h.rule]!.id;
+        parts.push(text.slice(last, start), `[REDACTED:${id}]`);
+        counts[id] = (counts[id] ?? 0) + 1;
+        last = end;
+      }
+      parts.push(text.slice(last));
+      return { text: parts.join(''), counts };
     },
   };
+}
+
+let defaultRedactor: Redactor | undefined;
+
+/** The built-in rule table, no allow-list. */
+export function createDefaultRedactor(): Redactor {
+  defaultRedactor ??= createRedactor();
+  return defaultRedactor;
 }
