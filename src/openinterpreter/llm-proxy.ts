@@ -61,6 +61,14 @@ export interface LlmProxyOptions {
   requestTimeoutMs?: number;
   /** Longest silence between upstream body chunks, ms. Default: requestTimeoutMs. */
   idleTimeoutMs?: number;
+  /**
+   * How long the client may leave streamed data unread (socket buffers full) before the proxy treats it
+   * as gone, ms. Open Interpreter's text mode stops reading at the first closing code fence but, with
+   * litellm, only closes the connection when Python garbage-collects the stream, which can be much later.
+   * A new LLM request for the same session also ends any stream of that session left unread.
+   * Default 5 000.
+   */
+  clientStallTimeoutMs?: number;
   /** Largest request body accepted, bytes. Default 32 MiB. */
   maxRequestBytes?: number;
   /** Most characters of response content assembled for the record (the stream itself is not limited). Default 16 Mi. */
@@ -104,6 +112,8 @@ interface Registration {
   session: AuditSession;
   provider: string;
   outsideCalls: number;
+  /** Streams of this session currently waiting for the client to read. */
+  blocked: Set<BlockedWrite>;
 }
 
 /** What the proxy needs of a generation: AuditGeneration, or the root-span stand-in for calls outside a turn. */
@@ -136,19 +146,46 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function write(res: ServerResponse, data: Uint8Array | string): Promise<boolean> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve(false);
-  if (res.write(data)) return Promise.resolve(true);
+type WriteOutcome = 'ok' | 'closed' | 'stalled' | 'aborted';
+
+/** A write to the client that is still waiting for the client to read (socket buffers full). */
+interface BlockedWrite {
+  /** Give up on the client: the pending write resolves `stalled`. */
+  kick(): void;
+}
+
+/**
+ * Write to the client with backpressure. If the client stops reading (buffers full) the write waits
+ * for `drain`, but no longer than `stallMs`, nor past an abort, nor past a `kick`.
+ */
+function writeToClient(
+  res: ServerResponse,
+  data: Uint8Array | string,
+  signal: AbortSignal,
+  stallMs: number,
+  onBlocked: (blocked: BlockedWrite | undefined) => void,
+): Promise<WriteOutcome> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve('closed');
+  if (signal.aborted) return Promise.resolve('aborted');
+  if (res.write(data)) return Promise.resolve('ok');
   return new Promise((resolve) => {
-    const done = (ok: boolean) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (outcome: WriteOutcome) => {
+      clearTimeout(timer);
       res.off('drain', onDrain);
       res.off('close', onClose);
-      resolve(ok);
+      signal.removeEventListener('abort', onAbort);
+      onBlocked(undefined);
+      resolve(outcome);
     };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
+    const onDrain = () => done('ok');
+    const onClose = () => done('closed');
+    const onAbort = () => done('aborted');
+    timer = setTimeout(() => done('stalled'), stallMs);
     res.on('drain', onDrain);
     res.on('close', onClose);
+    signal.addEventListener('abort', onAbort);
+    onBlocked({ kick: () => done('stalled') });
   });
 }
 
@@ -310,6 +347,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
   const provider = options.provider ?? 'openai';
   const requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? requestTimeoutMs;
+  const clientStallTimeoutMs = options.clientStallTimeoutMs ?? 5_000;
   const maxRequestBytes = options.maxRequestBytes ?? 32 * 1024 * 1024;
   const maxAssembledChars = options.maxAssembledChars ?? 16 * 1024 * 1024;
   const outsideTurn = options.outsideTurn ?? 'forward';
@@ -378,6 +416,8 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
 
   const handleChat = async (req: IncomingMessage, res: ServerResponse, reg: Registration) => {
     const { session } = reg;
+    // The client moved on to its next LLM call: a stream of this session it left unread is over for it.
+    for (const b of [...reg.blocked]) b.kick();
     const onTurnOrRoot = (type: string, message: string) =>
       audit(() => {
         if (!session.isEnded) session.recordError({ source: 'llm', type, message: scrub(message) });
@@ -590,18 +630,29 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
       };
       const reader = upstream.body?.getReader();
       let streamErr: unknown;
+      let stalled = false;
+      let blockedNow: BlockedWrite | undefined;
+      const onBlocked = (b: BlockedWrite | undefined) => {
+        if (blockedNow) reg.blocked.delete(blockedNow);
+        blockedNow = b;
+        if (b) reg.blocked.add(b);
+      };
       if (reader) {
         try {
           for (;;) {
             arm(idleTimeoutMs, 'idle_timeout');
             const { value, done } = await reader.read();
+            clearTimeout(timer); // waiting on the client below is not the upstream's silence
             if (done) break;
             if (!isSse && !firstSeen) {
               firstSeen = true;
               audit(() => g.firstChunk());
             }
-            if (!(await write(res, value))) {
+            const outcome = await writeToClient(res, value, controller.signal, clientStallTimeoutMs, onBlocked);
+            if (outcome === 'aborted') break;
+            if (outcome !== 'ok') {
               clientGone = true;
+              stalled = outcome === 'stalled';
               abort('client');
               break;
             }
@@ -617,13 +668,21 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
           streamErr = err;
         } finally {
           clearTimeout(timer);
-          if (clientGone || streamErr) reader.cancel().catch(() => undefined);
+          onBlocked(undefined);
+          if (clientGone || streamErr || abortReason) reader.cancel().catch(() => undefined);
         }
       }
       clearTimeout(timer);
 
       if (clientGone || abortReason === 'client') {
         endClientDisconnected(status);
+        // A client that stopped reading gets no more: its connection is closed.
+        if (stalled) res.destroy();
+        return;
+      }
+      if (abortReason === 'shutdown') {
+        failWith('proxy_shutdown', 'the LLM proxy shut down during the call', status);
+        res.destroy();
         return;
       }
       if (isSse) onEvents([...parser.feed(decoder.decode()), ...parser.end()]);
@@ -655,8 +714,8 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
             ? `upstream sent nothing for ${idleTimeoutMs} ms mid-response`
             : `upstream stream cut after ${r.chunks} chunk(s): ${describeFetchError(streamErr)}`;
         shutdownOr(type, message, status);
-        if (isSse) await write(res, encodeSseData(JSON.parse(errorJson(scrub(message), type, type))));
-        res.end();
+        // end(), not an awaited write: a client that stopped reading must not hold this handler.
+        res.end(isSse ? encodeSseData(JSON.parse(errorJson(scrub(message), type, type))) : undefined);
         return;
       }
       if (r.streamError) {
@@ -668,8 +727,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
       if (!complete) {
         const message = isSse ? 'upstream stream ended before [DONE] or a finish_reason' : 'upstream response was not a chat completion';
         failWith(isSse ? 'upstream_stream_cut' : 'upstream_invalid_response', message, status);
-        if (isSse) await write(res, encodeSseData(JSON.parse(errorJson(message, 'upstream_stream_cut', 'upstream_stream_cut'))));
-        res.end();
+        res.end(isSse ? encodeSseData(JSON.parse(errorJson(message, 'upstream_stream_cut', 'upstream_stream_cut'))) : undefined);
         return;
       }
       audit(() => g.end({ content: '', ...partial(status) }));
@@ -760,7 +818,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
     register(session: AuditSession, opts: RegisterOptions = {}): ProxyRegistration {
       if (session.isEnded) throw new Error(`cannot register ended audit session ${session.id} with the LLM proxy`);
       const token = randomBytes(32).toString('hex');
-      registrations.set(token, { session, provider: opts.provider ?? provider, outsideCalls: 0 });
+      registrations.set(token, { session, provider: opts.provider ?? provider, outsideCalls: 0, blocked: new Set() });
       return {
         token,
         baseUrl: `${url}/s/${token}/v1`,

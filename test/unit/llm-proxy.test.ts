@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -349,6 +349,88 @@ describe('LLM proxy', () => {
     expect(gen.attributes['error.type']).toBeUndefined();
     expect(h.events('error')).toEqual([]);
     await waitFor(() => proxy.activeRequests === 0, 'no request in flight');
+  });
+
+  /** An upstream that streams megabytes fast (honouring backpressure) until it is told to stop or the proxy hangs up. */
+  async function floodingUpstream() {
+    return controlledUpstream(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('Run.\n\n'));
+      for (const p of ['```', 'python\n', 'print(1)\n', '```']) res.write(chunk(p));
+      const filler = chunk('x'.repeat(64 * 1024));
+      for (let i = 0; i < 400 && !res.destroyed; i++) {
+        if (!res.write(filler)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      }
+      if (!res.destroyed) res.end(SSE_DONE);
+    });
+  }
+
+  /** Start a streamed call with node:http, read until the closing fence, then stop reading without hanging up. */
+  function startStalledClient(baseUrl: string, body: unknown) {
+    const url = new URL(`${baseUrl}/chat/completions`);
+    return new Promise<{ drain: () => Promise<{ complete: boolean }> }>((resolve, reject) => {
+      const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        /** Resume reading (a paused socket does not see the close) and report how the response ended. */
+        const drain = () =>
+          new Promise<{ complete: boolean }>((r) => {
+            res.on('close', () => r({ complete: res.complete }));
+            res.on('data', () => undefined);
+            res.resume();
+          });
+        const onData = (b: Buffer) => {
+          text += b.toString('utf8');
+          if ((text.match(/```/g) ?? []).length >= 2) {
+            res.off('data', onData);
+            res.pause();
+            resolve({ drain });
+          }
+        };
+        res.on('data', onData);
+        res.on('error', () => undefined);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+  }
+
+  it('treats a client that stops reading as gone after clientStallTimeoutMs (litellm closes lazily)', async () => {
+    const h = inMemory();
+    const upstream = await floodingUpstream();
+    const proxy = await proxyFor(upstream.url, { clientStallTimeoutMs: 300 });
+    const session = h.recorder.openSession({ userId: 'u' });
+    const reg = proxy.register(session);
+    session.startTurn('run');
+    const t0 = performance.now();
+    const client = await startStalledClient(reg.baseUrl, chatRequest('run'));
+    const [resp] = await waitFor(() => h.events('llm.response').length > 0 && h.events('llm.response'), 'llm.response');
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(resp!.data.client_disconnected).toBe(true);
+    // The proxy closed the stalled client's connection: the response never completes.
+    expect(await client.drain()).toEqual({ complete: false });
+    await waitFor(() => upstream.seen[0]!.closedEarly, 'upstream request to be aborted');
+    expect(h.events('error')).toEqual([]);
+    expect(proxy.activeRequests).toBe(0);
+  });
+
+  it("ends a session's unread stream as soon as that session's next LLM call arrives", async () => {
+    const h = inMemory();
+    const upstream = await floodingUpstream();
+    const proxy = await proxyFor(upstream.url, { clientStallTimeoutMs: 60_000 });
+    const session = h.recorder.openSession({ userId: 'u' });
+    const reg = proxy.register(session);
+    session.startTurn('run');
+    await startStalledClient(reg.baseUrl, chatRequest('run'));
+    await sleep(300); // let the buffers fill: the proxy is now waiting on the client
+    expect(proxy.activeRequests).toBe(1);
+    expect(h.events('llm.response')).toEqual([]);
+    // The session's next call (its upstream reply does not matter here): the unread stream ends first.
+    const second = await post(reg.baseUrl, chatRequest('next'), AbortSignal.timeout(2000)).catch(() => undefined);
+    await second?.body?.cancel().catch(() => undefined);
+    const first = await waitFor(() => h.events('llm.response').find((e) => e.data.call === 0), 'first response');
+    expect(first.data.client_disconnected).toBe(true);
+    const secondRequest = h.events('llm.request').find((e) => e.data.call === 1)!;
+    expect(first.seq).toBeLessThan(secondRequest.seq);
   });
 
   it('passes an upstream 500 through and records error type upstream_500', async () => {
