@@ -50,7 +50,7 @@ mkdir -p "$(dirname "$VENV_DIR")"
 # Two installers racing on one venv corrupt it (tests and a manual run, say): serialise on a lock file beside it.
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$VENV_DIR.setup-lock"
-  step "waiting for other installers (flock $VENV_DIR.setup-lock)"
+  step "taking the install lock $VENV_DIR.setup-lock"
   flock -w 1800 9 || fail "timed out after 30 min waiting for another setup run holding $VENV_DIR.setup-lock"
   if venv_is_current; then
     step "up to date (installed by a concurrent run): $VENV_DIR"

@@ -110,9 +110,14 @@ function runSetupScript(
   const script = join(root, 'scripts', 'setup-openinterpreter.sh');
   const recentLines: string[] = [];
   let lastStep = 'starting the setup script';
+  let scriptError: string | undefined;
 
   const remember = (line: string): void => {
-    if (line.startsWith(SETUP_STEP_PREFIX)) lastStep = line.slice(SETUP_STEP_PREFIX.length).trim();
+    if (line.startsWith(SETUP_STEP_PREFIX)) {
+      const text = line.slice(SETUP_STEP_PREFIX.length).trim();
+      if (text.startsWith('ERROR:')) scriptError = text.slice('ERROR:'.length).trim();
+      else lastStep = text;
+    }
     recentLines.push(line);
     if (recentLines.length > OUTPUT_LINES_KEPT_FOR_ERRORS) recentLines.shift();
     onProgress?.(line);
@@ -130,7 +135,7 @@ function runSetupScript(
     );
     const failure = (why: string): Error =>
       new Error(
-        `Open Interpreter setup failed (${why}) during step "${lastStep}".\n` +
+        `Open Interpreter setup failed (${why}) at step "${lastStep}"${scriptError ? `: ${scriptError}` : ''}.\n` +
           `Script: ${script}; virtualenv: ${install.venvDir}. Last output:\n${recentLines.join('\n')}`,
       );
 
