@@ -25,6 +25,16 @@ export interface AuditConfig {
   outputPartBytes: number;
   /** Directory of the embedded file sink, used when no OTLP endpoint is set. Default `./oi-audit-logs`. */
   sinkDir: string;
+  /** Durable spool for OTLP exports that fail. Default `./oi-audit-spool`. */
+  spoolDir: string;
+  /** Spool bound in bytes; beyond it records are dropped, counted and declared. Default 256 MiB. */
+  spoolMaxBytes: number;
+  /** fsync policy of the spool: `always`, `batch` (default, ≤200 ms), `never`. */
+  spoolFsync: 'always' | 'batch' | 'never';
+  /** `open` (default): keep working when the audit sink is down, record the loss; `closed`: approve no code meanwhile. */
+  failMode: 'open' | 'closed';
+  /** Collector health endpoint probed for fail-closed decisions (e.g. http://collector:13133/). Optional. */
+  healthCheckUrl: string | undefined;
   /** Checkpoint every N events (integrity). Default 100. */
   checkpointEvery: number;
   /** Checkpoint after this long idle or since the last one, in ms. Default 30 000. */
@@ -37,6 +47,11 @@ export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
   maxContentBytes: 64 * 1024,
   outputPartBytes: 64 * 1024,
   sinkDir: './oi-audit-logs',
+  spoolDir: './oi-audit-spool',
+  spoolMaxBytes: 256 * 1024 * 1024,
+  spoolFsync: 'batch',
+  failMode: 'open',
+  healthCheckUrl: undefined,
   checkpointEvery: 100,
   checkpointIntervalMs: 30_000,
 }) as AuditConfig;
@@ -56,6 +71,11 @@ function parseCaptureMode(value: string, source: string): CaptureMode {
 function positiveInt(value: number, name: string): number {
   if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got ${value}`);
   return value;
+}
+
+function oneOf<T extends string>(value: string, choices: readonly T[], name: string): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${value}"`);
 }
 
 /**
@@ -100,6 +120,11 @@ export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessE
     maxContentBytes: positiveInt(input.maxContentBytes ?? DEFAULT_CONFIG.maxContentBytes, 'maxContentBytes'),
     outputPartBytes: positiveInt(input.outputPartBytes ?? DEFAULT_CONFIG.outputPartBytes, 'outputPartBytes'),
     sinkDir: input.sinkDir ?? env.OI_AUDIT_SINK_DIR ?? DEFAULT_CONFIG.sinkDir,
+    spoolDir: input.spoolDir ?? env.OI_AUDIT_SPOOL_DIR ?? DEFAULT_CONFIG.spoolDir,
+    spoolMaxBytes: positiveInt(input.spoolMaxBytes ?? (env.OI_AUDIT_SPOOL_MAX_BYTES ? Number(env.OI_AUDIT_SPOOL_MAX_BYTES) : DEFAULT_CONFIG.spoolMaxBytes), 'spoolMaxBytes'),
+    spoolFsync: oneOf(input.spoolFsync ?? env.OI_AUDIT_SPOOL_FSYNC ?? DEFAULT_CONFIG.spoolFsync, ['always', 'batch', 'never'] as const, 'spoolFsync'),
+    failMode: oneOf(input.failMode ?? env.OI_AUDIT_FAIL_MODE ?? DEFAULT_CONFIG.failMode, ['open', 'closed'] as const, 'failMode'),
+    healthCheckUrl: input.healthCheckUrl ?? env.OI_AUDIT_HEALTH_CHECK_URL ?? DEFAULT_CONFIG.healthCheckUrl,
     checkpointEvery: positiveInt(input.checkpointEvery ?? DEFAULT_CONFIG.checkpointEvery, 'checkpointEvery'),
     checkpointIntervalMs: positiveInt(input.checkpointIntervalMs ?? DEFAULT_CONFIG.checkpointIntervalMs, 'checkpointIntervalMs'),
   };

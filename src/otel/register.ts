@@ -1,15 +1,39 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchLogRecordProcessor, SimpleLogRecordProcessor, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { BatchLogRecordProcessor, SimpleLogRecordProcessor, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { JsonLogsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { logs } from '@opentelemetry/api-logs';
 import { trace } from '@opentelemetry/api';
 import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { resolveConfig, type AuditConfigInput } from '../config/config.js';
 import { FileLogRecordExporter, FileSpanExporter } from './file-sink.js';
+import { otlpTarget, postOtlp } from './otlp-endpoint.js';
+import { Spool } from './spool.js';
+import { SpoolingExporter, type LossReport } from './spooling-exporter.js';
+
+/** Session and seq of an audit log record, for declaring what a full spool dropped. */
+function identifyLogRecord(record: ReadableLogRecord) {
+  const session = record.attributes['session.id'];
+  const seq = record.attributes['oi_audit.event.seq'];
+  if (typeof session !== 'string' || typeof seq !== 'number') return undefined;
+  return { session, seq, isLossEvent: record.attributes['event.name'] === 'oi_audit.audit.loss' };
+}
+
+/** [1,2,3,7,8] → [[1,3],[7,8]] */
+export function seqRanges(seqs: number[]): Array<[number, number]> {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const ranges: Array<[number, number]> = [];
+  for (const n of sorted) {
+    const last = ranges.at(-1);
+    if (last && n === last[1] + 1) last[1] = n;
+    else ranges.push([n, n]);
+  }
+  return ranges;
+}
 
 export type SinkKind = 'otlp' | 'file';
 
@@ -33,6 +57,12 @@ export interface AuditHandle {
   sinkDir?: string;
   /** OTLP base URL (OTLP sink only). */
   endpoint?: string;
+  /** `open` or `closed` (config failMode). */
+  failMode: 'open' | 'closed';
+  /** True while audit records are reaching their sink (always true for the file sink). */
+  auditHealthy(): boolean;
+  /** With failMode closed, the guard to give the approval path (no block is approved while it says false). */
+  approvalGuard: (() => boolean) | undefined;
   forceFlush(): Promise<void>;
   /** End open sessions, flush everything, stop the SDK. Idempotent. */
   shutdown(): Promise<void>;
@@ -68,6 +98,10 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
   let logProcessor: LogRecordProcessor;
   let sinkDir: string | undefined;
   let endpoint: string | undefined;
+  let spanSpool: SpoolingExporter<ReadableSpan> | undefined;
+  let logSpool: SpoolingExporter<ReadableLogRecord> | undefined;
+  // Losses are declared in the chain of the session they hit (once the recorder exists).
+  let declareLoss: (report: LossReport) => void = () => {};
   if (sink === 'file') {
     sinkDir = resolve(config.sinkDir);
     // Unbatched: each record is written before the call returns (see file-sink.ts).
@@ -75,11 +109,27 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir) });
   } else {
     endpoint = options.endpoint ?? endpointFromEnv;
-    const base = options.endpoint?.replace(/\/+$/, '');
-    const traceExporter = new OTLPTraceExporter({ ...(base ? { url: `${base}/v1/traces` } : {}), ...(options.headers ? { headers: options.headers } : {}) });
-    const logExporter = new OTLPLogExporter({ ...(base ? { url: `${base}/v1/logs` } : {}), ...(options.headers ? { headers: options.headers } : {}) });
-    spanProcessor = new BatchSpanProcessor(traceExporter);
-    logProcessor = new BatchLogRecordProcessor({ exporter: logExporter, maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 500 });
+    const traces = otlpTarget('traces', options, env);
+    const logs = otlpTarget('logs', options, env);
+    const spoolDir = resolve(config.spoolDir);
+    const spool = (signal: string) => new Spool({ dir: join(spoolDir, signal), maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync });
+    spanSpool = new SpoolingExporter<ReadableSpan>({
+      inner: new OTLPTraceExporter({ url: traces.url, headers: traces.headers }),
+      spool: spool('traces'),
+      serialize: (spans) => JsonTraceSerializer.serializeRequest(spans) ?? new Uint8Array(),
+      send: (body) => postOtlp(traces, body),
+    });
+    logSpool = new SpoolingExporter<ReadableLogRecord>({
+      inner: new OTLPLogExporter({ url: logs.url, headers: logs.headers }),
+      spool: spool('logs'),
+      serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
+      send: (body) => postOtlp(logs, body),
+      identify: identifyLogRecord,
+      onLoss: (report) => declareLoss(report),
+    });
+    spanProcessor = new BatchSpanProcessor(spanSpool);
+    // The spool bounds memory: the in-process queue only has to absorb bursts between exports.
+    logProcessor = new BatchLogRecordProcessor({ exporter: logSpool, maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 200 });
   }
 
   const sdk = new NodeSDK({
@@ -105,18 +155,49 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     loggerProvider: logs.getLoggerProvider(),
   });
 
+  declareLoss = (report) => {
+    for (const [sessionId, lost] of report.bySession) {
+      const session = recorder.activeSessions.find((s) => s.id === sessionId);
+      if (!session) {
+        process.stderr.write(`oi-audit: ${lost.count} audit records of ${sessionId || 'no session'} dropped (${report.reason}); the session has ended, so the loss shows as a truncated stream\n`);
+        continue;
+      }
+      session.recordLoss(lost.count, report.reason, { lost_seqs: seqRanges(lost.seqs) });
+    }
+  };
+
+  // Fail-closed health: the last export reached the Collector, the spool has room, and (if configured) the Collector's health endpoint answers.
+  let collectorHealthy = true;
+  let healthTimer: NodeJS.Timeout | undefined;
+  if (sink === 'otlp' && config.healthCheckUrl) {
+    const probe = () =>
+      fetch(config.healthCheckUrl!, { signal: AbortSignal.timeout(2_000) }).then(
+        (r) => void (collectorHealthy = r.ok),
+        () => void (collectorHealthy = false),
+      );
+    void probe();
+    healthTimer = setInterval(probe, 5_000);
+    healthTimer.unref();
+  }
+  const auditHealthy = () =>
+    sink === 'file' || (collectorHealthy && (logSpool?.healthy ?? true) && (logSpool?.spool.freeBytes ?? 1) > 0);
+
   let shuttingDown: Promise<void> | undefined;
   const handle: AuditHandle = {
     recorder,
     sink,
     ...(sinkDir ? { sinkDir } : {}),
     ...(endpoint ? { endpoint } : {}),
+    failMode: config.failMode,
+    auditHealthy,
+    approvalGuard: config.failMode === 'closed' ? auditHealthy : undefined,
     async forceFlush() {
       await Promise.all([spanProcessor.forceFlush(), logProcessor.forceFlush()]);
     },
     shutdown() {
       shuttingDown ??= (async () => {
         recorder.endAll('shutdown');
+        if (healthTimer) clearInterval(healthTimer);
         await sdk.shutdown();
         process.removeListener('beforeExit', onBeforeExit);
         if (current === handle) current = undefined;

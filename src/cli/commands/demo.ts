@@ -75,6 +75,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         approve: approval.hook,
         policyName: approval.name,
         ...(approval.detect ? { detect: approval.detect } : {}),
+        ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
         workDir,
         onProgress: (line) => progress(line),
       });

@@ -76,6 +76,7 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
       policyName: approval.name,
       approve: approval.hold ?? approval.hook,
       ...(approval.detect ? { detect: approval.detect } : {}),
+      ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
       log: (line) => process.stderr.write(`oi-audit gateway: ${line}\n`),
     });
     process.stderr.write(`oi-audit gateway: listening on ${gateway.url} (${users.size} client tokens, upstream ${upstream})\n`);

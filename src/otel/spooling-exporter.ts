@@ -1,0 +1,166 @@
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { Spool } from './spool.js';
+
+/** What an exporter of batches of T looks like (SpanExporter and LogRecordExporter both are). */
+export interface BatchExporter<T> {
+  export(items: T[], done: (result: ExportResult) => void): void;
+  forceFlush?(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface LossReport {
+  /** Records dropped, per session id (records without one under ''). */
+  bySession: Map<string, { count: number; seqs: number[] }>;
+  reason: 'spool_full' | 'spool_write_failed';
+}
+
+export interface SpoolingExporterOptions<T> {
+  inner: BatchExporter<T>;
+  spool: Spool;
+  /** Serialise a batch exactly as the inner exporter sends it (OTLP JSON). */
+  serialize(items: T[]): Uint8Array;
+  /** POST an already serialised request to the Collector (used for replay). */
+  send(request: Uint8Array): Promise<void>;
+  /** Session id and seq of an item, to declare losses per session. */
+  identify?(item: T): { session: string; seq: number; isLossEvent: boolean } | undefined;
+  onLoss?(report: LossReport): void;
+  /** First retry delay while the Collector is down; doubles up to maxRetryDelayMs. Default 1 s. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+}
+
+/**
+ * Wraps an OTLP exporter with a durable spool. While the Collector answers, batches go straight through.
+ * When an export fails, the batch is appended to the spool and reported as exported (it is durable now);
+ * from then on new batches queue behind it, and a drain loop replays the spool in order until it is empty.
+ * What does not fit is counted per session and reported, so a loss becomes a declared event in the chain.
+ */
+export class SpoolingExporter<T> implements BatchExporter<T> {
+  private draining: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private lastExportOk = true;
+  private stopped = false;
+  dropped = 0;
+
+  constructor(private readonly options: SpoolingExporterOptions<T>) {
+    this.retryDelay = options.retryDelayMs ?? 1_000;
+    // A spool left by a previous run (crash, Collector down at exit) is replayed at start.
+    if (!options.spool.isEmpty) this.scheduleDrain(0);
+  }
+
+  /** The last export or replay reached the Collector. */
+  get healthy(): boolean {
+    return this.lastExportOk;
+  }
+
+  get spool(): Spool {
+    return this.options.spool;
+  }
+
+  export(items: T[], done: (result: ExportResult) => void): void {
+    if (this.stopped) return done({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
+    if (!this.options.spool.isEmpty || this.draining) {
+      this.toSpool(items);
+      this.scheduleDrain(0);
+      return done({ code: ExportResultCode.SUCCESS });
+    }
+    this.options.inner.export(items, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.lastExportOk = true;
+        return done(result);
+      }
+      this.lastExportOk = false;
+      this.toSpool(items);
+      this.scheduleDrain(this.retryDelay);
+      done({ code: ExportResultCode.SUCCESS });
+    });
+  }
+
+  private toSpool(items: T[]): void {
+    let stored = false;
+    let reason: LossReport['reason'] = 'spool_full';
+    try {
+      const useReserve = items.some((i) => this.options.identify?.(i)?.isLossEvent);
+      stored = this.options.spool.append(this.options.serialize(items), useReserve);
+    } catch {
+      reason = 'spool_write_failed';
+    }
+    if (stored) return;
+    this.dropped += items.length;
+    const bySession = new Map<string, { count: number; seqs: number[] }>();
+    for (const item of items) {
+      const id = this.options.identify?.(item);
+      const key = id?.session ?? '';
+      const entry = bySession.get(key) ?? { count: 0, seqs: [] };
+      entry.count++;
+      if (id) entry.seqs.push(id.seq);
+      bySession.set(key, entry);
+    }
+    try {
+      this.options.onLoss?.({ bySession, reason });
+    } catch {
+      // Loss reporting must not break the export path.
+    }
+  }
+
+  private scheduleDrain(delayMs: number): void {
+    if (this.stopped || this.retryTimer || this.draining) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.draining = this.drain().finally(() => {
+        this.draining = undefined;
+      });
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Replay the spool in order; on the first failure back off and try again later. */
+  private async drain(): Promise<void> {
+    const spool = this.options.spool;
+    for (;;) {
+      const request = spool.peek();
+      if (!request) break;
+      try {
+        await this.options.send(request);
+      } catch {
+        this.lastExportOk = false;
+        this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryDelayMs ?? 30_000);
+        this.draining = undefined;
+        this.scheduleDrain(this.retryDelay);
+        return;
+      }
+      spool.ack(request);
+      this.lastExportOk = true;
+      this.retryDelay = this.options.retryDelayMs ?? 1_000;
+    }
+  }
+
+  /** Try to empty the spool within the time given; what remains stays on disk for the next start. */
+  async flushSpool(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.options.spool.isEmpty && Date.now() < deadline) {
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+      }
+      if (!this.draining) this.draining = this.drain().finally(() => (this.draining = undefined));
+      await Promise.race([this.draining, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+      if (!this.options.spool.isEmpty) await new Promise((r) => setTimeout(r, 100));
+    }
+    return this.options.spool.isEmpty;
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.options.inner.forceFlush?.();
+    this.options.spool.sync();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.flushSpool(3_000);
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.options.spool.close();
+    await this.options.inner.shutdown();
+  }
+}
