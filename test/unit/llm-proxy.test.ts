@@ -493,6 +493,31 @@ describe('LLM proxy', () => {
     expect(h.events('error')[0]!.data.type).toBe('upstream_stream_cut');
   });
 
+  it('records upstream_timeout when the upstream goes silent mid-response, and an error reported inside the stream', async () => {
+    const h = inMemory();
+    const slow = await scripted({ faults: { firstChunkDelay: { ms: 1500 } } });
+    const proxy = await proxyFor(slow.url, { idleTimeoutMs: 200 });
+    const session = h.recorder.openSession({ userId: 'u' });
+    const reg = proxy.register(session);
+    session.startTurn(TURN1.user);
+    const t0 = performance.now();
+    const { events } = await readAll(await post(reg.baseUrl, chatRequest(TURN1.user)));
+    expect(performance.now() - t0).toBeLessThan(1200);
+    expect(JSON.parse(events.at(-1)!.data).error.type).toBe('upstream_timeout');
+
+    const erring = await controlledUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('partial'));
+      res.end(encodeSseData({ error: { message: 'overloaded', type: 'server_error' } }));
+    });
+    const proxy2 = await proxyFor(erring.url);
+    const reg2 = proxy2.register(session);
+    const r2 = await readAll(await post(reg2.baseUrl, chatRequest('x')));
+    expect(JSON.parse(r2.events.at(-1)!.data).error.message).toBe('overloaded'); // passed through as sent
+    expect(h.events('error').map((e) => e.data.type)).toEqual(['upstream_timeout', 'upstream_stream_error']);
+    expect(h.events('llm.response').map((e) => e.data.content.text)).toEqual(['', 'partial']);
+  });
+
   it('refuses unknown and missing tokens with 404, counts them and reports them', async () => {
     const h = inMemory();
     const model = await scripted();
