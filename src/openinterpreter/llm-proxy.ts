@@ -4,7 +4,7 @@
  * of the session's active turn, with the exact request messages and the assembled response recorded,
  * while the upstream stream is passed through to the client chunk by chunk.
  *
- * Decisions (documented in the README's "LLM proxy" notes):
+ * Decisions:
  * - Unknown, missing or ended-session tokens get 404 and are counted (`unknownTokenRequests`) and
  *   reported through `onUnknownToken`, so the gateway can turn them into audit records.
  * - The key the Open Interpreter process sends is never forwarded; the upstream key is added here and is
@@ -14,7 +14,10 @@
  *   the root with the usual request/response events (`turn: null`, `outside_turn: true`).
  *   With `outsideTurn: 'refuse'` it is recorded the same way and answered 409 instead of forwarded.
  * - Open Interpreter's text mode hangs up after the first closing code fence: that ends the generation
- *   with `clientDisconnected: true` and what was received so far. It is not an error.
+ *   with `clientDisconnected: true` and what was received so far. It is not an error. With litellm the
+ *   hang-up is lazy (the connection closes when Python collects the stream), so a client that leaves
+ *   streamed data unread for `clientStallTimeoutMs`, or whose session sends its next LLM call, counts as
+ *   gone too; backpressure keeps memory bounded meanwhile.
  * - Upstream failures: non-2xx → status and body passed through, `upstream_<status>`; unreachable → 502
  *   `upstream_unreachable`; no response headers in time → 504 `upstream_timeout`; stream cut, stalled or
  *   ended without `[DONE]`/finish_reason → `upstream_stream_cut` / `upstream_timeout`, and the client gets
@@ -648,6 +651,14 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
               firstSeen = true;
               audit(() => g.firstChunk());
             }
+            // Record what was received, then pass it on.
+            if (isSse) {
+              onEvents(parser.feed(decoder.decode(value, { stream: true })));
+            } else if (!wholeOverflow) {
+              wholeBytes += value.length;
+              if (wholeBytes > maxAssembledChars * 4) wholeOverflow = true;
+              else whole.push(Buffer.from(value));
+            }
             const outcome = await writeToClient(res, value, controller.signal, clientStallTimeoutMs, onBlocked);
             if (outcome === 'aborted') break;
             if (outcome !== 'ok') {
@@ -655,13 +666,6 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
               stalled = outcome === 'stalled';
               abort('client');
               break;
-            }
-            if (isSse) {
-              onEvents(parser.feed(decoder.decode(value, { stream: true })));
-            } else if (!wholeOverflow) {
-              wholeBytes += value.length;
-              if (wholeBytes > maxAssembledChars * 4) wholeOverflow = true;
-              else whole.push(Buffer.from(value));
             }
           }
         } catch (err) {
