@@ -158,8 +158,9 @@ async function startOnce(
   });
   const pid = child.pid;
   if (pid === undefined) {
-    await rm(configHome, { recursive: true, force: true });
+    // spawn reports why on the next tick: listen before awaiting anything else.
     const spawnError = await new Promise<Error>((done) => child.once('error', done));
+    await rm(configHome, { recursive: true, force: true });
     throw new Error(`could not start ${interpreterBin}: ${spawnError.message}`);
   }
 

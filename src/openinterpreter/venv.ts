@@ -73,8 +73,11 @@ async function readTextOrUndefined(path: string): Promise<string | undefined> {
 /** True when the venv was built from the current lock file and its entry points exist: nothing to do. */
 export async function isOpenInterpreterInstalled(root: string = repoRoot()): Promise<boolean> {
   const install = installPaths(openInterpreterVenvDir(root));
+  const lockPath = join(root, 'python', 'requirements.lock');
   const [lock, stamp] = await Promise.all([
-    readFile(join(root, 'python', 'requirements.lock')),
+    readFile(lockPath).catch((err: Error) => {
+      throw new Error(`cannot read the Open Interpreter lock file ${lockPath}: ${err.message}`);
+    }),
     readTextOrUndefined(join(install.venvDir, STAMP_FILE_NAME)),
   ]);
   if (stamp === undefined || stamp.trim() !== createHash('sha256').update(lock).digest('hex')) return false;
