@@ -104,7 +104,12 @@ export class Spool {
         if (end === -1) return undefined; // a torn last line (crash mid-write): wait for more or treat as end
         return data.subarray(this.cursor.offset, end);
       }
-      if (segment === this.writeSegment) return undefined;
+      if (segment === this.writeSegment) {
+        // Everything written has been sent: retire the segment so a drained spool leaves no file behind.
+        if (this.writeFd !== undefined) closeSync(this.writeFd);
+        this.writeFd = undefined;
+        this.writeSegment = -1;
+      }
       this.dropSegment(segment);
     }
     return undefined;
