@@ -16,10 +16,13 @@ import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shanno
  */
 export const REDACTION_RULES_VERSION = '1.0.0';
 
-/** Characters that may sit inside a secret without the reader seeing them: skipped when matching. */
-const HIDDEN =
-  /\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\udb40[\udc00-\udc7f]/g;
-const HIDDEN_TEST = new RegExp(HIDDEN.source);
+/**
+ * Characters that may sit inside a secret without the reader seeing them, skipped when matching (with
+ * whole ANSI CSI sequences `ESC [ … final`): C0 controls but TAB/LF/CR, DEL, C1, soft hyphen,
+ * zero-width, bidi and invisible format characters, Unicode tags.
+ */
+const HIDDEN_TEST =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\udb40[\udc00-\udc7f]/;
 
 // ---------------------------------------------------------------------------------------------------
 // Validators shared by several rules
@@ -151,17 +154,17 @@ const KEY_POST = String.raw`[A-Za-z0-9_.-]{0,20}`;
 
 export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   {
-    id: 'private-key',
-    description: 'PEM/OpenSSH/PGP private key blocks (also inside JSON with \\n escapes)',
-    keywords: ['private key'],
-    scan: scanPrivateKeys,
-  },
-  {
     id: 'gcp-service-account-key',
     description: 'GCP service-account JSON "private_key" value',
     keywords: ['private_key'],
     pattern: /"private_key"[ \t]{0,4}:[ \t]{0,4}"([^"]{16,16384})"/dg,
     group: 1,
+  },
+  {
+    id: 'private-key',
+    description: 'PEM/OpenSSH/PGP private key blocks (also inside JSON with \\n escapes)',
+    keywords: ['private key'],
+    scan: scanPrivateKeys,
   },
   {
     id: 'aws-access-key',
@@ -465,26 +468,78 @@ function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegEx
   return `${REDACTION_RULES_VERSION}+custom.${h.digest('hex').slice(0, 8)}`;
 }
 
-/** Text with hidden characters removed, and where each remaining character came from. */
+function isHidden(c: number): boolean {
+  return (
+    c <= 0x08 ||
+    c === 0x0b ||
+    c === 0x0c ||
+    (c >= 0x0e && c <= 0x1f) ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0xad ||
+    (c >= 0x200b && c <= 0x200f) ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2060 && c <= 0x2064) ||
+    (c >= 0x2066 && c <= 0x206f) ||
+    c === 0xfeff
+  );
+}
+
+/** Length of an ANSI CSI sequence (`ESC [` params intermediates final) at i, or 0. Same bounds as the CSI part of HIDDEN_TEST's documentation. */
+function csiLength(text: string, i: number): number {
+  if (text.charCodeAt(i) !== 0x1b || text.charCodeAt(i + 1) !== 0x5b) return 0;
+  let j = i + 2;
+  const len = text.length;
+  for (let k = 0; k < 32 && j < len; k++, j++) {
+    const c = text.charCodeAt(j);
+    if (c < 0x30 || c > 0x3f) break;
+  }
+  for (let k = 0; k < 8 && j < len; k++, j++) {
+    const c = text.charCodeAt(j);
+    if (c < 0x20 || c > 0x2f) break;
+  }
+  const f = text.charCodeAt(j);
+  return f >= 0x40 && f <= 0x7e ? j + 1 - i : 0;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A string from UTF-16 code units, lone surrogates kept. */
+function fromUnits(units: Uint16Array, n: number): string {
+  // UTF-16LE decoding copies code units as they are; a Uint16Array is little-endian on LE hosts.
+  if (LITTLE_ENDIAN) return Buffer.from(units.buffer, 0, n * 2).toString('utf16le');
+  const parts: string[] = [];
+  for (let i = 0; i < n; i += 8192) parts.push(String.fromCharCode(...units.subarray(i, Math.min(n, i + 8192))));
+  return parts.join('');
+}
+
+/**
+ * Text with hidden characters (see HIDDEN_TEST) removed, and where each remaining character came
+ * from. One pass over the characters; only run when HIDDEN_TEST finds something.
+ */
 function skeleton(text: string): { view: string; map: Int32Array | undefined } {
   if (!HIDDEN_TEST.test(text)) return { view: text, map: undefined };
-  const map = new Int32Array(text.length);
-  let view = '';
+  const len = text.length;
+  const map = new Int32Array(len);
+  const units = new Uint16Array(len);
   let n = 0;
-  let last = 0;
-  HIDDEN.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  const parts: string[] = [];
-  const copy = (from: number, to: number) => {
-    parts.push(text.slice(from, to));
-    for (let i = from; i < to; i++) map[n++] = i;
-  };
-  while ((m = HIDDEN.exec(text)) !== null) {
-    copy(last, m.index);
-    last = m.index + m[0].length;
+  let i = 0;
+  while (i < len) {
+    const c = text.charCodeAt(i);
+    let skip = 0;
+    if (c === 0x1b) skip = csiLength(text, i) || 1;
+    else if (isHidden(c)) skip = 1;
+    else if (c === 0xdb40) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdc7f) skip = 2;
+    }
+    if (skip > 0) {
+      i += skip;
+      continue;
+    }
+    units[n] = c;
+    map[n++] = i++;
   }
-  copy(last, text.length);
-  view = parts.join('');
+  const view = fromUnits(units, n);
   return { view, map: map.subarray(0, n) };
 }
 
