@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { trace, type Attributes, type TracerProvider } from '@opentelemetry/api';
 import { logs, type LoggerProvider } from '@opentelemetry/api-logs';
 import { resolveConfig, type AuditConfig, type AuditConfigInput } from '../config/config.js';
-import { SessionChain } from '../security/integrity/chain.js';
-import { Pseudonymizer } from '../security/pseudonym.js';
+import { createChainFactory, loadIntegrityKeys, type SessionChain } from '../security/integrity/chain.js';
+import { loadPseudonymizer, type Pseudonymizer } from '../security/pseudonym.js';
 import { createDefaultRedactor } from '../security/redact/rules.js';
 import type { Redactor } from '../security/redact/redactor.js';
 import { INSTRUMENTATION_SCOPE } from '../semconv/attributes.js';
@@ -35,13 +35,16 @@ export class AuditRecorder {
   readonly redactor: Redactor;
   readonly pseudonymizer: Pseudonymizer;
   private readonly options: AuditRecorderOptions;
+  private readonly chainFactory: (sessionId: string) => SessionChain;
   private readonly openSessions = new Map<string, AuditSession>();
 
   constructor(options: AuditRecorderOptions = {}) {
     this.options = options;
     this.config = resolveConfig(options.config);
     this.redactor = options.redactor ?? createDefaultRedactor();
-    this.pseudonymizer = options.pseudonymizer ?? Pseudonymizer.ephemeral();
+    // Keys from OI_AUDIT_* env/files; without them, per-process keys (see docs/integrity.md for what that proves).
+    this.pseudonymizer = options.pseudonymizer ?? loadPseudonymizer();
+    this.chainFactory = options.chainFactory ?? createChainFactory(loadIntegrityKeys());
   }
 
   openSession(options: OpenSessionOptions): AuditSession {
@@ -49,7 +52,7 @@ export class AuditRecorder {
     if (this.openSessions.has(sessionId)) throw new Error(`audit session ${sessionId} is already open`);
     const tracer = (this.options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE, VERSION);
     const logger = (this.options.loggerProvider ?? logs.getLoggerProvider()).getLogger(INSTRUMENTATION_SCOPE, VERSION);
-    const chain = this.options.chainFactory?.(sessionId) ?? new SessionChain({ sessionId });
+    const chain = this.chainFactory(sessionId);
     const session = new AuditSession({
       sessionId,
       options,

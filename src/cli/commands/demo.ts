@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register } from '../../otel/register.js';
+import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../security/keygen.js';
 import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
 import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { DEMO_SCRIPT } from '../../openinterpreter/demo-script.js';
@@ -14,10 +15,22 @@ import { renderSession } from '../../view/timeline.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { createStyle, progress } from '../style.js';
 
+/**
+ * The demo's trail should be verifiable end to end, MACs included: without configured keys it uses
+ * (and on first run creates) key files in DIR. Configured keys (OI_AUDIT_* env) always win.
+ */
+function demoKeys(dir: string) {
+  const env = process.env;
+  if (env.OI_AUDIT_MAC_SEED || env.OI_AUDIT_MAC_SEED_FILE || env.OI_AUDIT_SIGNING_KEY_FILE) return undefined;
+  const files = existsSync(keyFilePaths(dir).macSeed) ? keyFilePaths(dir) : generateKeyFiles(dir);
+  Object.assign(env, keyFilesEnv(files));
+  return files;
+}
+
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary: 'Run one audited Open Interpreter session end to end, offline, and print its timeline.',
-  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--json]',
+  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--json]',
   help: `
 Starts the scripted model (an OpenAI-compatible stand-in for an LLM), the audit LLM proxy and a real
 Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
@@ -29,6 +42,8 @@ Options:
   --out DIR                 embedded file sink directory (default ./oi-audit-logs); with
                             OTEL_EXPORTER_OTLP_ENDPOINT set, events go to that Collector instead
   --approve all|none|policy approval of code blocks (default policy: the detection rules decide)
+  --keys DIR                integrity and pseudonym key files to use, created on first run when no
+                            OI_AUDIT_MAC_SEED*/OI_AUDIT_SIGNING_KEY_FILE is set (default ./oi-audit-keys)
   --user ID                 the user the session is recorded for (only its pseudonym is stored; default demo-user)
   --json                    print the session as JSON instead of the timeline
   -h, --help                this help
@@ -39,6 +54,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     out: { type: 'string' },
     approve: { type: 'string' },
     user: { type: 'string' },
+    keys: { type: 'string' },
     json: { type: 'boolean' },
   },
   allowPositionals: false,
@@ -54,6 +70,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
       }
     }
     const out = stringOption(values, 'out');
+    const keys = demoKeys(stringOption(values, 'keys') ?? './oi-audit-keys');
     const audit = register({ ...(out ? { sinkDir: out } : {}) });
     const approval = approvalFor(approveMode);
     if (approval.note) process.stderr.write(`oi-audit: ${approval.note}\n`);
@@ -109,6 +126,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
       else {
         const style = createStyle();
         process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n\nAudit files: ${audit.sinkDir}\n`);
+        if (keys) process.stdout.write(`Verify: oi-audit verify ${audit.sinkDir} --key ${keys.macSeed} --public-key ${keys.publicKey}\n`);
       }
     } else if (values.json) {
       process.stdout.write(`${JSON.stringify({ sink: 'otlp', endpoint: audit.endpoint, sessionId, approve: approveMode, results }, null, 2)}\n`);

@@ -2,7 +2,9 @@ import type { CommandSpec } from '../args.js';
 import { demoCommand } from './demo.js';
 import { gatewayCommand } from './gateway.js';
 import { importCommand } from './import.js';
+import { keygenCommand } from './keygen.js';
+import { verifyCommand } from './verify.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, importCommand, gatewayCommand];
+export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, importCommand, gatewayCommand, keygenCommand];
