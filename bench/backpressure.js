@@ -1,0 +1,155 @@
+/**
+ * Part 4 — backpressure memory: audit events while the Collector is down.
+ *
+ * Variant `batch-dead-endpoint` (the only one while src/otel/spool.ts does not exist): the recorder's
+ * default pipeline — BatchLogRecordProcessor (maxQueueSize 65 536, as register() sets it) → OTLP/HTTP
+ * JSON — pointed at a port nobody listens on (connection refused). The exporter retries each batch with
+ * backoff for up to its 10 s timeout, one batch in flight, so the queue fills and the processor drops
+ * what does not fit: memory must stay bounded, and the drops are counted here.
+ *
+ * Variant `spool` plugs in when dist/otel/spool.js exists: see SPOOL_VARIANT below.
+ *
+ * Reported: peak RSS (getrusage maxrss), RSS and live heap after GC at each quarter of the run,
+ * records queued / handed to the exporter / dropped at the end, spool bytes (spool variant only).
+ *
+ * Usage: node --expose-gc bench/backpressure.js [--events 100000] [--size 1024] [--variant batch-dead-endpoint|spool]
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { AuditRecorder } from '../dist/audit/recorder.js';
+import { makeContents } from './lib/content.js';
+import { createProviders, LOG_PROCESSOR_SETTINGS } from './lib/otel.js';
+import { emitResult, gc, parseArgs, yieldToLoop } from './lib/worker.js';
+
+const args = parseArgs();
+const events = Number(args.events ?? 100_000);
+const size = Number(args.size ?? 1024);
+const variant = typeof args.variant === 'string' ? args.variant : 'batch-dead-endpoint';
+const contents = makeContents(size, 64, size + 1);
+const SPOOL_MODULE = fileURLToPath(new URL('../dist/otel/spool.js', import.meta.url));
+
+/** A port with nothing listening: bind, note it, release. */
+async function deadPort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const port = srv.address().port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Wraps an exporter to count what the processor hands it and how exports end. */
+function countingExporter(inner) {
+  const counts = { exportCalls: 0, recordsHandedOver: 0, failed: 0, succeeded: 0, inFlight: 0 };
+  return {
+    counts,
+    exporter: {
+      export(records, done) {
+        counts.exportCalls++;
+        counts.recordsHandedOver += records.length;
+        counts.inFlight++;
+        inner.export(records, (result) => {
+          counts.inFlight--;
+          if (result.code === 0) counts.succeeded++;
+          else counts.failed++;
+          done(result);
+        });
+      },
+      shutdown: () => inner.shutdown(),
+      forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+    },
+  };
+}
+
+function mem() {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+async function batchDeadEndpoint() {
+  const port = await deadPort();
+  const url = `http://127.0.0.1:${port}`;
+  const counting = countingExporter(new OTLPLogExporter({ url: `${url}/v1/logs` }));
+  const providers = createProviders(url, { logExporter: counting.exporter });
+  return {
+    providers,
+    describe: { endpoint: url, processor: { kind: 'BatchLogRecordProcessor', ...LOG_PROCESSOR_SETTINGS } },
+    state() {
+      // The processor's queue is private; reading it is fine in a benchmark.
+      return { queued: providers.logProcessor._finishedLogRecords?.length ?? null, ...counting.counts };
+    },
+    spoolBytes: () => null,
+  };
+}
+
+/**
+ * The durable spool (src/otel/spool.ts, being written by another developer): when dist/otel/spool.js
+ * exists, this is where it plugs in. Fill in `createSpoolPipeline` with its API: build the spool in a
+ * temp dir in front of the same dead endpoint and return { providers, state(), spoolBytes() }.
+ */
+const SPOOL_VARIANT = {
+  available: () => existsSync(SPOOL_MODULE),
+  async create() {
+    const spool = await import(SPOOL_MODULE);
+    throw new Error(`spool module found (exports: ${Object.keys(spool).join(', ')}) but the benchmark is not wired to its API yet`);
+  },
+};
+
+const pipeline = variant === 'spool' ? await SPOOL_VARIANT.create() : await batchDeadEndpoint();
+const recorder = new AuditRecorder({ tracerProvider: pipeline.providers.tracerProvider, loggerProvider: pipeline.providers.loggerProvider });
+const session = recorder.openSession({ userId: 'bench-user', model: 'scripted', policy: 'all' });
+const turn = session.startTurn('backpressure benchmark');
+
+gc();
+const baseline = mem();
+const quarters = [];
+let peakSampledRss = baseline.rss;
+const sampler = setInterval(() => {
+  const r = process.memoryUsage.rss();
+  if (r > peakSampledRss) peakSampledRss = r;
+}, 10);
+const t0 = performance.now();
+for (let i = 0; i < events; i++) {
+  turn.assistantMessage(contents[i & 63]);
+  if ((i + 1) % 64 === 0) await yieldToLoop();
+  if ((i + 1) % Math.floor(events / 4) === 0) {
+    const atMs = performance.now() - t0;
+    const before = mem();
+    gc();
+    quarters.push({ events: i + 1, atMs, rss: before.rss, liveAfterGc: mem(), ...pipeline.state(), spoolBytes: pipeline.spoolBytes() });
+  }
+}
+const wallMs = performance.now() - t0;
+clearInterval(sampler);
+const end = pipeline.state();
+// Records the recorder produced: session start, user input, the events, and a checkpoint every 100.
+const produced = 2 + events + Math.floor((events + 2) / 100);
+const dropped = produced - end.recordsHandedOver - (end.queued ?? 0);
+const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+const last = quarters[quarters.length - 1];
+const half = quarters[1];
+emitResult({
+  part: 'backpressure',
+  variant,
+  spoolAvailable: SPOOL_VARIANT.available(),
+  events,
+  size,
+  wallMs,
+  eventsPerSec: events / (wallMs / 1000),
+  pipeline: pipeline.describe,
+  baseline,
+  peakRssBytes: Math.max(maxRssBytes, peakSampledRss),
+  quarters,
+  produced,
+  queuedAtEnd: end.queued,
+  handedToExporter: end.recordsHandedOver,
+  exportCalls: end.exportCalls,
+  exportsFailed: end.failed,
+  dropped,
+  spoolBytes: pipeline.spoolBytes(),
+  // Growth of live memory over the second half of the run (bounded: the queue is full by then).
+  liveGrowthSecondHalfBytes: last.liveAfterGc.heapUsed + last.liveAfterGc.external - (half.liveAfterGc.heapUsed + half.liveAfterGc.external),
+});
+// Do not wait for the exporter's retries against the dead endpoint.
+process.exit(0);

@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+/**
+ * oi-audit benchmarks: what auditing adds to every interaction. See bench/README.md.
+ *
+ *   npm run bench                 full run, human-readable table
+ *   npm run bench -- --json       the same, one JSON document on stdout
+ *   npm run bench -- --quick      proves the harness works (< 60 s); its numbers are not meaningful
+ *   options: --runs N (override repetitions), --parts audit-event,llm-proxy,session,backpressure,
+ *            --profile (CPU-profile the audit event path and the proxy, and summarise), --no-pin
+ *
+ * Every part runs in worker processes (one process per run), and every figure is reported as
+ * min / median / max over the runs. Ratios are computed inside each run (baseline and audited path in
+ * the same process) and then summarised the same way.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canPin, machineInfo } from './lib/machine.js';
+import { renderProfileSummary, summarizeProfile } from './lib/profile-summary.js';
+import { fmt, summary } from './lib/stats.js';
+import { RESULT_MARKER } from './lib/worker.js';
+
+const argv = process.argv.slice(2);
+const has = (f) => argv.includes(f);
+const valueOf = (f) => {
+  const i = argv.indexOf(f);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+if (has('--help') || has('-h')) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^#!.*\n\/\*\*?/, '').replace(/^ \* ?/gm, ''));
+  process.exit(0);
+}
+const quick = has('--quick');
+const json = has('--json');
+const pin = !has('--no-pin') && canPin();
+const ALL_PARTS = ['audit-event', 'llm-proxy', 'session', 'backpressure'];
+const parts = valueOf('--parts')?.split(',') ?? ALL_PARTS;
+for (const p of parts) if (!ALL_PARTS.includes(p)) usage(`unknown part "${p}" (parts: ${ALL_PARTS.join(', ')})`);
+const runsOverride = valueOf('--runs') === undefined ? undefined : Number(valueOf('--runs'));
+if (runsOverride !== undefined && !(runsOverride >= 1)) usage('--runs needs a number >= 1');
+
+function usage(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+const BENCH = fileURLToPath(new URL('.', import.meta.url));
+const SIZES = [
+  { bytes: 64, label: '64 B' },
+  { bytes: 1024, label: '1 KiB' },
+  { bytes: 65536, label: '64 KiB' },
+];
+const PLAN = quick
+  ? {
+      'audit-event': { runs: 1, events: { 64: 3000, 1024: 3000, 65536: 150 }, warmup: { 64: 500, 1024: 500, 65536: 30 } },
+      'llm-proxy': { runs: 1, samples: 15, warmup: 3, concurrency: 50 },
+      session: { sessions: 1, variants: 'off,on-otlp' },
+      backpressure: { runs: 1, events: 20_000 },
+    }
+  : {
+      'audit-event': { runs: 5, events: { 64: 50_000, 1024: 50_000, 65536: 2_000 }, warmup: { 64: 5_000, 1024: 5_000, 65536: 300 } },
+      'llm-proxy': { runs: 3, samples: 200, warmup: 20, concurrency: 50 },
+      session: { sessions: 3, variants: 'off,on-otlp,on-file' },
+      backpressure: { runs: 3, events: 100_000 },
+    };
+
+const progress = (line) => process.stderr.write(`bench: ${line}\n`);
+
+/** Run one worker; resolves with its result object. CPU 0 when pinned (its sink goes to CPU 1). */
+function runWorker(file, args, { pinned = false, execArgv = ['--expose-gc'], env } = {}) {
+  const nodeArgs = [...execArgv, join(BENCH, file), ...args.map(String)];
+  const [cmd, cmdArgs] = pinned && pin ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (!json || process.stderr.isTTY) process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_MARKER));
+      if (code !== 0 || !line) {
+        reject(new Error(`${file} ${args.join(' ')} failed (code ${code}, signal ${signal}):\n${err.slice(-3000)}\n${out.slice(-1000)}`));
+        return;
+      }
+      resolve(JSON.parse(line.slice(RESULT_MARKER.length)));
+    });
+  });
+}
+
+const raw = {};
+const started = performance.now();
+
+// --- part 1 ---
+if (parts.includes('audit-event')) {
+  const plan = PLAN['audit-event'];
+  const runs = runsOverride ?? plan.runs;
+  raw['audit-event'] = {};
+  for (const size of SIZES) {
+    raw['audit-event'][size.bytes] = [];
+    for (let r = 0; r < runs; r++) {
+      progress(`audit event ${size.label}: run ${r + 1}/${runs}`);
+      raw['audit-event'][size.bytes].push(
+        await runWorker('audit-event.js', ['--size', size.bytes, '--events', plan.events[size.bytes], '--warmup', plan.warmup[size.bytes], ...(pin ? ['--sink-cpu', 1] : [])], { pinned: true }),
+      );
+    }
+  }
+}
+
+// --- part 2 ---
+if (parts.includes('llm-proxy')) {
+  const plan = PLAN['llm-proxy'];
+  const runs = runsOverride ?? plan.runs;
+  raw['llm-proxy'] = [];
+  for (let r = 0; r < runs; r++) {
+    progress(`LLM proxy: run ${r + 1}/${runs}`);
+    raw['llm-proxy'].push(await runWorker('llm-proxy.js', ['--samples', plan.samples, '--warmup', plan.warmup, '--concurrency', plan.concurrency, '--chunks', 500]));
+  }
+}
+
+// --- part 3 ---
+if (parts.includes('session')) {
+  const plan = PLAN.session;
+  const sessions = runsOverride ?? plan.sessions;
+  progress(`session overhead: ${sessions} session(s) per variant (${plan.variants}) with the real Open Interpreter`);
+  raw.session = await runWorker('session.js', ['--sessions', sessions, '--variants', plan.variants]);
+}
+
+// --- part 4 ---
+if (parts.includes('backpressure')) {
+  const plan = PLAN.backpressure;
+  const runs = runsOverride ?? plan.runs;
+  raw.backpressure = [];
+  for (let r = 0; r < runs; r++) {
+    progress(`backpressure: run ${r + 1}/${runs} (${plan.events} events, Collector down)`);
+    raw.backpressure.push(await runWorker('backpressure.js', ['--events', plan.events]));
+  }
+}
+
+// --- profile ---
+let profile;
+if (has('--profile')) {
+  const dir = mkdtempSync(join(tmpdir(), 'oi-audit-bench-prof-'));
+  try {
+    progress('profile: audit event path (1 KiB, audited variant only)');
+    await runWorker('audit-event.js', ['--size', 1024, '--events', quick ? 5000 : 40_000, '--warmup', 2000, '--only', 'audit', ...(pin ? ['--sink-cpu', 1] : [])], {
+      pinned: true,
+      execArgv: ['--expose-gc', '--cpu-prof', `--cpu-prof-dir=${join(dir, 'audit')}`],
+    });
+    const auditFile = readdirSync(join(dir, 'audit')).find((f) => f.endsWith('.cpuprofile'));
+    profile = { auditEvent: summarizeProfile(JSON.parse(readFileSync(join(dir, 'audit', auditFile), 'utf8'))) };
+    progress('profile: LLM proxy process');
+    await runWorker('llm-proxy.js', ['--samples', quick ? 15 : 150, '--warmup', 5, '--concurrency', 10, '--no-decompose', '--profile-dir', join(dir, 'proxy')]);
+    const proxyFile = readdirSync(join(dir, 'proxy')).find((f) => f.endsWith('.cpuprofile'));
+    profile.llmProxy = summarizeProfile(JSON.parse(readFileSync(join(dir, 'proxy', proxyFile), 'utf8')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// --- figures ---
+const figures = [];
+/** @param {string} id @param {string} part @param {string} figure @param {string} unit @param {number[]} values */
+function add(id, part, figure, unit, values, extra = {}) {
+  figures.push({ id, part, figure, unit, ...summary(values), values, ...extra });
+}
+const MiB = 2 ** 20;
+const KiB = 1024;
+
+if (raw['audit-event']) {
+  for (const size of SIZES) {
+    const rs = raw['audit-event'][size.bytes];
+    const p = `audit-event.${size.bytes}`;
+    const v = (variant, key) => rs.map((r) => r.results[variant][key]);
+    for (const [variant, label] of [
+      ['audit', `Audit event ${size.label}`],
+      ['bare', `Bare OTel emit ${size.label} (baseline a)`],
+      ['pino', `pino to file ${size.label} (baseline b)`],
+    ]) {
+      add(`${p}.${variant}.events_per_sec`, 'audit-event', `${label}: throughput`, 'events/s', v(variant, 'eventsPerSec'));
+      if (variant === 'audit') add(`${p}.${variant}.events_per_cpu_sec`, 'audit-event', `${label}: throughput per CPU-second`, 'events/CPU-s', v(variant, 'eventsPerCpuSec'));
+      add(`${p}.${variant}.mean_us`, 'audit-event', `${label}: mean per event (incl. export)`, 'µs', v(variant, 'meanUs'));
+      add(`${p}.${variant}.p99_us`, 'audit-event', `${label}: p99 of the emitting call`, 'µs', v(variant, 'callP99Us'));
+    }
+    add(`${p}.ratio_vs_bare`, 'audit-event', `Audit ÷ bare OTel, ${size.label} (mean per event)`, '×', rs.map((r) => r.ratios.auditVsBare), { ratio: true });
+    add(`${p}.ratio_vs_pino`, 'audit-event', `Audit ÷ pino, ${size.label} (mean per event)`, '×', rs.map((r) => r.ratios.auditVsPino), { ratio: true });
+    add(`${p}.ratio_vs_bare_p99`, 'audit-event', `Audit ÷ bare OTel, ${size.label} (p99 of the call)`, '×', rs.map((r) => r.ratios.auditVsBareP99), { ratio: true });
+    add(`${p}.ratio_vs_pino_p99`, 'audit-event', `Audit ÷ pino, ${size.label} (p99 of the call)`, '×', rs.map((r) => r.ratios.auditVsPinoP99), { ratio: true });
+    add(`${p}.delivered_ok`, 'audit-event', `Records delivered to the sink, ${size.label} (audit and bare, all runs)`, 'ok', rs.map((r) => (r.results.audit.sinkLogRecords >= r.events && r.results.bare.sinkLogRecords >= r.events ? 1 : 0)));
+  }
+}
+
+if (raw['llm-proxy']) {
+  const rs = raw['llm-proxy'];
+  const path = (name, what, stat) => rs.map((r) => r.paths[name]?.[what]?.[stat]);
+  const minus = (a, b) => a.map((x, i) => x - b[i]);
+  add('llm-proxy.direct.ttft_p50_ms', 'llm-proxy', 'Direct: time to first token p50', 'ms', path('direct', 'ttft', 'p50'));
+  add('llm-proxy.proxy.ttft_p50_ms', 'llm-proxy', 'Through the audit proxy: time to first token p50', 'ms', path('proxy', 'ttft', 'p50'));
+  add('llm-proxy.added.ttft_p50_ms', 'llm-proxy', 'Proxy adds to time to first token, p50', 'ms', rs.map((r) => r.added.ttftP50Ms));
+  add('llm-proxy.added.ttft_p99_ms', 'llm-proxy', 'Proxy adds to time to first token, p99', 'ms', rs.map((r) => r.added.ttftP99Ms));
+  add('llm-proxy.direct.total_p50_ms', 'llm-proxy', 'Direct: total time for 500 chunks p50', 'ms', path('direct', 'total', 'p50'));
+  add('llm-proxy.added.total_p50_ms', 'llm-proxy', 'Proxy adds to total time (500 chunks), p50', 'ms', rs.map((r) => r.added.totalP50Ms));
+  add('llm-proxy.added.total_mean_ms', 'llm-proxy', 'Proxy adds to total time (500 chunks), mean', 'ms', rs.map((r) => r.added.totalMeanMs));
+  if (rs.every((r) => r.paths.passthrough)) {
+    add('llm-proxy.decomposition.hop_ttft_p50_ms', 'llm-proxy', 'of which: the HTTP hop alone (pass-through, no audit), TTFT p50', 'ms', minus(path('passthrough', 'ttft', 'p50'), path('direct', 'ttft', 'p50')));
+    add('llm-proxy.decomposition.audit_ttft_p50_ms', 'llm-proxy', 'of which: audit (proxy − pass-through), TTFT p50', 'ms', minus(path('proxy', 'ttft', 'p50'), path('passthrough', 'ttft', 'p50')));
+    add('llm-proxy.decomposition.redaction_ttft_p50_ms', 'llm-proxy', 'of which: redaction (proxy − proxy with capture=hash), TTFT p50', 'ms', minus(path('proxy', 'ttft', 'p50'), path('proxyHashOnly', 'ttft', 'p50')));
+  }
+  add('llm-proxy.memory.rss_per_stream_kib', 'llm-proxy', 'Memory per concurrent stream at 50 streams: peak RSS', 'KiB', rs.map((r) => r.concurrency.rssPerStreamBytes / KiB));
+  add('llm-proxy.memory.live_heap_per_stream_kib', 'llm-proxy', 'Memory per concurrent stream at 50 streams: live heap after GC', 'KiB', rs.map((r) => r.concurrency.liveHeapPerStreamBytes / KiB));
+  add('llm-proxy.streams_ok', 'llm-proxy', 'Streams complete on every path, no audit errors', 'ok', rs.map((r) => (r.streamsShort === 0 && r.auditErrors === 0 ? 1 : 0)));
+}
+
+if (raw.session) {
+  const s = raw.session;
+  const perSession = (v) => s.variants[v].map((r) => r.turns.reduce((a, t) => a + t.ms, 0) / r.turns.length);
+  const variants = Object.keys(s.variants);
+  for (const v of variants) add(`session.${v}.turn_ms`, 'session', `Demo session, auditing ${v === 'off' ? 'off' : `on (${v.slice(3)} sink)`}: wall time per turn`, 'ms', perSession(v));
+  for (const v of variants.filter((x) => x !== 'off')) {
+    const off = perSession('off');
+    const on = perSession(v);
+    add(`session.${v}.added_per_turn_ms`, 'session', `Auditing on (${v.slice(3)} sink) adds per turn (paired by repetition)`, 'ms', on.map((x, i) => x - off[i]));
+    add(`session.${v}.ratio`, 'session', `Auditing on (${v.slice(3)} sink) ÷ off, per turn`, '×', on.map((x, i) => x / off[i]), { ratio: true });
+  }
+  for (const v of variants) add(`session.${v}.start_ms`, 'session', `Session start (${v}): server up, LMC authenticated`, 'ms', s.variants[v].map((r) => r.startMs));
+}
+
+if (raw.backpressure) {
+  const rs = raw.backpressure;
+  add('backpressure.peak_rss_mib', 'backpressure', `${rs[0].events.toLocaleString('en-US')} events, Collector down: peak RSS`, 'MiB', rs.map((r) => r.peakRssBytes / MiB));
+  add('backpressure.live_heap_end_mib', 'backpressure', 'Live heap after GC at the end', 'MiB', rs.map((r) => (r.quarters.at(-1).liveAfterGc.heapUsed + r.quarters.at(-1).liveAfterGc.external) / MiB));
+  add('backpressure.live_growth_last_quarter_mib', 'backpressure', 'Live heap growth over the last quarter of the run', 'MiB', rs.map((r) => {
+    const [, , q3, q4] = r.quarters;
+    return (q4.liveAfterGc.heapUsed + q4.liveAfterGc.external - q3.liveAfterGc.heapUsed - q3.liveAfterGc.external) / MiB;
+  }));
+  add('backpressure.queued_end', 'backpressure', 'Records held in the in-process queue at the end', 'records', rs.map((r) => r.queuedAtEnd));
+  add('backpressure.dropped', 'backpressure', 'Records dropped (queue full; no spool in this variant)', 'records', rs.map((r) => r.dropped));
+  add('backpressure.spool_bytes', 'backpressure', 'Spool bytes', 'bytes', rs.map((r) => r.spoolBytes ?? Number.NaN), { note: rs[0].variant === 'spool' ? undefined : 'no spool in the measured pipeline' });
+  add('backpressure.events_per_sec', 'backpressure', 'Audit events/s while the Collector is down', 'events/s', rs.map((r) => r.eventsPerSec));
+}
+
+// --- targets ---
+const fig = (id) => figures.find((f) => f.id === id);
+const targets = [];
+function target(name, id, ok, detail) {
+  const f = fig(id);
+  targets.push({ target: name, figure: id, median: f?.median ?? null, met: f?.median === null || f === undefined ? null : ok(f.median, f), detail });
+}
+target('Audit event at 1 KiB within 2.5× the bare OTel emit', 'audit-event.1024.ratio_vs_bare', (m) => m <= 2.5);
+target('Audit event at 1 KiB: at least 20,000 events/s on one core', 'audit-event.1024.audit.events_per_sec', (m) => m >= 20_000, pin ? 'worker pinned to CPU 0 (sink on CPU 1)' : 'not pinned');
+target('Proxy adds under 1 ms to time to first token at p50', 'llm-proxy.added.ttft_p50_ms', (m) => m < 1);
+target('No unbounded growth under backpressure', 'backpressure.live_growth_last_quarter_mib', (m, f) => {
+  const rs = raw.backpressure ?? [];
+  const saturated = rs.every((r) => r.queuedAtEnd === r.pipeline.processor?.maxQueueSize || r.variant === 'spool');
+  return saturated ? m < 2 : null;
+}, 'bounded = the queue saturates and live heap grows < 2 MiB over the last quarter');
+
+const report = {
+  benchmark: 'oi-audit',
+  mode: quick ? 'quick' : 'full',
+  note: quick ? 'quick mode proves the harness works; its figures are not meaningful and nothing is asserted' : undefined,
+  machine: machineInfo(),
+  pinned: pin,
+  wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+  plan: PLAN,
+  figures: figures.map(({ values, ...f }) => ({ ...f, values })),
+  targets,
+  profile,
+  raw,
+};
+
+if (json) {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+} else {
+  const m = report.machine;
+  const lines = [];
+  lines.push(`oi-audit benchmarks (${report.mode} mode${quick ? ': harness check only, figures not meaningful' : ''})`);
+  lines.push(`Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node} (V8 ${m.v8}); load average at start ${m.loadAverageAtStart.join(' ')}`);
+  lines.push(`Part 1 workers pinned to CPU 0, sink to CPU 1: ${pin ? 'yes' : 'no'}. Wall time ${report.wallSeconds} s.`);
+  lines.push('');
+  lines.push('| Figure | Unit | min | median | max | runs |');
+  lines.push('|---|---|---:|---:|---:|---:|');
+  let lastPart;
+  for (const f of report.figures) {
+    if (f.part !== lastPart) {
+      lines.push(`| **${{ 'audit-event': '1. Audit event cost', 'llm-proxy': '2. LLM proxy overhead', session: '3. Session overhead', backpressure: '4. Backpressure memory' }[f.part]}** | | | | | |`);
+      lastPart = f.part;
+    }
+    lines.push(`| ${f.figure}${f.note ? ` (${f.note})` : ''} | ${f.unit} | ${fmt(f.min)} | ${fmt(f.median)} | ${fmt(f.max)} | ${f.n} |`);
+  }
+  lines.push('');
+  lines.push('Targets (judged on the median):');
+  for (const t of targets) lines.push(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'NOT MET'}  ${t.target}: median ${fmt(t.median)}${t.detail ? ` (${t.detail})` : ''}`);
+  if (profile) {
+    lines.push('', 'Profile of the audit event path (1 KiB):', renderProfileSummary(profile.auditEvent));
+    lines.push('', 'Profile of the LLM proxy process:', renderProfileSummary(profile.llmProxy));
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
