@@ -44,6 +44,8 @@ export interface VerifyOptions {
   trustedPublicKeys?: string[];
   /** Report a time_gap when consecutive events are further apart than this (ms). */
   maxGapMs?: number;
+  /** The store does not keep arrival order (e.g. a Collector queue with several consumers): reordering is a warning. */
+  allowReorder?: boolean;
   /** Sessions still running: a missing end is a warning (`open`), not `truncated`. */
   allowOpen?: boolean;
 }
@@ -331,7 +333,9 @@ function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: M
   if (reordered > 0 && firstReordered) {
     add({
       code: 'reordered',
-      severity: 'warning',
+      // Every sink oi-audit writes keeps order (sync file sink, ordered spool, one-consumer queues), so a
+      // record out of order in a file is tampering unless the store is known not to keep order.
+      severity: opts.allowReorder ? 'warning' : 'error',
       seq: firstReordered.seq,
       count: reordered,
       message: `${reordered} record(s) arrived after a higher seq (first: seq ${firstReordered.seq}${where(firstReordered.source)}); verified in seq order`,

@@ -44,7 +44,7 @@ function readPublicKeys(files: string[]): string[] {
 export const verifyCommand: CommandSpec = {
   name: 'verify',
   summary: 'Check the integrity of exported audit records, session by session.',
-  usage: 'oi-audit verify PATH... [--json] [--key FILE] [--public-key FILE]... [--max-gap SECONDS] [--allow-open] [--verbose]',
+  usage: 'oi-audit verify PATH... [--json] [--key FILE] [--public-key FILE]... [--max-gap SECONDS] [--allow-open] [--allow-reorder] [--verbose]',
   help: `
 Reads embedded-sink or Collector file-exporter output (files or directories, gzip too) and Loki
 query_range JSON, groups audit events by session and checks: canonical form, the SHA-256 hash chain
@@ -57,6 +57,7 @@ Options:
                       (OI_AUDIT_MAC_SEED / OI_AUDIT_MAC_SEED_FILE are used when set)
   --public-key FILE   Ed25519 public key (PEM or raw base64) checkpoints must be signed with; repeatable
   --max-gap SECONDS   report a time gap between consecutive events longer than this
+  --allow-reorder     the store does not keep arrival order: out-of-order records are a warning, not an error
   --allow-open        sessions still running: a missing end is a warning, not "truncated"
   --verbose           also list info-level notes (duplicates, key not pinned, …)
   --json              print the report as JSON only
@@ -69,6 +70,7 @@ Exit codes: 0 every session valid, 1 any problem (or no audit records found), 2 
     'public-key': { type: 'string', multiple: true },
     'max-gap': { type: 'string' },
     'allow-open': { type: 'boolean' },
+    'allow-reorder': { type: 'boolean' },
     verbose: { type: 'boolean' },
   },
   allowPositionals: true,
@@ -84,6 +86,7 @@ Exit codes: 0 every session valid, 1 any problem (or no audit records found), 2 
       ...(trustedPublicKeys.length ? { trustedPublicKeys } : {}),
       ...(maxGap ? { maxGapMs: Number(maxGap) * 1000 } : {}),
       ...(values['allow-open'] ? { allowOpen: true } : {}),
+      ...(values['allow-reorder'] ? { allowReorder: true } : {}),
     });
     if (values.json) process.stdout.write(renderJson(reports));
     else {
