@@ -3,7 +3,7 @@ import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelem
 import type { JsonObject } from '../security/canonical-json.js';
 import { sha256Hex } from '../security/hash.js';
 import * as A from '../semconv/attributes.js';
-import { AUDIT_EVENTS, type RiskLevel } from '../semconv/events.js';
+import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';
 import { redactionCount } from './content.js';
 import type { AuditSession } from './session.js';
 import type { AuditTurn, TurnOutcome } from './turn.js';
@@ -38,6 +38,8 @@ export interface ExecutionEnd {
   errorMessage?: string;
   /** Stopped before it finished (stop command, process died). */
   interrupted?: boolean;
+  /** Detection over the output (prompt-injection indicators, secrets shown…): raises the span's risk. */
+  outputRisk?: RiskAssessment;
 }
 
 /**
@@ -62,6 +64,7 @@ export class AuditExecution {
   private outputBytes = 0;
   private readonly outputHash: Hash = createHash('sha256');
   private images = 0;
+  private outputRisk: RiskAssessment | undefined;
 
   constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
     this.session = session;
@@ -181,6 +184,12 @@ export class AuditExecution {
 
   private finish(state: ExecutionEnd & { refused?: boolean; undecided?: boolean; outcome?: TurnOutcome }): void {
     if (this.ended) return;
+    if (state.outputRisk && state.outputRisk.level !== 'none') {
+      this.outputRisk = state.outputRisk;
+      const level = maxRisk(this.risk.level, state.outputRisk.level);
+      this.span.setAttribute(A.ATTR_RISK_LEVEL, level);
+      this.span.setAttribute(A.ATTR_RISK_RULES, [...new Set([...this.risk.rules, ...state.outputRisk.rules])]);
+    }
     if (this.running) this.flushPart(true);
     this.ended = true;
     const outputSha = this.outputHash.digest('hex');
@@ -217,6 +226,10 @@ export class AuditExecution {
       output: captured,
     };
     if (final) {
+      if (this.outputRisk) {
+        data.risk = this.outputRisk.level;
+        data.rules = this.outputRisk.rules;
+      }
       data.total_bytes = this.outputBytes;
       data.total_sha256 = this.outputHash.copy().digest('hex');
       data.images = this.images;

@@ -2,12 +2,12 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ApprovalInfo } from '../audit/execution.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { JsonValue } from '../security/canonical-json.js';
 import { AuditedInterpreter } from '../openinterpreter/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../openinterpreter/llm-proxy.js';
-import type { ApprovalHook, BlockForApproval, RiskDetector } from '../openinterpreter/turn-driver.js';
+import type { HoldCallback } from '../detect/policy.js';
+import { approvalFor, type ApprovalMode } from '../openinterpreter/approval.js';
 
 /** A bearer token and the user it stands for. */
 export interface GatewayUser {
@@ -24,13 +24,9 @@ export interface GatewayOptions {
   model: string;
   host?: string;
   port?: number;
-  policyName: string;
-  /** Decides each block; may return `hold` to ask the connected client (the human) instead. */
-  approve: (block: BlockForApproval) => Promise<ApprovalInfo | 'hold'>;
-  detect?: RiskDetector;
+  /** `all`, `none` or `policy`; under `policy`, held blocks are asked of the connected client. */
+  policy: ApprovalMode;
   auditHealthy?: () => boolean;
-  /** How long a held block waits for the client's answer before it is refused. Default 120 s. */
-  holdTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -129,22 +125,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
     const held = new Map<string, (decision: 'approved' | 'refused') => void>();
-    const approve: ApprovalHook = async (block) => {
-      const verdict = await options.approve(block);
-      if (verdict !== 'hold') return verdict;
-      const id = randomUUID();
-      send({ type: 'approval_request', id, block });
-      const decision = await new Promise<'approved' | 'refused' | 'timeout'>((resolve) => {
-        const timer = setTimeout(() => resolve('timeout'), options.holdTimeoutMs ?? 120_000);
-        held.set(id, (d) => {
-          clearTimeout(timer);
-          resolve(d);
-        });
+    // The connected user is the human a held block waits for; the policy records timeouts as refusals.
+    const askClient: HoldCallback = (ctx) =>
+      new Promise((resolve) => {
+        const id = randomUUID();
+        const { signal, ...block } = ctx;
+        held.set(id, resolve);
+        signal.addEventListener('abort', () => held.delete(id), { once: true });
+        send({ type: 'approval_request', id, block });
       });
-      held.delete(id);
-      if (decision === 'timeout') return { decision: 'refused', decider: 'policy', reason: 'held for a human; no answer in time', rules: block.risk.rules };
-      return { decision, decider: 'user', reason: 'decided by the connected user', rules: block.risk.rules };
-    };
+    const approval = approvalFor(options.policy, askClient);
 
     let interpreter: AuditedInterpreter;
     try {
@@ -155,9 +145,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ...(user.roles ? { roles: user.roles } : {}),
         clientAddress: address,
         model: options.model,
-        approve,
-        policyName: options.policyName,
-        ...(options.detect ? { detect: options.detect } : {}),
+        approve: approval.hook,
+        policyName: approval.name,
         ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}),
         onChunk: (chunk) => send({ type: 'lmc', chunk }),
       });

@@ -4,7 +4,8 @@ import type { JsonValue } from '../security/canonical-json.js';
 import type { LlmProxy } from './llm-proxy.js';
 import { LmcConnection } from './lmc-client.js';
 import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
-import { TurnDriver, type ApprovalHook, type LmcChunk, type RiskDetector, type TurnResult } from './turn-driver.js';
+import { createSessionDetector } from './session-detector.js';
+import { TurnDriver, type ApprovalHook, type LmcChunk, type TurnResult } from './turn-driver.js';
 import { ensureOpenInterpreter } from './venv.js';
 
 /**
@@ -24,7 +25,6 @@ export interface AuditedInterpreterOptions {
   approve: ApprovalHook;
   /** Name of the approval policy, recorded on the session. */
   policyName: string;
-  detect?: RiskDetector;
   auditHealthy?: () => boolean;
   onChunk?: (chunk: LmcChunk) => void;
   onProgress?: (line: string) => void;
@@ -91,7 +91,8 @@ export class AuditedInterpreter {
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
       const driver = new TurnDriver(session, connection, {
         approve: options.approve,
-        ...(options.detect ? { detect: options.detect } : {}),
+        // Detection always runs: every execution records its risk, whatever the approval mode.
+        detect: createSessionDetector(),
         ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}),
         ...(options.onChunk ? { onChunk: options.onChunk } : {}),
         ...(options.chunkTimeoutMs ? { chunkTimeoutMs: options.chunkTimeoutMs } : {}),

@@ -2,6 +2,7 @@ import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../audit/exec
 import type { AuditSession } from '../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../audit/turn.js';
 import { detectExecutionError } from './execution-errors.js';
+import type { SessionDetector } from './session-detector.js';
 
 /** One LMC chunk as the Open Interpreter server sends it (validated to be a JSON object). */
 export interface LmcChunk {
@@ -32,7 +33,6 @@ export interface BlockForApproval {
 }
 
 export type ApprovalHook = (block: BlockForApproval) => Promise<ApprovalInfo>;
-export type RiskDetector = (language: string, code: string) => RiskAssessment;
 
 export interface TurnResult {
   outcome: TurnOutcome;
@@ -43,7 +43,8 @@ export interface TurnResult {
 
 export interface TurnDriverOptions {
   approve: ApprovalHook;
-  detect?: RiskDetector;
+  /** Risk of input, code and output (detection rules); without it everything is risk `none`. */
+  detect?: SessionDetector;
   /** When false, no block is approved (fail-closed while the audit sink is unhealthy). */
   auditHealthy?: () => boolean;
   /** Longest wait for the next chunk before the turn is stopped. Default 300 s. */
@@ -113,7 +114,8 @@ export class TurnDriver {
 
   /** Run one user turn to its end; never throws for server-side failures (they are recorded). */
   async runTurn(input: string): Promise<TurnResult> {
-    const turn = this.session.startTurn(input);
+    const inputRisk = this.options.detect?.input(input);
+    const turn = this.session.startTurn(input, inputRisk && inputRisk.level !== 'none' ? { risk: inputRisk.level, rules: inputRisk.rules } : {});
     const result: TurnResult = { outcome: 'complete', executed: 0, refused: 0, errors: [] };
     const timeoutMs = this.options.chunkTimeoutMs ?? 300_000;
     let current: Stream | undefined;
@@ -125,7 +127,8 @@ export class TurnDriver {
     const finishExecution = (interrupted = false) => {
       if (!execution) return;
       const err = detectExecutionError(execution.language, outputSoFar);
-      execution.end({ error: err !== undefined, ...(err ? { errorMessage: err } : {}), interrupted });
+      const outputRisk = this.options.detect?.output(outputSoFar);
+      execution.end({ error: err !== undefined, ...(err ? { errorMessage: err } : {}), interrupted, ...(outputRisk ? { outputRisk } : {}) });
       execution = undefined;
       outputSoFar = '';
     };
@@ -234,7 +237,7 @@ export class TurnDriver {
   }
 
   private assess(block: { language: string; code: string }) {
-    const risk = this.options.detect?.(block.language, block.code) ?? { level: 'none' as const, rules: [] };
+    const risk = this.options.detect?.code(block.language, block.code) ?? { level: 'none' as const, rules: [] };
     return { language: block.language, code: block.code, risk };
   }
 

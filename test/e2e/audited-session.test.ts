@@ -119,6 +119,29 @@ describe('audited sessions with the real Open Interpreter 0.4.3', () => {
     }
   });
 
+  it('refuses an SSH-key read under the default policy (high: held, no human wired): rule id recorded, code not run', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'oi-policy-')), 'ran.txt');
+    const code = `import os\nopen(${JSON.stringify(marker)}, "w").write("ran")\nprint(open(os.path.expanduser("~/.ssh/id_rsa")).read())`;
+    const s = await stack({ turns: [{ user: 'Show me my SSH key.', replies: [`Reading it.\n\n\`\`\`python\n${code}\n\`\`\`\n`, 'Done.'] }] });
+    const { interpreter } = await openInterpreter(s, 'policy');
+    const result = await interpreter.send('Show me my SSH key.');
+    await interpreter.close();
+    expect(result.outcome).toBe('refused');
+    expect(existsSync(marker)).toBe(false);
+    const bodies = s.bodies();
+    const generated = bodies.find((b) => b.event === AUDIT_EVENTS.codeGenerated)!;
+    expect(['high', 'critical']).toContain(generated.data.risk);
+    expect(generated.data.rules).toContain('OIA-CRED-001');
+    const decision = bodies.find((b) => b.event === AUDIT_EVENTS.approvalDecision)!;
+    expect(decision.data).toMatchObject({ decision: 'refused', decider: 'policy', risk: generated.data.risk });
+    expect(decision.data.rules).toEqual(generated.data.rules);
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.commandExecuted)).toBe(false);
+    const span = s.spans.getFinishedSpans().find((sp) => sp.name.startsWith('execute_tool'))!;
+    expect(span.attributes['oi_audit.risk.level']).toBe(generated.data.risk);
+    expect(span.attributes['oi_audit.approval.decision']).toBe('refused');
+    expectCompleteTrail(bodies);
+  });
+
   it('ends in a clear message and a complete trail when Open Interpreter is killed mid-turn', async () => {
     const s = await stack({ turns: [{ user: 'Sleep a while.', replies: ['Sleeping.\n\n```python\nimport time\ntime.sleep(60)\n```\n'] }] });
     const { interpreter } = await openInterpreter(s, 'all');
@@ -161,14 +184,12 @@ describe('audited sessions with the real Open Interpreter 0.4.3', () => {
     const model = await startScriptedModel({ script: { turns: [{ user: 'Sleep a while.', replies: ['Sleeping.\n\n```python\nimport time\ntime.sleep(60)\n```\n'] }] } });
     cleanups.push(() => model.close());
     const h = inMemoryRecorder({ config: { capture: 'full' } });
-    const approval = approvalFor('all');
     const gateway = await startGateway({
       recorder: h.recorder,
       users: new Map([['client-token', { userId: 'gw-user' }]]),
       upstreamBaseUrl: model.url,
       model: 'scripted',
-      policyName: approval.name,
-      approve: approval.hook,
+      policy: 'all',
     });
     cleanups.push(() => gateway.close());
     const refused = await new Promise<number>((resolve) => {

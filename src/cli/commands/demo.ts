@@ -73,7 +73,6 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     const keys = demoKeys(stringOption(values, 'keys') ?? './oi-audit-keys');
     const audit = register({ ...(out ? { sinkDir: out } : {}) });
     const approval = approvalFor(approveMode);
-    if (approval.note) process.stderr.write(`oi-audit: ${approval.note}\n`);
 
     const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-demo-'));
     const model = await startScriptedModel({ script });
@@ -91,7 +90,6 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         model: 'scripted',
         approve: approval.hook,
         policyName: approval.name,
-        ...(approval.detect ? { detect: approval.detect } : {}),
         ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
         workDir,
         onProgress: (line) => progress(line),

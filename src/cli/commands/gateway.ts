@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { register } from '../../otel/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
-import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 
 /** Tokens file: {"<token>": {"user": "alice", "roles": ["analyst"]}}; env: "token=user,token2=user2". */
@@ -63,7 +63,7 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
     if (!upstream) throw new UsageError('no upstream LLM: give --upstream URL or OI_AUDIT_UPSTREAM_BASE_URL');
     const port = Number(stringOption(values, 'port') ?? '8765');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
-    const approval = approvalFor(choiceOption(values, 'approve', APPROVAL_MODES, 'policy'));
+    const policy = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
     const audit = register({ handleSignals: false });
     const gateway = await startGateway({
       recorder: audit.recorder,
@@ -73,9 +73,7 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
       model: stringOption(values, 'model') ?? process.env.OI_AUDIT_MODEL ?? 'gpt-4o',
       host: stringOption(values, 'host') ?? '127.0.0.1',
       port,
-      policyName: approval.name,
-      approve: approval.hold ?? approval.hook,
-      ...(approval.detect ? { detect: approval.detect } : {}),
+      policy,
       ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
       log: (line) => process.stderr.write(`oi-audit gateway: ${line}\n`),
     });
