@@ -230,7 +230,7 @@ describe('tampering is reported with the right problem', () => {
     const i = seqOf(recs, cp);
     recs[i] = edit(recs[i]!, (o) => {
       const sig = Buffer.from(o.data.sig as string, 'base64');
-      sig[10] ^= 1;
+      sig[10] = sig[10]! ^ 1;
       o.data.sig = sig.toString('base64');
     });
     const r = one(recs);
@@ -401,9 +401,9 @@ describe('forward security', () => {
         o.data.sig = signText(keys.signing.privateKey, signingInput({ ...o, mac: null }));
       }
       // Best the attacker can do for MACs: the stolen key and anything ratcheted from it.
-      let k = Buffer.from(stolen.key);
+      let k: Buffer = Buffer.from(stolen.key);
       for (let j = 0; j < o.seq % 3; j++) k = nextMacKey(k);
-      o.mac = o.seq >= 3 ? macHex(k, canonicalize({ ...o, mac: null })) : o.mac;
+      if (o.seq >= 3) o.mac = macHex(k, canonicalize({ ...o, mac: null }));
       const body = canonicalize(o);
       bodies.push(body);
       if (o.event === AUDIT_EVENTS.integrityCheckpoint) {
