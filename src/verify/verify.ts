@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { canonicalize, type JsonObject } from '../security/canonical-json.js';
 import { GENESIS_HASH, sha256Hex } from '../security/hash.js';
 import { signingInput, verifyText } from '../security/integrity/checkpoint.js';
-import { deriveSessionMacKey, macCommitment, normalizePublicKey, parsePublicKey } from '../security/integrity/keys.js';
+import { deriveSessionMacKey, macCommitment, nextSeed, normalizePublicKey, parsePublicKey } from '../security/integrity/keys.js';
 import { eventsMerkleRoot } from '../security/integrity/merkle.js';
 import { macHex, nextMacKey } from '../security/integrity/ratchet.js';
 import { AUDIT_EVENTS, isAuditEventName } from '../semconv/events.js';
@@ -303,10 +303,59 @@ export function verifySessions(records: readonly ParsedRecord[], opts: VerifyOpt
     return norm;
   });
 
-  return [...groups.values()].map((g) => verifyGroup(g, opts, trusted, byHash));
+  // Sessions name the step of the seed ratchet their k0 came from; walk the ratchet once for all.
+  const seeds = new Map<number, Buffer>();
+  if (opts.macSeed) {
+    const wanted = new Set<number>();
+    for (const g of groups.values()) {
+      const idx = seedIndexOf(g);
+      if (idx !== undefined) wanted.add(idx);
+    }
+    const sorted = [...wanted].sort((a, b) => a - b);
+    let s: Buffer = Buffer.from(opts.macSeed);
+    let at = 0;
+    for (const idx of sorted) {
+      while (at < idx) {
+        const n = nextSeed(s);
+        s.fill(0);
+        s = n;
+        at++;
+      }
+      seeds.set(idx, Buffer.from(s));
+    }
+    s.fill(0);
+  }
+
+  try {
+    return [...groups.values()].map((g) => verifyGroup(g, opts, trusted, byHash, seeds));
+  } finally {
+    for (const s of seeds.values()) s.fill(0);
+  }
 }
 
-function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: Map<string, Rec>): SessionReport {
+/** Largest seed index a session may name (walking the ratchet further would be a denial of service). */
+const MAX_SEED_INDEX = 10_000_000;
+
+function startOf(g: Group): Rec | undefined {
+  return g.recs.find((r) => r.seq === 0 && r.event === AUDIT_EVENTS.sessionStart);
+}
+
+/** The seed index a session's start names (0 when absent), or undefined when there is no valid one. */
+function seedIndexOf(g: Group): number | undefined {
+  const start = startOf(g);
+  if (!start) return undefined;
+  const integ = start.data.integrity;
+  const idx = isObject(integ) ? (integ.mac_seed_index ?? 0) : 0;
+  return typeof idx === 'number' && Number.isSafeInteger(idx) && idx >= 0 && idx <= MAX_SEED_INDEX ? idx : undefined;
+}
+
+function verifyGroup(
+  g: Group,
+  opts: VerifyOptions,
+  trusted: string[],
+  byHash: Map<string, Rec>,
+  seeds: Map<number, Buffer>,
+): SessionReport {
   const problems = g.problems;
   const add = (p: Problem) => problems.push(p);
 
@@ -360,7 +409,7 @@ function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: M
   const seqs = [...bySeq.keys()].sort((a, b) => a - b);
 
   // --- integrity parameters from the session start ---------------------------------------------
-  const startRec = bySeq.get(0)?.find((r) => r.event === AUDIT_EVENTS.sessionStart);
+  const startRec = chosenStart(bySeq);
   const integ = startRec && isObject(startRec.data.integrity) ? startRec.data.integrity : undefined;
   const publicKey = typeof integ?.public_key === 'string' ? normalizePublicKey(integ.public_key) : undefined;
   const keyId = typeof integ?.key_id === 'string' ? integ.key_id : undefined;
@@ -369,8 +418,15 @@ function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: M
   // --- MAC key schedule ------------------------------------------------------------------------
   let mac: SessionReport['mac'] = 'not_checked';
   let k0: Buffer | undefined;
-  if (opts.macSeed) {
-    k0 = deriveSessionMacKey(opts.macSeed, g.session);
+  const seedIndex = seedIndexOf(g);
+  const seed = seedIndex === undefined ? undefined : seeds.get(seedIndex);
+  if (opts.macSeed && !startRec) {
+    add({ code: 'mac_not_checked', severity: 'warning', message: 'MAC not checked: the session start (which names the seed index) is missing' });
+  } else if (opts.macSeed && !seed) {
+    add({ code: 'bad_commitment', severity: 'error', seq: 0, message: `the session start names no valid mac_seed_index (0..${MAX_SEED_INDEX})` });
+    mac = 'wrong_seed';
+  } else if (opts.macSeed && seed) {
+    k0 = deriveSessionMacKey(seed, g.session);
     const commitment = typeof integ?.mac_commitment === 'string' ? integ.mac_commitment : undefined;
     if (commitment !== undefined && commitment !== macCommitment(k0)) {
       mac = 'wrong_seed';
@@ -767,6 +823,11 @@ function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: M
   if (keyId) report.keyId = keyId;
   if (keyTrusted !== undefined) report.keyTrusted = keyTrusted;
   return report;
+}
+
+/** The session start at seq 0 (the first such record when several conflict). */
+function chosenStart(bySeq: Map<number, Rec[]>): Rec | undefined {
+  return bySeq.get(0)?.find((r) => r.event === AUDIT_EVENTS.sessionStart);
 }
 
 function keyIdOfRaw(rawOrAny: string): string {

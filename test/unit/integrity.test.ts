@@ -12,9 +12,11 @@ import {
   ephemeralIntegrityKeys,
   loadIntegrityKeys,
   macCommitment,
+  nextSeed,
   normalizePublicKey,
   parsePublicKey,
   parseSigningKey,
+  seedAt,
 } from '../../src/security/integrity/keys.js';
 import {
   eventsMerkleRoot,
@@ -79,10 +81,11 @@ describe('event bodies', () => {
 });
 
 describe('forward-secure MAC', () => {
-  it('k0 = HKDF-SHA256(seed, salt "oi-audit/mac/v1", info = session id); mac_i = HMAC(k_i, body with mac null)', () => {
-    const k0 = Buffer.from(hkdfSync('sha256', SEED, 'oi-audit/mac/v1', 's-mac', 32));
-    expect(deriveSessionMacKey(SEED, 's-mac').equals(k0)).toBe(true);
+  it('k0 = HKDF-SHA256(seed[j], salt "oi-audit/mac/v1", info = session id); mac_i = HMAC(k_i, body with mac null)', () => {
     const chain = new SessionChain({ sessionId: 's-mac', keys });
+    const j = chain.sessionStartData().mac_seed_index as number;
+    const k0 = Buffer.from(hkdfSync('sha256', seedAt(SEED, j), 'oi-audit/mac/v1', 's-mac', 32));
+    expect(deriveSessionMacKey(seedAt(SEED, j), 's-mac').equals(k0)).toBe(true);
     const events = sealSome(chain, 4);
     let k = k0;
     for (const e of events) {
@@ -97,7 +100,7 @@ describe('forward-secure MAC', () => {
   it('the session start publishes algorithms, the public key, its id and a commitment to k0', () => {
     const chain = new SessionChain({ sessionId: 's-start', keys, checkpointEvery: 50 });
     const d = chain.sessionStartData();
-    const k0 = deriveSessionMacKey(SEED, 's-start');
+    const k0 = deriveSessionMacKey(seedAt(SEED, d.mac_seed_index as number), 's-start');
     const commitment = createHash('sha256').update(createHmac('sha256', k0).update('commit').digest()).digest('hex');
     expect(d).toMatchObject({
       chain: 'sha256',
@@ -114,6 +117,20 @@ describe('forward-secure MAC', () => {
     expect(macCommitment(k0)).toBe(commitment);
     expect(Buffer.from(d.public_key as string, 'base64')).toHaveLength(32);
     expect(d.key_id).toBe(createHash('sha256').update(Buffer.from(d.public_key as string, 'base64')).digest('hex').slice(0, 16));
+  });
+
+  it('the seed ratchets once per session: consecutive indices, the configured seed leaves memory', () => {
+    const own = loadIntegrityKeys({ env: {}, macSeed: SEED });
+    expect(own.macSeed.secret.equals(SEED)).toBe(true);
+    const a = new SessionChain({ sessionId: 'seed-a', keys: own }).sessionStartData();
+    expect(own.macSeed.secret.equals(Buffer.alloc(SEED.length))).toBe(true);
+    const factory = createChainFactory(own);
+    const b = factory('seed-b').sessionStartData();
+    const c = factory('seed-c').sessionStartData();
+    expect([a.mac_seed_index, b.mac_seed_index, c.mac_seed_index]).toEqual([0, 1, 2]);
+    expect(seedAt(SEED, 2).equals(nextSeed(nextSeed(SEED)))).toBe(true);
+    expect(nextSeed(SEED).equals(createHmac('sha256', SEED).update('oi-audit seed ratchet').digest())).toBe(true);
+    expect(c.mac_commitment).toBe(macCommitment(deriveSessionMacKey(seedAt(SEED, 2), 'seed-c')));
   });
 
   it('the ratchet overwrites the old key with zeros and cannot be used after destroy', () => {
@@ -134,7 +151,7 @@ describe('forward-secure MAC', () => {
     sealSome(chain, 10);
     const stolen = chain.keyStateForTesting();
     expect(stolen.index).toBe(10);
-    const k0 = deriveSessionMacKey(SEED, 's-fs');
+    const k0 = deriveSessionMacKey(seedAt(SEED, chain.sessionStartData().mac_seed_index as number), 's-fs');
     const earlier = Array.from({ length: 10 }, (_, i) => macKeyAt(k0, i));
     let k = stolen.key;
     for (let step = 0; step < 1000; step++) {

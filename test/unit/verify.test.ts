@@ -316,6 +316,19 @@ describe('tampering is reported with the right problem', () => {
     expect(seeded.mac).toBe('wrong_seed');
   });
 
+  it('sessions from several processes (seed indices restart) verify with one seed; a forged seed index does not', () => {
+    const procA = loadIntegrityKeys({ env: {}, macSeed: SEED, signingKey: keys.signing.privateKey });
+    const procB = loadIntegrityKeys({ env: {}, macSeed: SEED, signingKey: keys.signing.privateKey });
+    const recs = [...stream('p-a1', { keys: procA }), ...stream('p-a2', { keys: procA }), ...stream('p-b1', { keys: procB })];
+    const reports = verifySessions(recs, PINNED);
+    expect(reports.map((r) => r.status)).toEqual(['valid', 'valid', 'valid']);
+    const starts = recs.map(parse).filter((o) => o.seq === 0).map((o) => (o.data.integrity as JsonObject).mac_seed_index);
+    expect(starts).toEqual([0, 1, 0]);
+    const forged = stream('p-c', { keys: procA });
+    forged[0] = edit(forged[0]!, (o) => ((o.data.integrity as JsonObject).mac_seed_index = 0));
+    expect(codes(one(forged))).toContain('bad_commitment');
+  });
+
   it('the wrong seed is reported once as bad_commitment, not as a bad MAC on every record', () => {
     const r = one(stream('t-seed'), { macSeed: Buffer.alloc(32, 1) });
     expect(find(r, 'bad_commitment')).toHaveLength(1);

@@ -8,7 +8,10 @@ import {
   ephemeralIntegrityKeys,
   macCommitment,
   MAC_KDF_SALT,
+  SEED_RATCHET_LABEL,
+  SeedRatchet,
   type IntegrityKeys,
+  type MacSeed,
 } from './keys.js';
 import { eventsMerkleRoot } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
@@ -51,12 +54,30 @@ export const INTEGRITY_ALGORITHMS = Object.freeze({
   chain: 'sha256',
   canonicalization: 'rfc8785',
   mac: 'hmac-sha256',
-  mac_kdf: `hkdf-sha256(ikm=seed,salt="${MAC_KDF_SALT}",info=session)`,
+  mac_seed_ratchet: `seed[j+1]=hmac-sha256(seed[j],"${SEED_RATCHET_LABEL}") per session`,
+  mac_kdf: `hkdf-sha256(ikm=seed[mac_seed_index],salt="${MAC_KDF_SALT}",info=session)`,
   mac_ratchet: `k[i+1]=hmac-sha256(k[i],"${RATCHET_LABEL}") per event`,
   mac_commitment: 'sha256(hmac-sha256(k0,"commit"))',
   merkle: 'rfc6962-sha256',
   signature: SIGNATURE_ALG,
 });
+
+/** One seed ratchet per configured seed, shared by every chain built on it. */
+const seedRatchets = new WeakMap<MacSeed, SeedRatchet>();
+
+/**
+ * seed[j] for a new session. The first use moves the configured seed into the ratchet and zeroes
+ * `keys.macSeed.secret`: from then on only the evolving state is in memory.
+ */
+function takeSessionSeed(keys: IntegrityKeys): { index: number; seed: Buffer } {
+  let r = seedRatchets.get(keys.macSeed);
+  if (!r) {
+    r = new SeedRatchet(keys.macSeed.secret);
+    keys.macSeed.secret.fill(0);
+    seedRatchets.set(keys.macSeed, r);
+  }
+  return r.take();
+}
 
 /**
  * Per-session integrity chain. Every body carries `seq` and `prev` (SHA-256 of the previous body), so
@@ -70,6 +91,7 @@ export class SessionChain {
   private readonly keys: IntegrityKeys;
   private readonly ratchet: MacRatchet;
   private readonly commitment: string;
+  private readonly seedIndex: number;
   private readonly options: SessionChainOptions;
   private readonly now: () => number;
   private nextSeq = 0;
@@ -88,7 +110,10 @@ export class SessionChain {
     this.keys = options.keys ?? ephemeralIntegrityKeys();
     this.now = options.now ?? Date.now;
     this.lastCheckpointMs = this.now();
-    const k0 = deriveSessionMacKey(this.keys.macSeed.secret, options.sessionId);
+    const { index, seed } = takeSessionSeed(this.keys);
+    this.seedIndex = index;
+    const k0 = deriveSessionMacKey(seed, options.sessionId);
+    seed.fill(0);
     this.commitment = macCommitment(k0);
     this.ratchet = new MacRatchet(k0);
     k0.fill(0);
@@ -100,6 +125,7 @@ export class SessionChain {
       ...INTEGRITY_ALGORITHMS,
       body_version: BODY_VERSION,
       mac_seed_id: this.keys.macSeed.id,
+      mac_seed_index: this.seedIndex,
       mac_commitment: this.commitment,
       public_key: this.keys.signing.publicKeyRaw,
       key_id: this.keys.signing.keyId,

@@ -51,6 +51,56 @@ export const MAC_COMMIT_LABEL = 'commit';
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
+/** HMAC message of the seed's forward step (one step per session opened). */
+export const SEED_RATCHET_LABEL = 'oi-audit seed ratchet';
+
+/** seed[j+1] = HMAC-SHA256(seed[j], "oi-audit seed ratchet"). */
+export function nextSeed(seed: Buffer): Buffer {
+  return createHmac('sha256', seed).update(SEED_RATCHET_LABEL).digest();
+}
+
+/** seed[index] from the configured seed[0] (what a verifier does with the index a session publishes). */
+export function seedAt(seed0: Buffer, index: number): Buffer {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`seed index must be a non-negative integer, got ${index}`);
+  let s: Buffer = Buffer.from(seed0);
+  for (let i = 0; i < index; i++) {
+    const n = nextSeed(s);
+    s.fill(0);
+    s = n;
+  }
+  return s;
+}
+
+/**
+ * The seed, evolving forward once per session opened in this process: session j gets seed[j] (its index
+ * is published in the session start) and seed[j] is erased as soon as k0 is derived from it. A later
+ * look at this process's memory therefore yields neither the configured seed nor any earlier session's
+ * k0 (the configured seed's *source*, env or file, is another matter: see docs/integrity.md).
+ */
+export class SeedRatchet {
+  private seed: Buffer;
+  private idx = 0;
+
+  /** Takes a copy; the caller erases its own. */
+  constructor(seed0: Buffer) {
+    this.seed = Buffer.from(seed0);
+  }
+
+  get index(): number {
+    return this.idx;
+  }
+
+  /** seed[index] for a new session (a copy the caller erases), then step forward. */
+  take(): { index: number; seed: Buffer } {
+    const out = { index: this.idx, seed: Buffer.from(this.seed) };
+    const next = nextSeed(this.seed);
+    this.seed.fill(0);
+    this.seed = next;
+    this.idx++;
+    return out;
+  }
+}
+
 /** k0 for a session: HKDF-SHA256(ikm = seed, salt = "oi-audit/mac/v1", info = session id), 32 bytes. */
 export function deriveSessionMacKey(seed: Buffer, sessionId: string): Buffer {
   const info = Buffer.from(sessionId, 'utf8');
