@@ -1,0 +1,184 @@
+/**
+ * Shared reading of audit event bodies for the SIEM mappers: the body as a parsed object plus its
+ * canonical text (the evidence, kept verbatim in every mapped record), and lookups into the rule table.
+ */
+import { bundledRules, type DetectionRule } from '../detect/engine.js';
+import { canonicalize, type JsonObject, type JsonValue } from '../security/canonical-json.js';
+import { sha256Hex } from '../security/hash.js';
+import { isAuditEventName, RISK_LEVELS, type AuditEventName, type RiskLevel } from '../semconv/events.js';
+
+/** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}`. */
+export interface AuditBody {
+  v: number;
+  session: string;
+  seq: number;
+  prev: string;
+  ts: string;
+  event: AuditEventName;
+  trace_id: string;
+  span_id: string;
+  data: JsonObject;
+  mac: string | null;
+}
+
+/** What the body does not carry but a log record or the exporter knows. All optional. */
+export interface MappingContext {
+  /** enduser.pseudo.id of the record (session.start bodies carry it as data.user). */
+  user?: string;
+  /** Resource service.name. Default `oi-audit`. */
+  serviceName?: string;
+  /** Host the interpreter ran on. */
+  hostname?: string;
+  /** When the record was observed/exported (ms since the epoch). */
+  observedTimeMs?: number;
+}
+
+export interface ParsedBody {
+  body: AuditBody;
+  /** RFC 8785 canonical text: the bytes the hash chain covers. */
+  raw: string;
+  /** SHA-256 of `raw`: the next event's `prev`. */
+  hash: string;
+  timeMs: number;
+}
+
+export class BodyError extends Error {
+  override name = 'BodyError';
+}
+
+/** Accept a body as its JSON text (kept byte for byte) or as a parsed object (re-canonicalised). */
+export function parseBody(input: AuditBody | JsonObject | string): ParsedBody {
+  let obj: unknown;
+  let raw: string;
+  if (typeof input === 'string') {
+    try {
+      obj = JSON.parse(input);
+    } catch (err) {
+      throw new BodyError(`audit body is not JSON: ${(err as Error).message}`);
+    }
+    raw = input;
+  } else {
+    obj = input;
+    raw = canonicalize(input as unknown as JsonValue);
+  }
+  const b = obj as Partial<AuditBody> | null;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new BodyError('audit body must be a JSON object');
+  if (typeof b.session !== 'string' || typeof b.seq !== 'number' || typeof b.ts !== 'string') throw new BodyError('audit body lacks session, seq or ts');
+  if (!isAuditEventName(b.event)) throw new BodyError(`unknown audit event ${String(b.event)}`);
+  if (!b.data || typeof b.data !== 'object' || Array.isArray(b.data)) throw new BodyError('audit body lacks a data object');
+  const timeMs = Date.parse(b.ts);
+  if (Number.isNaN(timeMs)) throw new BodyError(`audit body ts is not a timestamp: ${b.ts}`);
+  return { body: b as AuditBody, raw, hash: sha256Hex(raw), timeMs };
+}
+
+/** A captured content field (CapturedContent in src/audit/content.ts). */
+export interface Captured {
+  mode: string;
+  sha256: string;
+  bytes: number;
+  text?: string;
+  truncated?: boolean;
+  redactions?: Record<string, number>;
+}
+
+export function captured(value: JsonValue | undefined): Captured | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const v = value as Record<string, JsonValue>;
+  if (typeof v.sha256 !== 'string' || typeof v.mode !== 'string') return undefined;
+  const c: Captured = { mode: v.mode, sha256: v.sha256, bytes: typeof v.bytes === 'number' ? v.bytes : 0 };
+  if (typeof v.text === 'string') c.text = v.text;
+  if (v.truncated === true) c.truncated = true;
+  if (v.redactions && typeof v.redactions === 'object' && !Array.isArray(v.redactions)) c.redactions = v.redactions as Record<string, number>;
+  return c;
+}
+
+/** Text of a captured field, or a marker saying why there is none (hash / none capture modes). */
+export function capturedText(c: Captured | undefined): string {
+  if (!c) return '';
+  if (c.text !== undefined) return c.text;
+  return `[not captured: mode ${c.mode}, ${c.bytes} bytes, sha256 ${c.sha256}]`;
+}
+
+export function str(v: JsonValue | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function num(v: JsonValue | undefined): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+export function riskLevel(v: JsonValue | undefined): RiskLevel {
+  return typeof v === 'string' && (RISK_LEVELS as readonly string[]).includes(v) ? (v as RiskLevel) : 'none';
+}
+
+export function ruleIds(v: JsonValue | undefined): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+let ruleIndex: Map<string, DetectionRule> | undefined;
+
+/** The rule-table entry for an id, if this build knows it. */
+export function ruleById(id: string): DetectionRule | undefined {
+  ruleIndex ??= new Map(bundledRules().rules.map((r) => [r.id, r]));
+  return ruleIndex.get(id);
+}
+
+export function rulesetVersion(): string {
+  return bundledRules().version;
+}
+
+/** Split `T1552.004` into technique and sub-technique, and `A: B` names likewise. */
+export function splitTechnique(id: string, name: string): { technique: { uid: string; name: string }; sub?: { uid: string; name: string } } {
+  const dot = id.indexOf('.', id.startsWith('AML.') ? 4 : 0);
+  if (dot < 0) return { technique: { uid: id, name } };
+  const colon = name.indexOf(': ');
+  return {
+    technique: { uid: id.slice(0, dot), name: colon > 0 ? name.slice(0, colon) : name },
+    sub: { uid: id, name: colon > 0 ? name.slice(colon + 2) : name },
+  };
+}
+
+/** `TA0006 Credential Access` → uid and name. */
+export function splitTactic(tactic: string): { uid: string; name: string } {
+  const m = /^(\S+)\s+(.+)$/.exec(tactic);
+  return m ? { uid: m[1]!, name: m[2]! } : { uid: tactic, name: tactic };
+}
+
+/** A short human description of the event. */
+export function describe(body: AuditBody): string {
+  const d = body.data;
+  const turn = num(d.turn);
+  const where = turn !== undefined ? ` (turn ${turn}${num(d.index) !== undefined ? `, block ${num(d.index)}` : ''})` : '';
+  switch (body.event) {
+    case 'oi_audit.session.start':
+      return `session ${body.session} started`;
+    case 'oi_audit.session.end':
+      return `session ${body.session} ended: ${str(d.outcome) ?? 'unknown'}`;
+    case 'oi_audit.user.input':
+      return `user input${where}`;
+    case 'oi_audit.llm.request':
+      return `LLM request to ${str(d.model) ?? 'model'}${where}`;
+    case 'oi_audit.llm.response':
+      return `LLM response from ${str(d.response_model) ?? str(d.model) ?? 'model'}${where}`;
+    case 'oi_audit.assistant.message':
+      return `assistant message${where}`;
+    case 'oi_audit.code.generated': {
+      const rules = ruleIds(d.rules);
+      return `${str(d.language) ?? 'code'} block proposed, risk ${riskLevel(d.risk)}${rules.length ? ` [${rules.join(', ')}]` : ''}${where}`;
+    }
+    case 'oi_audit.approval.decision':
+      return `code block ${str(d.decision) ?? 'decided'} by ${str(d.decider) ?? 'unknown'}${where}`;
+    case 'oi_audit.command.executed':
+      return `${str(d.language) ?? 'code'} block executed${where}`;
+    case 'oi_audit.command.output':
+      return `command output${str(d.kind) === 'image' ? ' (image)' : ''}${where}`;
+    case 'oi_audit.error':
+      return `${str(d.source) ?? 'unknown'} error${str(d.type) ? ` ${str(d.type)}` : ''}${where}`;
+    case 'oi_audit.settings.refused':
+      return `setting ${str(d.setting) ?? '?'} refused: ${str(d.reason) ?? ''}`.trim();
+    case 'oi_audit.audit.loss':
+      return `${num(d.lost) ?? '?'} audit events lost: ${str(d.reason) ?? ''}`.trim();
+    case 'oi_audit.integrity.checkpoint':
+      return `integrity checkpoint over seq ${num(d.from_seq) ?? '?'}..${num(d.to_seq) ?? '?'} (${str(d.reason) ?? ''})`;
+  }
+}
