@@ -1,24 +1,28 @@
 /**
  * Part 4 — backpressure memory: audit events while the Collector is down.
  *
- * Variant `batch-dead-endpoint` (the only one while src/otel/spool.ts does not exist): the recorder's
- * default pipeline — BatchLogRecordProcessor (maxQueueSize 65 536, as register() sets it) → OTLP/HTTP
+ * Variant `batch-dead-endpoint` (what happens without a spool): BatchLogRecordProcessor (maxQueueSize 65 536, as register() sets it) → OTLP/HTTP
  * JSON — pointed at a port nobody listens on (connection refused). The exporter retries each batch with
  * backoff for up to its 10 s timeout, one batch in flight, so the queue fills and the processor drops
  * what does not fit: memory must stay bounded, and the drops are counted here.
  *
- * Variant `spool` plugs in when dist/otel/spool.js exists: see SPOOL_VARIANT below.
+ * Variant `spool` (what register() does for an OTLP endpoint since src/otel/spool.ts landed): the same
+ * processor in front of the SpoolingExporter, so failed batches go to disk; see SPOOL_VARIANT below.
  *
  * Reported: peak RSS (getrusage maxrss), RSS and live heap after GC at each quarter of the run,
  * records queued / handed to the exporter / dropped at the end, spool bytes (spool variant only).
  *
  * Usage: node --expose-gc bench/backpressure.js [--events 100000] [--size 1024] [--variant batch-dead-endpoint|spool]
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { JsonLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { AuditRecorder } from '../dist/audit/recorder.js';
+import { resolveConfig } from '../dist/config/config.js';
 import { makeContents } from './lib/content.js';
 import { createProviders, LOG_PROCESSOR_SETTINGS } from './lib/otel.js';
 import { emitResult, gc, parseArgs, yieldToLoop } from './lib/worker.js';
@@ -84,15 +88,73 @@ async function batchDeadEndpoint() {
 }
 
 /**
- * The durable spool (src/otel/spool.ts, being written by another developer): when dist/otel/spool.js
- * exists, this is where it plugs in. Fill in `createSpoolPipeline` with its API: build the spool in a
- * temp dir in front of the same dead endpoint and return { providers, state(), spoolBytes() }.
+ * The durable spool (src/otel/spool.ts + spooling-exporter.ts), wired as register() wires it for an
+ * OTLP endpoint: SpoolingExporter(inner OTLPLogExporter, Spool in a temp dir with the config's default
+ * maxBytes and fsync policy, JSON serialiser, postOtlp for replay, losses declared into the session)
+ * behind the same BatchLogRecordProcessor settings. Spans are not spooled here (a handful per run).
  */
 const SPOOL_VARIANT = {
   available: () => existsSync(SPOOL_MODULE),
   async create() {
-    const spool = await import(SPOOL_MODULE);
-    throw new Error(`spool module found (exports: ${Object.keys(spool).join(', ')}) but the benchmark is not wired to its API yet`);
+    if (!SPOOL_VARIANT.available()) throw new Error('dist/otel/spool.js does not exist in this tree');
+    const { Spool } = await import(SPOOL_MODULE);
+    const { SpoolingExporter } = await import('../dist/otel/spooling-exporter.js');
+    const { postOtlp } = await import('../dist/otel/otlp-endpoint.js');
+    const config = resolveConfig({}, {});
+    const port = await deadPort();
+    const url = `http://127.0.0.1:${port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'oi-audit-bench-spool-'));
+    const spool = new Spool({ dir, maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync });
+    const losses = { reports: 0, records: 0 };
+    let declare = () => undefined;
+    const spooling = new SpoolingExporter({
+      inner: new OTLPLogExporter({ url: `${url}/v1/logs` }),
+      spool,
+      serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
+      send: (body) => postOtlp({ url: `${url}/v1/logs`, headers: {} }, body),
+      identify: (record) => {
+        const session = record.attributes['session.id'];
+        const seq = record.attributes['oi_audit.event.seq'];
+        if (typeof session !== 'string' || typeof seq !== 'number') return undefined;
+        return { session, seq, isLossEvent: record.attributes['event.name'] === 'oi_audit.audit.loss' };
+      },
+      onLoss: (report) => {
+        losses.reports++;
+        for (const lost of report.bySession.values()) losses.records += lost.count;
+        declare(report);
+      },
+    });
+    const counting = countingExporter(spooling);
+    const providers = createProviders(url, { logExporter: counting.exporter });
+    const dirBytes = () => {
+      let total = 0;
+      for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size;
+      return total;
+    };
+    return {
+      providers,
+      describe: {
+        endpoint: url,
+        processor: { kind: 'BatchLogRecordProcessor', ...LOG_PROCESSOR_SETTINGS },
+        spool: { maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync },
+      },
+      setSession(session) {
+        declare = (report) => {
+          for (const [id, lost] of report.bySession) if (id === session.id && !session.isEnded) session.recordLoss(lost.count, report.reason);
+        };
+      },
+      state() {
+        return {
+          queued: providers.logProcessor._finishedLogRecords?.length ?? null,
+          ...counting.counts,
+          spoolPendingBytes: spool.pendingBytes,
+          spoolDroppedRecords: spooling.dropped,
+          lossReports: losses.reports,
+        };
+      },
+      spoolBytes: () => dirBytes(),
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    };
   },
 };
 
@@ -100,16 +162,22 @@ const pipeline = variant === 'spool' ? await SPOOL_VARIANT.create() : await batc
 const recorder = new AuditRecorder({ tracerProvider: pipeline.providers.tracerProvider, loggerProvider: pipeline.providers.loggerProvider });
 const session = recorder.openSession({ userId: 'bench-user', model: 'scripted', policy: 'all' });
 const turn = session.startTurn('backpressure benchmark');
+pipeline.setSession?.(session);
 
 gc();
 const baseline = mem();
 const quarters = [];
 let peakSampledRss = baseline.rss;
+let peakQueued = 0;
+let spoolEngagedAtMs = null;
+const t0 = performance.now();
 const sampler = setInterval(() => {
   const r = process.memoryUsage.rss();
   if (r > peakSampledRss) peakSampledRss = r;
+  const st = pipeline.state();
+  if ((st.queued ?? 0) > peakQueued) peakQueued = st.queued;
+  if (spoolEngagedAtMs === null && st.spoolPendingBytes > 0) spoolEngagedAtMs = performance.now() - t0;
 }, 10);
-const t0 = performance.now();
 for (let i = 0; i < events; i++) {
   turn.assistantMessage(contents[i & 63]);
   if ((i + 1) % 64 === 0) await yieldToLoop();
@@ -125,7 +193,9 @@ clearInterval(sampler);
 const end = pipeline.state();
 // Records the recorder produced: session start, user input, the events, and a checkpoint every 100.
 const produced = 2 + events + Math.floor((events + 2) / 100);
-const dropped = produced - end.recordsHandedOver - (end.queued ?? 0);
+// Dropped by the processor (queue full) plus, with the spool, what the full spool refused.
+const droppedByQueue = produced - end.recordsHandedOver - (end.queued ?? 0);
+const dropped = droppedByQueue + (end.spoolDroppedRecords ?? 0);
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
 const last = quarters[quarters.length - 1];
 const half = quarters[1];
@@ -143,13 +213,20 @@ emitResult({
   quarters,
   produced,
   queuedAtEnd: end.queued,
+  peakQueued,
+  spoolEngagedAtMs,
   handedToExporter: end.recordsHandedOver,
   exportCalls: end.exportCalls,
   exportsFailed: end.failed,
   dropped,
+  droppedByQueue,
+  droppedBySpool: end.spoolDroppedRecords ?? null,
+  lossReports: end.lossReports ?? null,
   spoolBytes: pipeline.spoolBytes(),
+  spoolPendingBytes: end.spoolPendingBytes ?? null,
   // Growth of live memory over the second half of the run (bounded: the queue is full by then).
   liveGrowthSecondHalfBytes: last.liveAfterGc.heapUsed + last.liveAfterGc.external - (half.liveAfterGc.heapUsed + half.liveAfterGc.external),
 });
+pipeline.cleanup?.();
 // Do not wait for the exporter's retries against the dead endpoint.
 process.exit(0);
