@@ -206,8 +206,16 @@ describe('Collector fan-out (otelcol.yaml)', () => {
     }
     // routing connector: high/critical through syslog/siem-urgent, the rest through syslog/siem
     const high = records.filter((r) => r.risk === 'high' || r.risk === 'critical').length;
-    const urgent = await scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem-urgent' });
-    const standard = await scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem' });
+    const counts = async (): Promise<[number, number]> => [
+      await scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem-urgent' }),
+      await scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem' }),
+    ];
+    // the exporters' counters are updated right after the send returns: give them a moment
+    await waitFor(async () => (await counts()).reduce((a, b) => a + b) >= records.length, {
+      timeoutMs: 10_000,
+      what: 'syslog exporter counters',
+    }).catch(() => undefined);
+    const [urgent, standard] = await counts();
     expect(urgent).toBe(high);
     expect(standard).toBe(records.length - high);
   });
