@@ -33,6 +33,8 @@ const HOSTILE: Record<string, (n: number) => string> = {
   "'authorization: ' flood": (n) => 'authorization: '.repeat(Math.ceil(n / 15)).slice(0, n),
   'ESC [ flood': (n) => '\x1b['.repeat(n / 2),
   'zero-width flood': (n) => 'a\u200b'.repeat(n / 2),
+  'valid e-mails (every one a match)': (n) => 'a@b.co '.repeat(Math.ceil(n / 7)).slice(0, n),
+  'valid URL passwords (every one a match)': (n) => 'https://u:p@h.io/ '.repeat(Math.ceil(n / 18)).slice(0, n),
   'prefix soup': (n) => 'AKIA ghp_ sk-ant- xoxb- glpat- eyJ Bearer :// '.repeat(Math.ceil(n / 46)).slice(0, n),
 };
 
