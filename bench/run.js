@@ -60,7 +60,7 @@ const PLAN = quick
       'audit-event': { runs: 1, events: { 64: 3000, 1024: 3000, 65536: 150 }, warmup: { 64: 500, 1024: 500, 65536: 30 } },
       'llm-proxy': { runs: 1, samples: 15, warmup: 3, concurrency: 50 },
       session: { sessions: 1, variants: 'off,on-otlp' },
-      backpressure: { runs: 1, events: 20_000 },
+      backpressure: { runs: 1, events: 10_000 },
     }
   : {
       'audit-event': { runs: 5, events: { 64: 50_000, 1024: 50_000, 65536: 2_000 }, warmup: { 64: 5_000, 1024: 5_000, 65536: 300 } },
@@ -70,6 +70,12 @@ const PLAN = quick
     };
 
 const progress = (line) => process.stderr.write(`bench: ${line}\n`);
+const partSeconds = {};
+let partStarted = performance.now();
+const partDone = (name) => {
+  partSeconds[name] = Math.round((performance.now() - partStarted) / 100) / 10;
+  partStarted = performance.now();
+};
 
 /** Run one worker; resolves with its result object. CPU 0 when pinned (its sink goes to CPU 1). */
 function runWorker(file, args, { pinned = false, execArgv = ['--expose-gc'], env } = {}) {
@@ -117,8 +123,10 @@ if (parts.includes('audit-event')) {
 
 if (parts.includes('audit-event')) {
   progress('audit event stage breakdown (1 KiB)');
-  raw.stages = await runWorker('stages.js', ['--size', 1024, '--iterations', quick ? 300 : 3000], { pinned: true });
+  raw.stages = await runWorker('stages.js', ['--size', 1024, '--iterations', quick ? 200 : 3000, ...(quick ? ['--no-rules'] : [])], { pinned: true });
 }
+
+if (parts.includes('audit-event')) partDone('audit-event');
 
 // --- part 2 ---
 if (parts.includes('llm-proxy')) {
@@ -131,12 +139,15 @@ if (parts.includes('llm-proxy')) {
   }
 }
 
+if (parts.includes('llm-proxy')) partDone('llm-proxy');
+
 // --- part 3 ---
 if (parts.includes('session')) {
   const plan = PLAN.session;
   const sessions = runsOverride ?? plan.sessions;
   progress(`session overhead: ${sessions} session(s) per variant (${plan.variants}) with the real Open Interpreter`);
   raw.session = await runWorker('session.js', ['--sessions', sessions, '--variants', plan.variants]);
+  partDone('session');
 }
 
 // --- part 4 ---
@@ -152,6 +163,8 @@ if (parts.includes('backpressure')) {
     }
   }
 }
+
+if (parts.includes('backpressure')) partDone('backpressure');
 
 // --- profile ---
 let profile;
@@ -287,6 +300,7 @@ const report = {
   machine: machineInfo(),
   pinned: pin,
   wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+  partSeconds,
   plan: PLAN,
   figures: figures.map(({ values, ...f }) => ({ ...f, values })),
   targets,
@@ -302,7 +316,7 @@ if (json) {
   const lines = [];
   lines.push(`oi-audit benchmarks (${report.mode} mode${quick ? ': harness check only, figures not meaningful' : ''})`);
   lines.push(`Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node} (V8 ${m.v8}); load average at start ${m.loadAverageAtStart.join(' ')}`);
-  lines.push(`Part 1 workers pinned to CPU 0, sink to CPU 1: ${pin ? 'yes' : 'no'}. Wall time ${report.wallSeconds} s.`);
+  lines.push(`Part 1 workers pinned to CPU 0, sink to CPU 1: ${pin ? 'yes' : 'no'}. Wall time ${report.wallSeconds} s (${Object.entries(report.partSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')}).`);
   lines.push('');
   lines.push('| Figure | Unit | min | median | max | runs |');
   lines.push('|---|---|---:|---:|---:|---:|');
@@ -320,7 +334,7 @@ if (json) {
   if (report.stages) {
     lines.push('', `Where the time of a 1 KiB audit event goes (each stage alone, µs per call; audit body ${report.stages.auditBodyBytes} bytes):`);
     for (const st of report.stages.stages) lines.push(`  ${fmt(st.us).padStart(8)} µs  ${st.stage}${st.note ? ` (${st.note})` : ''}`);
-    lines.push(`  redactor rules, each alone (µs above an empty table): ${report.stages.redactorTopRules.map((r) => `${r.rule} ${fmt(r.aloneMinusEmptyUs)}`).join(', ')}`);
+    if (report.stages.redactorTopRules.length) lines.push(`  redactor rules, each alone (µs above an empty table): ${report.stages.redactorTopRules.map((r) => `${r.rule} ${fmt(r.aloneMinusEmptyUs)}`).join(', ')}`);
   }
   if (profile) {
     lines.push('', 'Profile of the audit event path (1 KiB):', renderProfileSummary(profile.auditEvent));
