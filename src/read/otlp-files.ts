@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { decompress as zstdDecompress } from 'fzstd';
 
 /** Where a record was read from, for error messages and verification reports. */
 export interface SourceRef {
@@ -50,7 +51,32 @@ export class InputError extends Error {
   }
 }
 
-const DATA_FILE = /\.(jsonl|json|ndjson)(\.gz)?$/i;
+const DATA_FILE = /\.(jsonl|json|ndjson)(\.gz|\.zst)?$/i;
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * The Collector's file exporter with `compression: zstd` writes each export request as a 4-byte
+ * big-endian length followed by a zstd frame. Decoded with fzstd (pure JS: Node 20's zlib has no zstd).
+ */
+function isZstdFramed(bytes: Buffer): boolean {
+  return bytes.length >= 8 && bytes.readUInt32LE(4) === ZSTD_MAGIC;
+}
+
+function readZstdFramed(bytes: Buffer, file: string): string[] {
+  const docs: string[] = [];
+  let offset = 0;
+  while (offset + 4 <= bytes.length) {
+    const length = bytes.readUInt32BE(offset);
+    if (offset + 4 + length > bytes.length) throw new InputError(`truncated zstd frame at byte ${offset}`, { file });
+    try {
+      docs.push(Buffer.from(zstdDecompress(bytes.subarray(offset + 4, offset + 4 + length))).toString('utf8'));
+    } catch (error) {
+      throw new InputError(`corrupt zstd frame at byte ${offset}: ${(error as Error).message}`, { file });
+    }
+    offset += 4 + length;
+  }
+  return docs;
+}
 
 /** Expand paths: files as given, directories recursively (files ending .jsonl/.json/.ndjson, optionally .gz). */
 export function expandPaths(paths: string[]): string[] {
@@ -73,13 +99,16 @@ export function expandPaths(paths: string[]): string[] {
   return files;
 }
 
-function readText(file: string): string {
-  let bytes: Buffer;
+function readBytes(file: string): Buffer {
   try {
-    bytes = readFileSync(file);
+    return readFileSync(file);
   } catch (error) {
     throw new InputError(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file });
   }
+}
+
+function readText(file: string, raw: Buffer): string {
+  let bytes = raw;
   // gzip by magic number, whatever the name (the Collector's rotation compresses old files).
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
@@ -234,7 +263,21 @@ export function readAuditFiles(paths: string[]): AuditData {
   const out: AuditData = { logs: [], spans: [], files: [] };
   for (const file of expandPaths(paths)) {
     out.files.push(file);
-    const text = readText(file);
+    const raw = readBytes(file);
+    if (isZstdFramed(raw)) {
+      readZstdFramed(raw, file).forEach((doc, i) => {
+        const source = { file, line: i + 1 };
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(doc);
+        } catch (error) {
+          throw new InputError(`malformed JSON in zstd frame: ${(error as Error).message}`, source);
+        }
+        parseDocument(parsed, source, out);
+      });
+      continue;
+    }
+    const text = readText(file, raw);
     const trimmed = text.trimStart();
     // A Loki query result is one (possibly pretty-printed) JSON document.
     if (trimmed.startsWith('{') && /^\{\s*"status"/.test(trimmed)) {
