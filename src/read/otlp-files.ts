@@ -51,7 +51,8 @@ export class InputError extends Error {
   }
 }
 
-const DATA_FILE = /\.(jsonl|json|ndjson)(\.gz|\.zst)?$/i;
+// Rotated archives are renamed `name.json-<timestamp>.zst` by the Collector's rotation: match on the last suffix.
+const DATA_FILE = /\.(jsonl|json|ndjson|gz|zst)$/i;
 const ZSTD_MAGIC = 0xfd2fb528;
 
 /**
@@ -78,7 +79,7 @@ function readZstdFramed(bytes: Buffer, file: string): string[] {
   return docs;
 }
 
-/** Expand paths: files as given, directories recursively (files ending .jsonl/.json/.ndjson, optionally .gz). */
+/** Expand paths: files as given, directories recursively (files ending .jsonl/.json/.ndjson/.gz/.zst). */
 export function expandPaths(paths: string[]): string[] {
   const files: string[] = [];
   for (const path of paths) {
