@@ -233,7 +233,8 @@ function declaredRanges(data: JsonObject): Array<[number, number]> | undefined {
     const y = int(b);
     if (x !== undefined && y !== undefined && y >= x) return [[x, y]];
   }
-  const seqs = data.seqs ?? data.ranges;
+  // `lost_seqs` is what the spool writes ([[from, to], …]).
+  const seqs = data.lost_seqs ?? data.seqs ?? data.ranges;
   if (Array.isArray(seqs)) {
     const out: Array<[number, number]> = [];
     for (const s of seqs) {
