@@ -45,11 +45,16 @@ export class OtlpReceiver {
     if (s) await new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
   }
 
+  /** Audit bodies received, verbatim, in arrival order. */
+  rawBodies(): string[] {
+    return this.logs.flatMap((req) =>
+      req.resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((sl: any) => sl.logRecords.map((r: any) => r.body.stringValue as string))),
+    );
+  }
+
   /** Audit bodies received, parsed, in arrival order. */
   bodies(): any[] {
-    return this.logs.flatMap((req) =>
-      req.resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((sl: any) => sl.logRecords.map((r: any) => JSON.parse(r.body.stringValue)))),
-    );
+    return this.rawBodies().map((b) => JSON.parse(b));
   }
 }
 

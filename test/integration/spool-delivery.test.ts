@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { verifySessions } from '../../src/verify/verify.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { freePort, OtlpReceiver } from '../helpers/otlp-receiver.js';
 
@@ -108,5 +109,11 @@ describe('durable spool (OTLP sink with the Collector unreachable)', () => {
     for (let s = 0; s <= maxSeq; s++) if (!arrived.has(s) && !declared.has(s)) undeclared.push(s);
     expect(undeclared).toEqual([]);
     expect(declared.size).toBeGreaterThan(0);
+    // The verifier reads the same: every gap declared, none silent.
+    const [report] = verifySessions(receiver.rawBodies().map((body) => ({ body })), { allowOpen: true });
+    const missing = report!.problems.filter((p) => p.code === 'missing');
+    expect(missing.length).toBeGreaterThan(0);
+    expect(missing.filter((p) => !p.declared)).toEqual([]);
+    expect(report!.declaredLost).toBe(declared.size);
   });
 });
