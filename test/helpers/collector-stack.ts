@@ -11,6 +11,7 @@
  *
  * Everything listens on 127.0.0.1 only.
  */
+import { decompress as fzstdDecompress } from 'fzstd';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, openSync, closeSync, readdirSync, statSync } from 'node:fs';
@@ -521,7 +522,7 @@ export function readJsonLines<T = unknown>(file: string): T[] {
 
 /**
  * Decode the archive written by the file exporter with `format: json` + `compression: zstd`:
- * a sequence of [4-byte big-endian length][zstd frame of one OTLP-JSON request]. Uses the zstd CLI
+ * a sequence of [4-byte big-endian length][zstd frame of one OTLP-JSON request]. Decoded with fzstd
  * (Node 20's zlib has no zstd). Returns the parsed requests; a truncated tail is ignored.
  */
 export async function readZstdArchive<T = unknown>(file: string): Promise<T[]> {
@@ -539,19 +540,9 @@ export async function readZstdArchive<T = unknown>(file: string): Promise<T[]> {
   return out;
 }
 
-function zstdDecompress(frame: Buffer): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => chunks.push(d));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolvePromise(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`zstd -d failed: ${err}`)),
-    );
-    child.stdin.end(frame);
-  });
+/** fzstd is the project's own zstd reader (src/read/otlp-files.ts): no zstd binary needed on the machine. */
+async function zstdDecompress(frame: Buffer): Promise<string> {
+  return Buffer.from(fzstdDecompress(frame)).toString('utf8');
 }
 
 /** Files (not dirs) directly under dir, with their modes. */
