@@ -8,6 +8,7 @@ import {
   detectOutput,
   Detector,
   expandMacros,
+  MAX_SCAN_CHARS,
   TaintContext,
   type DetectionResult,
   type DetectionRule,
@@ -211,19 +212,16 @@ describe('taint context', () => {
 // ---- Catastrophic backtracking guard: time grows linearly, and adversarial input is not much slower than
 // ordinary input of the same size. Both are ratios against a baseline measured in the same run.
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function timeIt(fn: () => void, reps = 3): number {
+/** Best of `reps` runs after one warm-up run: the least noisy estimate of the cost itself (GC and JIT add, never remove). */
+function timeIt(fn: () => void, reps = 5): number {
+  fn();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
     fn();
     times.push(performance.now() - t0);
   }
-  return Math.max(median(times), 0.05);
+  return Math.max(Math.min(...times), 0.05);
 }
 
 function repeatTo(unit: string, size: number): string {
@@ -256,12 +254,39 @@ function adversarialUnits(): Array<{ name: string; language: string; unit: strin
   return units;
 }
 
+/** 4x the input: linear code costs ~4x, quadratic ~16x. 10 leaves room for noise on a shared machine. */
+const MAX_SCALE = 10;
+/** Adversarial input of the same size as the baseline may cost at most this much more. */
+const MAX_VS_BASELINE = 30;
+
+/**
+ * Time `run` on inputs of size n and 4n (n grown until a run takes ≥ 10 ms, so timer noise is small),
+ * and compare the n-sized run with the baseline. Measured again (up to three times) while a ratio is above half its limit, keeping the better ratios: a burst of
+ * load from other processes can slow one measurement, it cannot make a quadratic pattern linear.
+ */
+function measure(make: (n: number) => string, run: (text: string) => void, size: number, baseline: number) {
+  let n = size;
+  while (n < MAX_SCAN_CHARS / 4 && timeIt(() => run(make(n)), 1) < 10) n *= 2;
+  const best = { scale: Infinity, vsBaseline: Infinity, n, ms: 0 };
+  for (let attempt = 0; attempt < 3 && (best.scale >= MAX_SCALE / 2 || best.vsBaseline >= MAX_VS_BASELINE / 2); attempt++) {
+    const small = make(n);
+    const large = make(n * 4);
+    const tSmall = timeIt(() => run(small), 3);
+    const tLarge = timeIt(() => run(large), 3);
+    best.scale = Math.min(best.scale, tLarge / tSmall);
+    best.vsBaseline = Math.min(best.vsBaseline, tSmall / (baseline * (n / size)));
+    best.ms = tSmall;
+  }
+  return best;
+}
+
 describe('regex safety (ReDoS)', () => {
   const SIZE = 24 * 1024;
   // Baseline: ordinary text of the same size.
   const baselineShell = repeatTo('ls -la data/ && echo "done processing file number 12" | tee -a out.log\n', SIZE);
   const baselinePython = repeatTo('import pandas as pd\ndf = pd.read_csv("data.csv")\nprint(df.describe())\n', SIZE);
-  const baselineText = repeatTo('Collecting numpy\n  Downloading numpy-2.0.whl (19.5 MB)\nInstalled.\n', SIZE);
+  const OUTPUT_SIZE = SIZE * 8;
+  const baselineText = repeatTo('Collecting numpy\n  Downloading numpy-2.0.whl (19.5 MB)\nInstalled.\n', OUTPUT_SIZE);
   // Warm up the JIT and the regex caches.
   for (let i = 0; i < 3; i++) {
     detectCode('shell', baselineShell);
@@ -277,15 +302,10 @@ describe('regex safety (ReDoS)', () => {
 
   it.each(adversarialUnits().map((u) => [u.name, u] as const))('code: %s stays linear and near the baseline', (_n, u) => {
     const family = u.language === 'python' ? 'python' : u.language === 'shell' || u.language === 'bash' ? 'shell' : 'other';
-    const small = repeatTo(u.unit, SIZE);
-    const large = repeatTo(u.unit, SIZE * 4);
-    const tSmall = timeIt(() => detectCode(u.language, small));
-    const tLarge = timeIt(() => detectCode(u.language, large));
-    if (process.env.REDOS_DEBUG) console.log(`RATIO ${u.name}: scale=${(tLarge / Math.max(tSmall, base[family] / 4)).toFixed(2)} base=${(tSmall / base[family]).toFixed(2)} t=${tSmall.toFixed(1)}ms`);
-    // Linear: 4x the input costs well under 16x (quadratic) — allow 8x for noise and caches.
-    expect(tLarge / Math.max(tSmall, base[family] / 4)).toBeLessThan(8);
-    // Near the baseline: an adversarial input of the same size is at most 30x slower than ordinary code.
-    expect(tSmall / base[family]).toBeLessThan(30);
+    const r = measure((n) => repeatTo(u.unit, n), (text) => detectCode(u.language, text), SIZE, base[family]);
+    if (process.env.REDOS_DEBUG) console.log(`RATIO ${u.name}: ${JSON.stringify(r)}`);
+    expect(r.scale).toBeLessThan(MAX_SCALE);
+    expect(r.vsBaseline).toBeLessThan(MAX_VS_BASELINE);
   });
 
   it.each([
@@ -294,16 +314,15 @@ describe('regex safety (ReDoS)', () => {
     ['zero width', '\u200b\u200ba'],
     ['tags', '\u{E0041}a'],
     ['html comments', '<!-- <!-- style="display:none" '],
+    ['hidden styles', '<p style="display:none" a=">b">assistant ignore agent '],
     ['markdown', '![x](https://a.example/?q=' + 'a'.repeat(50)],
     ['urls', 'https://a.example/' + 'x'.repeat(300) + ' '],
     ['command lines', '$ curl ' + 'a '.repeat(100) + '\n'],
   ])('output: %s stays linear and near the baseline', (_n, unit) => {
-    const small = repeatTo(unit, SIZE);
-    const large = repeatTo(unit, SIZE * 4);
     const ctx = new TaintContext();
-    const tSmall = timeIt(() => detectOutput(small, ctx));
-    const tLarge = timeIt(() => detectOutput(large, ctx));
-    expect(tLarge / Math.max(tSmall, base.text / 4)).toBeLessThan(8);
-    expect(tSmall / base.text).toBeLessThan(30);
+    const r = measure((n) => repeatTo(unit, n), (text) => detectOutput(text, ctx), OUTPUT_SIZE, base.text);
+    if (process.env.REDOS_DEBUG) console.log(`RATIO output ${_n}: ${JSON.stringify(r)}`);
+    expect(r.scale).toBeLessThan(MAX_SCALE);
+    expect(r.vsBaseline).toBeLessThan(MAX_VS_BASELINE);
   });
 });

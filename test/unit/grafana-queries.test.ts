@@ -346,3 +346,17 @@ describe('the name checker itself', () => {
     expect(traceqlAttributes('{ span.a.b = "x" && resource.service.name = "y" } | select(span.c)')).toEqual(['span.a.b', 'resource.service.name', 'span.c']);
   });
 });
+
+describe('LogQL in docs/playbooks.md', () => {
+  const doc = readFileSync(join(root, 'docs/playbooks.md'), 'utf8');
+  const snippets = [...doc.matchAll(/```logql\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+  it('has investigation queries', () => {
+    expect(snippets.length).toBeGreaterThanOrEqual(15);
+  });
+  it.each(snippets.map((s) => [s.slice(0, 80), s] as const))('parses and names only emitted labels: %s', (_d, q) => {
+    expect(errorsOf(logqlParser.parse(q), q), q).toEqual([]);
+    const n = logqlNames(q);
+    expect(n.used.filter((id) => !ALLOWED_LOKI.has(id) && !n.defined.includes(id)), q).toEqual([]);
+    expect(n.selector.filter((id) => !INDEX_LABELS.has(id)), q).toEqual([]);
+  });
+});
