@@ -176,6 +176,8 @@ try {
     ratios: {
       auditVsBare: ratio('audit', 'bare'),
       auditVsPino: ratio('audit', 'pino'),
+      auditVsBareCpu: results.audit && results.bare ? results.audit.cpuMs / results.audit.events / (results.bare.cpuMs / results.bare.events) : undefined,
+      auditVsPinoCpu: results.audit && results.pino ? results.audit.cpuMs / results.audit.events / (results.pino.cpuMs / results.pino.events) : undefined,
       auditVsBareP99: results.audit && results.bare ? results.audit.callP99Us / results.bare.callP99Us : undefined,
       auditVsPinoP99: results.audit && results.pino ? results.audit.callP99Us / results.pino.callP99Us : undefined,
     },

@@ -213,6 +213,8 @@ if (raw['audit-event']) {
     }
     add(`${p}.ratio_vs_bare`, 'audit-event', `Audit ÷ bare OTel, ${size.label} (mean per event)`, '×', rs.map((r) => r.ratios.auditVsBare), { ratio: true });
     add(`${p}.ratio_vs_pino`, 'audit-event', `Audit ÷ pino, ${size.label} (mean per event)`, '×', rs.map((r) => r.ratios.auditVsPino), { ratio: true });
+    add(`${p}.ratio_vs_bare_cpu`, 'audit-event', `Audit ÷ bare OTel, ${size.label} (CPU time per event, this process)`, '×', rs.map((r) => r.ratios.auditVsBareCpu), { ratio: true });
+    add(`${p}.ratio_vs_pino_cpu`, 'audit-event', `Audit ÷ pino, ${size.label} (CPU time per event, this process)`, '×', rs.map((r) => r.ratios.auditVsPinoCpu), { ratio: true });
     add(`${p}.ratio_vs_bare_p99`, 'audit-event', `Audit ÷ bare OTel, ${size.label} (p99 of the call)`, '×', rs.map((r) => r.ratios.auditVsBareP99), { ratio: true });
     add(`${p}.ratio_vs_pino_p99`, 'audit-event', `Audit ÷ pino, ${size.label} (p99 of the call)`, '×', rs.map((r) => r.ratios.auditVsPinoP99), { ratio: true });
     add(`${p}.delivered_ok`, 'audit-event', `Records delivered to the sink, ${size.label} (audit and bare, all runs)`, 'ok', rs.map((r) => (r.results.audit.sinkLogRecords >= r.events && r.results.bare.sinkLogRecords >= r.events ? 1 : 0)));
@@ -264,7 +266,8 @@ if (raw.backpressure) {
     add(`${p}.live_growth_last_quarter_mib`, 'backpressure', `  ${label}: live heap growth over the last quarter`, 'MiB', rs.map((r) => live(r.quarters.at(-1)) - live(r.quarters.at(-2))));
     add(`${p}.queued_peak`, 'backpressure', `  ${label}: peak records in the in-process queue`, 'records', rs.map((r) => r.peakQueued));
     add(`${p}.queued_end`, 'backpressure', `  ${label}: records in the in-process queue at the end`, 'records', rs.map((r) => r.queuedAtEnd));
-    add(`${p}.dropped`, 'backpressure', `  ${label}: records dropped (queue full${variant === 'spool' ? ' or spool full' : ''})`, 'records', rs.map((r) => r.dropped));
+    add(`${p}.dropped_by_queue`, 'backpressure', `  ${label}: records dropped by the full in-process queue (not declared in the chain)`, 'records', rs.map((r) => r.droppedByQueue));
+    if (variant === 'spool') add(`${p}.dropped_by_spool`, 'backpressure', `  ${label}: records refused by the full spool (declared as loss events)`, 'records', rs.map((r) => r.droppedBySpool));
     if (variant === 'spool') {
       add(`${p}.spool_mib`, 'backpressure', `  ${label}: spool bytes on disk at the end`, 'MiB', rs.map((r) => r.spoolBytes / MiB));
       add(`${p}.spool_engaged_s`, 'backpressure', `  ${label}: seconds until the first batch reached the spool`, 's', rs.map((r) => (r.spoolEngagedAtMs ?? Number.NaN) / 1000));
@@ -288,7 +291,7 @@ for (const [variant, rs] of Object.entries(raw.backpressure ?? {})) {
   target(`No unbounded growth under backpressure (${variant})`, `backpressure.${variant}.live_growth_last_quarter_mib`, (m) => {
     // Bounded: live heap flat over the last quarter, once the spool takes the overflow (spool) or the
     // queue is full and drops (batch processor only). Not judged when the run is too short to get there.
-    const settled = rs.every((r) => (variant === 'spool' ? r.quarters.at(-2).spoolBytes > 0 : r.queuedAtEnd === r.pipeline.processor.maxQueueSize));
+    const settled = rs.every((r) => (variant === 'spool' ? r.spoolEngagedAtMs !== null : r.queuedAtEnd === r.pipeline.processor.maxQueueSize));
     return settled ? m < 2 : null;
   }, 'bounded = live heap grows < 2 MiB over the last quarter, once the spool/queue has taken over');
 }

@@ -12,6 +12,8 @@ const AREAS = [
   [/\/dist\/security\/escape/, 'oi-audit log escaping (src/security/escape.ts)'],
   [/\/dist\/security\//, 'oi-audit security (other)'],
   [/\/dist\/audit\//, 'oi-audit audit model (src/audit)'],
+  [/\/dist\/openinterpreter\/sse\.js/, 'oi-audit SSE parser/assembler (src/openinterpreter/sse.ts)'],
+  [/\/dist\/openinterpreter\/llm-proxy\.js/, 'oi-audit LLM proxy (src/openinterpreter/llm-proxy.ts)'],
   [/\/dist\//, 'oi-audit (other)'],
   [/node_modules\/canonicalize\//, 'canonicalize (RFC 8785)'],
   [/node_modules\/@opentelemetry\/otlp-transformer\//, 'OTel otlp-transformer (JSON serialisation)'],
