@@ -3,8 +3,8 @@
  * Grafana-managed alerting provisioning, and Loki ruler rules (Prometheus format, LogQL in `expr`).
  */
 import type { DetectionRule, RuleFile } from '../detect/engine.js';
-import { AUDIT_EVENTS } from '../semconv/events.js';
-import { bodyNamesRule, countOver, events, FOLDER_TITLE, L, lineRegex, LOKI_UID, SEL, uncoveredEvents } from './queries.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+import { bodyNamesRule, countOver, events, FOLDER_TITLE, L, LOKI_UID, SEL, uncoveredEvents } from './queries.js';
 
 export interface AlertSpec {
   /** Grafana rule uid and Loki alert name stem (lower-case, ≤ 40 characters). */
@@ -46,17 +46,19 @@ function camel(id: string): string {
     .join('');
 }
 
+/** The audit event that carries a rule's id in its body `rules` array, by the rule's target. */
+export function eventsCarryingRule(rule: DetectionRule): AuditEventName[] {
+  const out: AuditEventName[] = [];
+  if (rule.target.includes('code')) out.push(AUDIT_EVENTS.codeGenerated);
+  if (rule.target.includes('output')) out.push(AUDIT_EVENTS.commandOutput);
+  if (rule.target.includes('input')) out.push(AUDIT_EVENTS.userInput);
+  return out;
+}
+
 function ruleAlert(rule: DetectionRule): AlertSpec {
-  const sel = SEL.alert;
-  let query: string;
-  if (rule.target.includes('code')) {
-    query = countOver(events(sel, AUDIT_EVENTS.codeGenerated, bodyNamesRule(rule.id)), '5m', [L.session]);
-  } else if (rule.logql) {
-    const event = rule.target.includes('input') ? AUDIT_EVENTS.userInput : AUDIT_EVENTS.commandOutput;
-    query = countOver(events(sel, event, lineRegex(rule.logql)), '5m', [L.session]);
-  } else {
-    throw new Error(`rule ${rule.id} needs a logql filter to be alerted on`);
-  }
+  // The rule id recorded in the body (`data.rules`): present whatever the capture mode, unlike the text.
+  const carriers = eventsCarryingRule(rule);
+  const query = countOver(events(SEL.alert, carriers.length === 1 ? carriers[0]! : carriers, bodyNamesRule(rule.id)), '5m', [L.session]);
   const uid = `oia-rule-${rule.id.toLowerCase()}`;
   return {
     uid,
@@ -68,7 +70,7 @@ function ruleAlert(rule: DetectionRule): AlertSpec {
     for: '0s',
     severity: rule.severity === 'critical' ? 'critical' : 'high',
     summary: `${rule.id} (${rule.title}) in session {{ $labels.session_id }}`,
-    description: `${rule.description} ${rule.attack.framework} ${rule.attack.technique} (${rule.attack.name}, ${rule.attack.version}). Proposed code is flagged whether or not it ran: check the approval decision.`,
+    description: `${rule.description} ${rule.attack.framework} ${rule.attack.technique} (${rule.attack.name}, ${rule.attack.version}).${rule.target.includes('code') ? ' Proposed code is flagged whether or not it ran: check the approval decision.' : ''}`,
     labels: { rule_id: rule.id, technique: rule.attack.technique },
     playbook: playbookAnchor(rule.id),
   };

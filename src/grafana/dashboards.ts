@@ -172,8 +172,8 @@ export function sessionsDashboard(): Dashboard {
     loki(countOver(events(s, AUDIT_EVENTS.codeGenerated), '$__auto', [L.risk]), 'range', `{{${L.risk}}}`),
   ], 'Code blocks proposed by the model, by the risk level the detection rules gave them.'), 12, 8);
   g.add(table('Top risk rules', [
-    loki(`topk(15, ${countOver(events(s, AUDIT_EVENTS.codeGenerated, '| regexp `"rules":\\["(?P<rule>OIA-[A-Z]{2,6}-[0-9]{3})"`'), '$__range', ['rule'])})`, 'instant'),
-  ], 'The most severe rule of each proposed code block (rules are listed most severe first), counted over the range. Rule ids are defined in src/detect/rules.json.', {
+    loki(`topk(15, ${countOver(events(s, [AUDIT_EVENTS.codeGenerated, AUDIT_EVENTS.commandOutput, AUDIT_EVENTS.userInput], '| regexp `"rules":\\["(?P<rule>OIA-[A-Z]{2,6}-[0-9]{3})"`'), '$__range', ['rule'])})`, 'instant'),
+  ], 'The most severe rule of each proposed code block, command output and user input (rules are recorded most severe first), counted over the range. Rule ids are defined in src/detect/rules.json; playbooks in docs/playbooks.md.', {
     transformations: [{ id: 'reduce', options: { reducers: ['lastNotNull'] } }, { id: 'sortBy', options: { sort: [{ field: 'Last *', desc: true }] } }],
   }), 12, 10);
   g.add(table('Sessions', [
@@ -229,7 +229,9 @@ export function securityDashboard(rules: RuleFile): Dashboard {
 
   // Prompt-injection indicators: taint / PI rule ids on code blocks, and the rules' own LogQL line filters
   // over captured command output and user input (only visible when content is captured, not in hash mode).
-  const piTargets: LokiTarget[] = [loki(events(s, AUDIT_EVENTS.codeGenerated, bodyNamesRule('OIA-(?:PI|TAINT)-', false)), 'range', undefined, 'A')];
+  const piTargets: LokiTarget[] = [
+    loki(events(s, [AUDIT_EVENTS.codeGenerated, AUDIT_EVENTS.commandOutput, AUDIT_EVENTS.userInput], bodyNamesRule('OIA-(?:PI|TAINT)-', false)), 'range', undefined, 'A'),
+  ];
   let ref = 66; // 'B'
   for (const r of rules.rules) {
     if (!r.logql) continue;
@@ -239,7 +241,7 @@ export function securityDashboard(rules: RuleFile): Dashboard {
   g.add({
     type: 'logs',
     title: 'Prompt-injection indicators',
-    description: 'Code blocks flagged by the prompt-injection and taint rules (OIA-PI-*, OIA-TAINT-*), and command output or user input matching the indicator filters of the output/input rules. Text is only searchable when the capture mode keeps it (full or redacted).',
+    description: 'Query A: events whose recorded rule ids include a prompt-injection or taint rule (OIA-PI-*, OIA-TAINT-*) — code blocks, the final part of command output, user input — in any capture mode. Queries B…: the output/input rules\' own indicator filters over captured text (full or redacted capture only), for hunting in data recorded before a rule existed.',
     datasource: LOKI,
     targets: piTargets,
     options: { showTime: true, wrapLogMessage: true, enableLogDetails: true, sortOrder: 'Descending', dedupStrategy: 'none' },
