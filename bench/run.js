@@ -6,14 +6,16 @@
  *   npm run bench -- --json       the same, one JSON document on stdout
  *   npm run bench -- --quick      proves the harness works (< 60 s); its numbers are not meaningful
  *   options: --runs N (override repetitions), --parts audit-event,llm-proxy,session,backpressure,
- *            --profile (CPU-profile the audit event path and the proxy, and summarise), --no-pin
+ *            --profile (CPU-profile the audit event path and the proxy, and summarise), --no-pin,
+ *            --out FILE (also write the JSON report to FILE)
+ *   (`npm run -s bench -- --json` keeps npm's own banner off stdout, so stdout is exactly the JSON.)
  *
  * Every part runs in worker processes (one process per run), and every figure is reported as
  * min / median / max over the runs. Ratios are computed inside each run (baseline and audited path in
  * the same process) and then summarised the same way.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -312,6 +314,8 @@ const report = {
   raw,
 };
 
+const outFile = valueOf('--out');
+if (outFile) writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
 if (json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
