@@ -18,3 +18,30 @@ export { resolveConfig, DEFAULT_CONFIG, type AuditConfig, type AuditConfigInput,
 export * as semconv from './semconv/attributes.js';
 export { AUDIT_EVENTS, AUDIT_EVENT_NAMES, RISK_LEVELS, type AuditEventName, type RiskLevel } from './semconv/events.js';
 export { canonicalize, type JsonValue, type JsonObject } from './security/canonical-json.js';
+
+// Open Interpreter integration
+export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './openinterpreter/audited-interpreter.js';
+export { TurnDriver, type ApprovalHook, type BlockForApproval, type LmcChunk, type TurnResult } from './openinterpreter/turn-driver.js';
+export { startLlmProxy, type LlmProxy, type LlmProxyOptions } from './openinterpreter/llm-proxy.js';
+export { startScriptedModel, loadScript, type Script, type ScriptedModel } from './openinterpreter/scripted-model.js';
+export { startInterpreterServer, type InterpreterServer } from './openinterpreter/supervisor.js';
+export { ensureOpenInterpreter } from './openinterpreter/venv.js';
+export { importConversation } from './openinterpreter/import.js';
+export { startGateway, type Gateway, type GatewayOptions } from './gateway/gateway.js';
+
+// Detection and policy
+export { detectCode, detectInput, detectOutput, TaintContext, type DetectionResult, type Finding } from './detect/engine.js';
+export { createPolicy, policy, policyByName, approveAll, approveNone, type HoldCallback, type PolicyOptions } from './detect/policy.js';
+
+// Evidence
+export { verifySessions, type SessionReport, type VerifyOptions } from './verify/verify.js';
+export { renderText as renderVerifyText, renderJson as renderVerifyJson } from './verify/report.js';
+export { createChainFactory, loadIntegrityKeys, SessionChain } from './security/integrity/chain.js';
+export { loadPseudonymizer, Pseudonymizer } from './security/pseudonym.js';
+export { createRedactor, createDefaultRedactor, REDACTION_RULES_VERSION } from './security/redact/rules.js';
+export { generateKeyFiles } from './security/keygen.js';
+export { readAuditFiles } from './read/otlp-files.js';
+export { assembleSessions } from './read/sessions.js';
+
+// SIEM
+export { toOcsf, toEcs, validateOcsf } from './siem/index.js';

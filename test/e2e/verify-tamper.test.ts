@@ -157,6 +157,23 @@ describe('oi-audit verify on a real session', () => {
     expect(result.errors).toContain('foreign_record');
   });
 
+  it('oi-audit export --format ocsf renders every event, each valid for its OCSF class, keeping the original body', async () => {
+    const result = await runCli(['export', base, '--format', 'ocsf', '--validate']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const events = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const bodies = logLines(base).map((l) => record(l).body.stringValue as string);
+    expect(events.length).toBeGreaterThanOrEqual(bodies.length);
+    const classes = new Set(events.map((e) => e.class_name));
+    expect(classes).toContain('Script Activity');
+    expect(classes).toContain('API Activity');
+    const { validateOcsf } = await import('../../src/siem/index.js');
+    for (const e of events) expect(validateOcsf(e).errors).toEqual([]);
+    const ecs = await runCli(['export', base, '--format', 'ecs']);
+    expect(ecs.code).toBe(0);
+    expect(ecs.stdout.trim().split('\n')).toHaveLength(bodies.length);
+  });
+
   it('exits 2 on unreadable input', async () => {
     const dir = copy();
     writeFileSync(join(dir, 'logs.jsonl'), 'this is not json\n');

@@ -8,7 +8,7 @@ import { REPO_ROOT, run, runCli } from '../helpers/cli.js';
 const APP = join(REPO_ROOT, 'test/fixtures/audited-app.mjs');
 
 function envFor(dir: string): NodeJS.ProcessEnv {
-  const env = { ...process.env, OI_AUDIT_SINK_DIR: dir, OTEL_SERVICE_NAME: 'register-test', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test' };
+  const env: NodeJS.ProcessEnv = { ...process.env, OI_AUDIT_SINK_DIR: dir, OTEL_SERVICE_NAME: 'register-test', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test' };
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   return env;
 }

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../args.js';
 import { demoCommand } from './demo.js';
+import { exportCommand } from './export.js';
 import { gatewayCommand } from './gateway.js';
 import { importCommand } from './import.js';
 import { keygenCommand } from './keygen.js';
@@ -7,4 +8,4 @@ import { verifyCommand } from './verify.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, importCommand, gatewayCommand, keygenCommand];
+export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, exportCommand, importCommand, gatewayCommand, keygenCommand];
