@@ -7,7 +7,7 @@
  *   npm run bench -- --quick      proves the harness works (< 60 s); its numbers are not meaningful
  *   options: --runs N (override repetitions), --parts audit-event,llm-proxy,session,backpressure,
  *            --profile (CPU-profile the audit event path and the proxy, and summarise), --no-pin,
- *            --out FILE (also write the JSON report to FILE)
+ *            --out FILE (also write the JSON report to FILE), --from FILE (print a saved JSON report as the table)
  *   (`npm run -s bench -- --json` keeps npm's own banner off stdout, so stdout is exactly the JSON.)
  *
  * Every part runs in worker processes (one process per run), and every figure is reported as
@@ -37,6 +37,14 @@ if (has('--help') || has('-h')) {
 const quick = has('--quick');
 const json = has('--json');
 const pin = !has('--no-pin') && canPin();
+const fromFile = valueOf('--from');
+if (fromFile) {
+  // Re-render a saved JSON report (from --json or --out) as the human-readable table.
+  const saved = readFileSync(fromFile, 'utf8');
+  output(JSON.parse(saved.slice(saved.indexOf('{'))));
+  process.exit(0);
+}
+
 const ALL_PARTS = ['audit-event', 'llm-proxy', 'session', 'backpressure'];
 const parts = valueOf('--parts')?.split(',') ?? ALL_PARTS;
 for (const p of parts) if (!ALL_PARTS.includes(p)) usage(`unknown part "${p}" (parts: ${ALL_PARTS.join(', ')})`);
@@ -265,7 +273,7 @@ if (raw.backpressure) {
     const live = (q) => (q.liveAfterGc.heapUsed + q.liveAfterGc.external) / MiB;
     add(`${p}.peak_rss_mib`, 'backpressure', `${rs[0].events.toLocaleString('en-US')} events, Collector down, ${label}: peak RSS`, 'MiB', rs.map((r) => r.peakRssBytes / MiB));
     add(`${p}.live_heap_end_mib`, 'backpressure', `  ${label}: live heap after GC at the end`, 'MiB', rs.map((r) => live(r.quarters.at(-1))));
-    add(`${p}.live_growth_last_quarter_mib`, 'backpressure', `  ${label}: live heap growth over the last quarter`, 'MiB', rs.map((r) => live(r.quarters.at(-1)) - live(r.quarters.at(-2))));
+    add(`${p}.live_growth_last_quarter_mib`, 'backpressure', `  ${label}: live heap change over the last quarter${variant === 'spool' ? ' (negative: the queue drained into the spool)' : ''}`, 'MiB', rs.map((r) => live(r.quarters.at(-1)) - live(r.quarters.at(-2))));
     add(`${p}.queued_peak`, 'backpressure', `  ${label}: peak records in the in-process queue`, 'records', rs.map((r) => r.peakQueued));
     add(`${p}.queued_end`, 'backpressure', `  ${label}: records in the in-process queue at the end`, 'records', rs.map((r) => r.queuedAtEnd));
     add(`${p}.dropped_by_queue`, 'backpressure', `  ${label}: records dropped by the full in-process queue (not declared in the chain)`, 'records', rs.map((r) => r.droppedByQueue));
@@ -314,16 +322,21 @@ const report = {
   raw,
 };
 
+output(report);
+
+function output(report) {
 const outFile = valueOf('--out');
 if (outFile) writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+const { profile, targets } = report;
 if (json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
   const m = report.machine;
   const lines = [];
+  const quick = report.mode === 'quick';
   lines.push(`oi-audit benchmarks (${report.mode} mode${quick ? ': harness check only, figures not meaningful' : ''})`);
   lines.push(`Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node} (V8 ${m.v8}); load average at start ${m.loadAverageAtStart.join(' ')}`);
-  lines.push(`Part 1 workers pinned to CPU 0, sink to CPU 1: ${pin ? 'yes' : 'no'}. Wall time ${report.wallSeconds} s (${Object.entries(report.partSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')}).`);
+  lines.push(`Part 1 workers pinned to CPU 0, sink to CPU 1: ${report.pinned ? 'yes' : 'no'}. Wall time ${report.wallSeconds} s (${Object.entries(report.partSeconds).map(([k, v]) => `${k} ${v} s`).join(', ')}).`);
   lines.push('');
   lines.push('| Figure | Unit | min | median | max | runs |');
   lines.push('|---|---|---:|---:|---:|---:|');
@@ -348,4 +361,5 @@ if (json) {
     lines.push('', 'Profile of the LLM proxy process:', renderProfileSummary(profile.llmProxy));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
 }
