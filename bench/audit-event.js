@@ -165,7 +165,7 @@ try {
     }
     results[v.name] = r;
   }
-  for (const v of variants) await v.shutdown();
+  for (const v of all) await v.shutdown();
   const ratio = (a, b) => (results[a] && results[b] ? results[a].meanUs / results[b].meanUs : undefined);
   emitResult({
     part: 'audit-event',
