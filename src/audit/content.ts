@@ -47,7 +47,11 @@ export function captureContent(original: string, stage: CaptureStage): CapturedC
     if (total > 0) captured.redactions = { ...result.counts };
     captured.redaction_rules = stage.redactor.version;
   }
-  const cut = truncateUtf8(escapeForLog(text), stage.maxBytes);
+  // Every character becomes at least one byte, so the record's first maxBytes bytes come from the first
+  // maxBytes characters: escape only those (plus one, so truncation is still detected). Escaping a whole
+  // multi-megabyte text first would build several copies of it, each larger than the original.
+  const head = text.length > stage.maxBytes + 1 ? text.slice(0, stage.maxBytes + 1) : text;
+  const cut = truncateUtf8(escapeForLog(head), stage.maxBytes);
   captured.text = cut.text;
   if (cut.truncated) captured.truncated = true;
   return captured;

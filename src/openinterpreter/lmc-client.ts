@@ -110,6 +110,11 @@ function rawDataToString(data: WebSocket.RawData): string {
   return data.toString('utf8');
 }
 
+function rawDataLength(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data.byteLength;
+}
+
 export class LmcConnection implements AsyncIterable<LmcEvent> {
   private readonly buffered: LmcEvent[] = [];
   private waiter: Waiter | undefined;
@@ -339,11 +344,12 @@ export class LmcConnection implements AsyncIterable<LmcEvent> {
   }
 
   private receive(data: WebSocket.RawData, isBinary: boolean): void {
-    const text = rawDataToString(data);
     if (isBinary) {
-      this.emit({ kind: 'protocol-error', message: `unexpected binary frame (${text.length} bytes)`, raw: '' });
+      // Measured, not decoded: a large binary frame is not copied into a string just to be refused.
+      this.emit({ kind: 'protocol-error', message: `unexpected binary frame (${rawDataLength(data)} bytes)`, raw: '' });
       return;
     }
+    const text = rawDataToString(data);
     const parsed = parseLmcFrame(text);
     this.emit(
       typeof parsed === 'string'
