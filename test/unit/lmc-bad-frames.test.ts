@@ -12,7 +12,10 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { captureContent, truncateUtf8 } from '../../src/audit/content.js';
+import { escapeForLog } from '../../src/security/escape.js';
 import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createDefaultRedactor } from '../../src/security/redact/rules.js';
 import { LmcConnection } from '../../src/openinterpreter/lmc-client.js';
 import { TurnDriver, type TurnResult } from '../../src/openinterpreter/turn-driver.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
@@ -439,5 +442,28 @@ describe('oversized frames and floods', () => {
     expect(errorTypes(r)).toEqual([]);
     expectVerifiedTrail(r);
     expect(r.rss.growthMb).toBeLessThan(300);
+  });
+});
+
+describe('captureContent on large hostile text (escapes only what the record can hold)', () => {
+  it('records exactly what escaping the whole text and then truncating would, for texts around the limit', () => {
+    const redactor = createDefaultRedactor();
+    const alphabet = ['a', 'é', '\u001b', '\u202e', '\r', '\n', '\ud83d\ude00', '\ud800', '\udc00', '\u0000', '\udb40\udc41', 'z'];
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (const maxBytes of [1, 2, 3, 7, 16, 64]) {
+      for (let k = 0; k < 200; k++) {
+        let text = '';
+        const len = rand(maxBytes * 3 + 4);
+        while (text.length < len) text += alphabet[rand(alphabet.length)]!;
+        const reference = truncateUtf8(escapeForLog(text), maxBytes);
+        const captured = captureContent(text, { mode: 'full', redactor, maxBytes });
+        expect(captured.text).toBe(reference.text);
+        expect(captured.truncated === true).toBe(reference.truncated);
+      }
+    }
   });
 });
