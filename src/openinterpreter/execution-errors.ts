@@ -3,7 +3,7 @@
  * so whether a block failed is read from its output. These patterns are the common failure shapes; a miss
  * leaves the output recorded in full, only unflagged.
  */
-const PYTHON_ERROR = /Traceback \(most recent call last\)|^\s*[A-Za-z_][\w.]{0,80}(?:Error|Exception): /m;
+const PYTHON_ERROR = /Traceback \(most recent call last\)|^[ \t]*[A-Za-z_][\w.]{0,80}(?:Error|Exception): /m;
 const SHELL_ERROR = /(?:command not found|No such file or directory|cannot access|Permission denied|Operation not permitted|^\S{1,40}: line \d{1,6}: |^(?:ba|z)?sh: )/m;
 
 /** The first line that shows an error, or undefined when the output looks clean. */
