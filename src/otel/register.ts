@@ -20,7 +20,18 @@ function identifyLogRecord(record: ReadableLogRecord) {
   const session = record.attributes['session.id'];
   const seq = record.attributes['oi_audit.event.seq'];
   if (typeof session !== 'string' || typeof seq !== 'number') return undefined;
-  return { session, seq, isLossEvent: record.attributes['event.name'] === 'oi_audit.audit.loss' };
+  if (record.attributes['event.name'] !== 'oi_audit.audit.loss') return { session, seq, isLossEvent: false };
+  // The seqs this loss event declares: if it is dropped in turn, the next declaration must carry them.
+  const declares: number[] = [];
+  try {
+    const ranges = (JSON.parse(String(record.body)) as { data?: { lost_seqs?: unknown } }).data?.lost_seqs;
+    if (Array.isArray(ranges)) {
+      for (const r of ranges) if (Array.isArray(r) && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1])) for (let s = r[0] as number; s <= (r[1] as number); s++) declares.push(s);
+    }
+  } catch {
+    // not JSON: nothing to carry over
+  }
+  return { session, seq, isLossEvent: true, declares };
 }
 
 /** [1,2,3,7,8] → [[1,3],[7,8]] */

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type FsyncPolicy = 'always' | 'batch' | 'never';
@@ -84,7 +84,17 @@ export class Spool {
     if (this.pendingBytes + size > limit) return false;
     if (this.writeFd === undefined || this.writeSize + size > this.segmentBytes) this.rotate();
     const line = Buffer.concat([request, NEWLINE]);
-    writeSync(this.writeFd!, line);
+    const written = writeSync(this.writeFd!, line);
+    if (written < line.length) {
+      // Disk full part-way through: cut the torn line off, or the next request would be appended to it
+      // (one unparseable line that blocks the replay for good, and records "stored" that are not).
+      try {
+        ftruncateSync(this.writeFd!, this.writeSize);
+      } catch {
+        // nothing more to do: peek() treats an unterminated last line as not yet written
+      }
+      throw Object.assign(new Error(`spool: short write (${written} of ${line.length} bytes): no space left on device`), { code: 'ENOSPC' });
+    }
     this.writeSize += size;
     this.totalBytes += size;
     this.dirty = true;
@@ -101,8 +111,12 @@ export class Spool {
       const data = this.segmentData(segment);
       if (this.cursor.offset < data.length) {
         const end = data.indexOf(0x0a, this.cursor.offset);
-        if (end === -1) return undefined; // a torn last line (crash mid-write): wait for more or treat as end
-        return data.subarray(this.cursor.offset, end);
+        if (end !== -1) return data.subarray(this.cursor.offset, end);
+        if (segment === this.writeSegment) return undefined; // being written: wait for more
+        // The torn last line of a segment a previous run was writing when it died (power loss): it can
+        // never be completed. Skip it, or the replay would stop here for good.
+        this.totalBytes -= data.length - this.cursor.offset;
+        this.cursor.offset = data.length;
       }
       if (segment === this.writeSegment) {
         // Everything written has been sent: retire the segment so a drained spool leaves no file behind.
@@ -181,10 +195,25 @@ export class Spool {
     }
   }
 
+  /**
+   * Best effort: with the disk full the write fails, and that must not break the replay (the request was
+   * sent). A cursor that could not be saved is removed, so a restart resends from the start of the oldest
+   * segment (duplicates, never gaps) rather than trusting an offset into a segment that may be reused.
+   */
   private saveCursor(): void {
     const path = join(this.dir, 'cursor.json');
-    writeFileSync(`${path}.tmp`, JSON.stringify(this.cursor), { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify(this.cursor), { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    } catch {
+      for (const p of [path, `${path}.tmp`]) {
+        try {
+          unlinkSync(p);
+        } catch {
+          // already gone
+        }
+      }
+    }
   }
 }
 

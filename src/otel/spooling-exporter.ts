@@ -21,8 +21,11 @@ export interface SpoolingExporterOptions<T> {
   serialize(items: T[]): Uint8Array;
   /** POST an already serialised request to the Collector (used for replay). */
   send(request: Uint8Array): Promise<void>;
-  /** Session id and seq of an item, to declare losses per session. */
-  identify?(item: T): { session: string; seq: number; isLossEvent: boolean } | undefined;
+  /**
+   * Session id and seq of an item, to declare losses per session. For a loss event, `declares` are the seqs
+   * it declared lost: when the loss event is lost too, they are declared again with it.
+   */
+  identify?(item: T): { session: string; seq: number; isLossEvent: boolean; declares?: number[] } | undefined;
   onLoss?(report: LossReport): void;
   /** First retry delay while the Collector is down; doubles up to maxRetryDelayMs. Default 1 s. */
   retryDelayMs?: number;
@@ -95,6 +98,11 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
       const entry = bySession.get(key) ?? { count: 0, seqs: [] };
       entry.count++;
       if (id) entry.seqs.push(id.seq);
+      // A lost loss event takes its declaration with it (disk full refuses the reserve too): carry it over.
+      if (id?.declares?.length) {
+        entry.count += id.declares.length;
+        entry.seqs.push(...id.declares);
+      }
       bySession.set(key, entry);
     }
     try {
@@ -119,9 +127,11 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
   private async drain(): Promise<void> {
     const spool = this.options.spool;
     for (;;) {
-      const request = spool.peek();
-      if (!request) break;
+      let request: Uint8Array | undefined;
       try {
+        // Reading the spool can fail (I/O error); that must back off like a failed send, never reject.
+        request = spool.peek();
+        if (!request) break;
         await this.options.send(request);
       } catch {
         this.lastExportOk = false;
