@@ -227,7 +227,16 @@ function parseLokiResponse(doc: Json, source: SourceRef, out: AuditData): void {
   for (const stream of asArray(data.result, 'data.result', source)) {
     if (!isObject(stream)) throw new InputError('Loki stream is not an object', source);
     const labels = isObject(stream.stream) ? stream.stream : {};
-    for (const value of asArray(stream.values, 'values', source)) {
+    // Loki answers newest first by default (direction=backward): that order is the query's, not the store's.
+    const ns = (v: unknown) => (Array.isArray(v) && /^\d{1,30}$/.test(String(v[0])) ? BigInt(String(v[0])) : 0n);
+    const raw = [...asArray(stream.values, 'values', source)];
+    // A backward answer is reversed whole first, so entries with equal timestamps keep ingestion order.
+    if (raw.length > 1 && ns(raw[0]) > ns(raw[raw.length - 1])) raw.reverse();
+    const values = raw.sort((a, b) => {
+      const d = ns(a) - ns(b);
+      return d < 0n ? -1 : d > 0n ? 1 : 0;
+    });
+    for (const value of values) {
       if (!Array.isArray(value) || typeof value[0] !== 'string' || typeof value[1] !== 'string') {
         throw new InputError('Loki value is not [timestamp, line]', source);
       }

@@ -371,8 +371,13 @@ function verifyGroup(
   const lastSeqByFile = new Map<string, number>();
   let reordered = 0;
   let firstReordered: Rec | undefined;
+  const arrived = new Set<string>();
   for (const r of [...g.recs].sort((a, b) => a.index - b.index)) {
     const file = r.source?.file ?? '';
+    // A redelivered copy (at-least-once delivery) is a duplicate, reported below, not a reordering.
+    const key = `${file}\u0000${r.seq}`;
+    if (arrived.has(key)) continue;
+    arrived.add(key);
     const last = lastSeqByFile.get(file);
     if (last !== undefined && r.seq < last) {
       reordered++;
@@ -601,6 +606,13 @@ function verifyGroup(
     if (k) trustedByKeyId.set(keyIdOfRaw(t), k);
   }
 
+  // Seqs declared lost by loss events (needed by the checkpoint chain check before the gap report).
+  const declaredSeqs = new Set<number>();
+  for (const r of chosen.values()) {
+    if (r.event !== AUDIT_EVENTS.auditLoss) continue;
+    for (const [a, b] of declaredRanges(r.data) ?? []) for (let n = a; n <= b && n - a < 1_000_000; n++) declaredSeqs.add(n);
+  }
+
   // --- checkpoints -----------------------------------------------------------------------------
   const checkpoints = seqs.map((s) => chosen.get(s)!).filter((r) => r.event === AUDIT_EVENTS.integrityCheckpoint);
   let signaturesValid = 0;
@@ -636,7 +648,8 @@ function verifyGroup(
       if (f !== expectedFrom || d.prev_checkpoint !== prevCheckpoint.hash) {
         add({
           code: 'checkpoint_chain',
-          severity: 'error',
+          // Linking to a checkpoint in between that the stream declared lost breaks no trust: warn.
+          severity: f > 0 && f !== expectedFrom && declaredSeqs.has(f - 1) ? 'warning' : 'error',
           seq: cp.seq,
           message: `checkpoint at seq ${cp.seq} does not link to the previous checkpoint at seq ${prevCheckpoint.seq}${f !== expectedFrom ? ` (from_seq ${f}, expected ${expectedFrom})` : ' (prev_checkpoint differs)'}${where(cp.source)}`,
           source: cp.source,
@@ -647,7 +660,8 @@ function verifyGroup(
     } else if (f > 0 && !chosen.has(f - 1)) {
       add({
         code: 'checkpoint_chain',
-        severity: 'error',
+        // A checkpoint the stream itself declared lost (spool full, disk full) breaks no trust: warn.
+        severity: declaredSeqs.has(f - 1) ? 'warning' : 'error',
         seq: cp.seq,
         message: `the checkpoint before seq ${cp.seq} (at seq ${f - 1}) is missing; the checkpoint chain cannot be followed`,
       });

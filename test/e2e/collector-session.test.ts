@@ -387,9 +387,9 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
     // Loki's default direction is backward (newest first).
     const backward = join(dir, 'loki-query-range-backward.json');
     writeFileSync(backward, JSON.stringify(lokiQueryRange(received, 'backward'), null, 2));
-    // A Loki query result is not arrival order: in the default backward direction every record comes
-    // after a higher seq, so it is verified with --allow-reorder (then it is valid, MACs and signatures included).
-    const bwd = await verifyCli(backward, ['--allow-reorder']);
+    // A Loki query result's order is the query's (default backward, newest first): the reader puts each
+    // stream back in time order, so no --allow-reorder is needed.
+    const bwd = await verifyCli(backward);
     expect(bwd.code, bwd.stderr).toBe(0);
     expectValidReport(bwd.report);
   });
