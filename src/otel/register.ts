@@ -122,16 +122,19 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     endpoint = options.endpoint ?? endpointFromEnv;
     const traces = otlpTarget('traces', options, env);
     const logs = otlpTarget('logs', options, env);
+    // With the Collector down, the first batch reaches the spool only when the exporter gives up; the SDK's
+    // 10 s default lets a burst overflow the in-memory queue meanwhile. 3 s unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise.
+    const exportTimeout = env.OTEL_EXPORTER_OTLP_TIMEOUT ? {} : { timeoutMillis: 3_000 };
     const spoolDir = resolve(config.spoolDir);
     const spool = (signal: string) => new Spool({ dir: join(spoolDir, signal), maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync });
     spanSpool = new SpoolingExporter<ReadableSpan>({
-      inner: new OTLPTraceExporter({ url: traces.url, headers: traces.headers }),
+      inner: new OTLPTraceExporter({ url: traces.url, headers: traces.headers, ...exportTimeout }),
       spool: spool('traces'),
       serialize: (spans) => JsonTraceSerializer.serializeRequest(spans) ?? new Uint8Array(),
       send: (body) => postOtlp(traces, body),
     });
     logSpool = new SpoolingExporter<ReadableLogRecord>({
-      inner: new OTLPLogExporter({ url: logs.url, headers: logs.headers }),
+      inner: new OTLPLogExporter({ url: logs.url, headers: logs.headers, ...exportTimeout }),
       spool: spool('logs'),
       serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
       send: (body) => postOtlp(logs, body),
