@@ -34,37 +34,40 @@ export interface GenerationResult {
   upstreamStatus?: number;
 }
 
-/** One LLM call: a `chat {model}` span under the turn's prompt span, with request and response events. */
+/**
+ * One LLM call: a `chat {model}` span under the turn's prompt span, with request and response events.
+ * A call that arrives while no turn is open (turn undefined) hangs under the session root, marked `outside_turn`.
+ */
 export class AuditGeneration {
   readonly span: Span;
   readonly index: number;
   private readonly session: AuditSession;
-  private readonly turn: AuditTurn;
+  private readonly turn: AuditTurn | undefined;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
 
-  constructor(session: AuditSession, turn: AuditTurn, index: number, request: GenerationRequest) {
+  constructor(session: AuditSession, turn: AuditTurn | undefined, index: number, request: GenerationRequest) {
     this.session = session;
     this.turn = turn;
     this.index = index;
     this.span = session.startChildSpan(
       `${A.GEN_AI_OPERATION_CHAT} ${request.model}`,
-      turn.span,
+      turn?.span ?? session.rootSpan,
       {
         [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_CHAT,
         [A.ATTR_GEN_AI_REQUEST_MODEL]: request.model,
         [A.ATTR_GEN_AI_PROVIDER_NAME]: request.provider,
         [A.ATTR_GEN_AI_CONVERSATION_ID]: session.id,
         [A.ATTR_GEN_AI_REQUEST_STREAM]: request.stream,
-        [A.ATTR_TURN_INDEX]: turn.index,
+        ...(turn ? { [A.ATTR_TURN_INDEX]: turn.index } : {}),
         [A.ATTR_LLM_CALL_INDEX]: index,
       },
       SpanKind.CLIENT,
     );
     const messages = session.capture('llmMessages', JSON.stringify(request.messages));
     const data: JsonObject = {
-      turn: turn.index,
+      ...this.placement(),
       call: index,
       model: request.model,
       provider: request.provider,
@@ -79,6 +82,11 @@ export class AuditGeneration {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /** Where the call sits: its turn, or outside any turn. */
+  private placement(): JsonObject {
+    return this.turn ? { turn: this.turn.index } : { turn: null, outside_turn: true };
   }
 
   /** Mark the first streamed chunk (time to first token). */
@@ -101,9 +109,14 @@ export class AuditGeneration {
     if (result.clientDisconnected) attributes[A.ATTR_LLM_CLIENT_DISCONNECTED] = true;
     if (result.upstreamStatus !== undefined) attributes[A.ATTR_LLM_HTTP_STATUS] = result.upstreamStatus;
     this.span.setAttributes(attributes);
+    if (this.session.isEnded) {
+      // The session closed while the stream was still flowing: the span ends, no event can join the sealed chain.
+      this.span.end();
+      return;
+    }
 
     const content = this.session.capture('llmMessages', result.content);
-    const data: JsonObject = { turn: this.turn.index, call: this.index, content, latency_ms: latencyMs };
+    const data: JsonObject = { ...this.placement(), call: this.index, content, latency_ms: latencyMs };
     if (result.toolCalls !== undefined) data.tool_calls = this.session.capture('llmMessages', JSON.stringify(result.toolCalls));
     if (result.finishReasons?.length) data.finish_reasons = result.finishReasons;
     if (result.responseModel) data.response_model = result.responseModel;
@@ -121,7 +134,7 @@ export class AuditGeneration {
   /** The call failed (upstream error, timeout, cut stream): recorded as an error and a partial response. */
   fail(errorType: string, message: string, partial: Partial<GenerationResult> = {}): void {
     if (this.ended) return;
-    this.turn.recordError({ source: 'llm', type: errorType, message }, this.span);
+    if (!this.session.isEnded) this.session.recordError({ source: 'llm', type: errorType, message }, this.span, this.placement());
     this.span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
     this.span.setAttribute(A.ATTR_ERROR_TYPE, errorType);
     this.end({ content: '', ...partial });

@@ -29,13 +29,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
-import type { GenerationRequest, GenerationResult } from '../audit/generation.js';
+import type { Span } from '@opentelemetry/api';
+import { AuditGeneration, type GenerationRequest, type GenerationResult } from '../audit/generation.js';
 import type { AuditSession } from '../audit/session.js';
-import { redactionCount } from '../audit/content.js';
 import type { JsonObject, JsonValue } from '../security/canonical-json.js';
-import * as A from '../semconv/attributes.js';
-import { AUDIT_EVENTS } from '../semconv/events.js';
 import { ChatCompletionAssembler, encodeSseData, SseParser, type AssembledCompletion } from './sse.js';
 
 export interface UnknownTokenInfo {
@@ -242,102 +239,6 @@ function toolCallsJson(asm: AssembledCompletion): JsonValue | undefined {
   });
 }
 
-/**
- * Generation recorder for a call that arrived while the session had no active turn: a `chat` span
- * under the session root, with the same request/response events as AuditGeneration (`turn: null`).
- */
-class OutsideTurnGeneration implements GenerationSink {
-  readonly span: Span;
-  private readonly startedAt = performance.now();
-  private firstChunkAt: number | undefined;
-  private ended = false;
-
-  constructor(
-    private readonly session: AuditSession,
-    private readonly call: number,
-    request: GenerationRequest,
-  ) {
-    this.span = session.startChildSpan(
-      `${A.GEN_AI_OPERATION_CHAT} ${request.model}`,
-      session.rootSpan,
-      {
-        [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_CHAT,
-        [A.ATTR_GEN_AI_REQUEST_MODEL]: request.model,
-        [A.ATTR_GEN_AI_PROVIDER_NAME]: request.provider,
-        [A.ATTR_GEN_AI_CONVERSATION_ID]: session.id,
-        [A.ATTR_GEN_AI_REQUEST_STREAM]: request.stream,
-        [A.ATTR_LLM_CALL_INDEX]: call,
-      },
-      SpanKind.CLIENT,
-    );
-    const messages = session.capture('llmMessages', JSON.stringify(request.messages));
-    const data: JsonObject = {
-      turn: null,
-      call,
-      outside_turn: true,
-      model: request.model,
-      provider: request.provider,
-      stream: request.stream,
-      messages,
-    };
-    if (request.tools !== undefined) data.tools = session.capture('llmMessages', JSON.stringify(request.tools));
-    session.emit(AUDIT_EVENTS.llmRequest, this.span, data, {
-      attributes: { [A.ATTR_GEN_AI_REQUEST_MODEL]: request.model, [A.ATTR_REDACTION_COUNT]: redactionCount(messages) },
-    });
-  }
-
-  firstChunk(): void {
-    this.firstChunkAt ??= performance.now();
-  }
-
-  end(result: GenerationResult): void {
-    if (this.ended) return;
-    this.ended = true;
-    const attributes: Attributes = {};
-    if (result.responseModel) attributes[A.ATTR_GEN_AI_RESPONSE_MODEL] = result.responseModel;
-    if (result.responseId) attributes[A.ATTR_GEN_AI_RESPONSE_ID] = result.responseId;
-    if (result.finishReasons?.length) attributes[A.ATTR_GEN_AI_RESPONSE_FINISH_REASONS] = result.finishReasons;
-    if (result.inputTokens !== undefined) attributes[A.ATTR_GEN_AI_USAGE_INPUT_TOKENS] = result.inputTokens;
-    if (result.outputTokens !== undefined) attributes[A.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = result.outputTokens;
-    if (this.firstChunkAt !== undefined) attributes[A.ATTR_LLM_TIME_TO_FIRST_CHUNK_MS] = Math.round(this.firstChunkAt - this.startedAt);
-    if (result.chunks !== undefined) attributes[A.ATTR_LLM_CHUNKS] = result.chunks;
-    if (result.clientDisconnected) attributes[A.ATTR_LLM_CLIENT_DISCONNECTED] = true;
-    if (result.upstreamStatus !== undefined) attributes[A.ATTR_LLM_HTTP_STATUS] = result.upstreamStatus;
-    this.span.setAttributes(attributes);
-    if (this.session.isEnded) {
-      this.span.end();
-      return;
-    }
-    const content = this.session.capture('llmMessages', result.content);
-    const data: JsonObject = {
-      turn: null,
-      call: this.call,
-      outside_turn: true,
-      content,
-      latency_ms: Math.round(performance.now() - this.startedAt),
-    };
-    if (result.toolCalls !== undefined) data.tool_calls = this.session.capture('llmMessages', JSON.stringify(result.toolCalls));
-    if (result.finishReasons?.length) data.finish_reasons = result.finishReasons;
-    if (result.responseModel) data.response_model = result.responseModel;
-    if (result.inputTokens !== undefined || result.outputTokens !== undefined) {
-      data.usage = { input_tokens: result.inputTokens ?? null, output_tokens: result.outputTokens ?? null };
-    }
-    if (this.firstChunkAt !== undefined) data.time_to_first_chunk_ms = Math.round(this.firstChunkAt - this.startedAt);
-    if (result.clientDisconnected) data.client_disconnected = true;
-    this.session.emit(AUDIT_EVENTS.llmResponse, this.span, data, {
-      attributes: { [A.ATTR_REDACTION_COUNT]: redactionCount(content) },
-    });
-    this.span.end();
-  }
-
-  fail(type: string, message: string, partial: Partial<GenerationResult> = {}): void {
-    if (this.ended) return;
-    if (!this.session.isEnded) this.session.recordError({ source: 'llm', type, message }, this.span, { outside_turn: true });
-    this.span.setStatus({ code: SpanStatusCode.ERROR, message: type });
-    this.span.setAttribute(A.ATTR_ERROR_TYPE, type);
-    this.end({ content: '', ...partial });
-  }
-}
 
 export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy> {
   const upstreamBase = options.upstreamBaseUrl.replace(/\/+$/, '');
@@ -493,7 +394,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
           },
           session.rootSpan,
         );
-        gen = new OutsideTurnGeneration(session, call, request);
+        gen = new AuditGeneration(session, undefined, call, request);
       }
     } catch (err) {
       audit(() => {
