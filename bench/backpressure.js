@@ -108,7 +108,7 @@ const SPOOL_VARIANT = {
     const losses = { reports: 0, records: 0 };
     let declare = () => undefined;
     const spooling = new SpoolingExporter({
-      inner: new OTLPLogExporter({ url: `${url}/v1/logs` }),
+      inner: new OTLPLogExporter({ url: `${url}/v1/logs`, timeoutMillis: 3_000 /* as register() sets it */ }),
       spool,
       serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
       send: (body) => postOtlp({ url: `${url}/v1/logs`, headers: {} }, body),
