@@ -11,6 +11,7 @@
  *
  * Everything listens on 127.0.0.1 only.
  */
+import { RISK_LEVELS, type AuditEventName, type RiskLevel } from '../../src/semconv/events.js';
 import { decompress as fzstdDecompress } from 'fzstd';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -568,9 +569,8 @@ export function touch(file: string): void {
 // OTLP/JSON request bodies (built by hand) and sending
 // ---------------------------------------------------------------------------------------------
 
-export type RiskLevel = 'none' | 'low' | 'medium' | 'high' | 'critical';
-export const RISK_LEVELS: RiskLevel[] = ['none', 'low', 'medium', 'high', 'critical'];
-export const AUDIT_EVENT_NAMES = [
+/** The event names synthetic records cycle through (typed: a name the pipeline does not emit fails to compile). */
+const SAMPLE_EVENT_NAMES: AuditEventName[] = [
   'oi_audit.session.start',
   'oi_audit.user.input',
   'oi_audit.llm.request',
@@ -627,7 +627,7 @@ export function makeAuditRecords(sessions: number, perSession: number, opts: { r
     const traceId = hex(0x5e55 + s, 8) + hex(Number.parseInt(runId.slice(-6), 36) || 1, 8) + hex(s * 7919 + 1, 16);
     for (let seq = 1; seq <= perSession; seq++) {
       const i = s * perSession + seq;
-      const eventName = AUDIT_EVENT_NAMES[(seq - 1) % AUDIT_EVENT_NAMES.length]!;
+      const eventName = SAMPLE_EVENT_NAMES[(seq - 1) % SAMPLE_EVENT_NAMES.length]!;
       const risk = RISK_LEVELS[(i * 7) % RISK_LEVELS.length]!;
       const language = seq % 2 === 0 ? 'python' : 'shell';
       const body = canonicalJson({
