@@ -215,6 +215,45 @@ export interface CollectorHandle {
   kill(): Promise<void>;
 }
 
+/** Ports the Collector running collector-config/otelcol.yaml listens on. */
+export interface OtelcolPorts {
+  grpc: number;
+  http: number;
+  health: number;
+  metrics: number;
+}
+
+/**
+ * The environment collector-config/otelcol.yaml reads: its own listeners and directories, and where it
+ * fans out (Tempo host:port, Loki base URL, the SIEM's syslog port on loopback). `extra` adds or overrides.
+ */
+export function otelcolEnv(o: {
+  ports: OtelcolPorts;
+  dataDir: string;
+  archiveDir: string;
+  tokenFile: string;
+  tempo: string;
+  loki: string;
+  siemPort: number;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    OI_AUDIT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${o.ports.grpc}`,
+    OI_AUDIT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${o.ports.http}`,
+    OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${o.ports.health}`,
+    OI_AUDIT_METRICS_HOST: '127.0.0.1',
+    OI_AUDIT_METRICS_PORT: String(o.ports.metrics),
+    OI_AUDIT_DATA_DIR: o.dataDir,
+    OI_AUDIT_OTLP_TOKEN_FILE: o.tokenFile,
+    OI_AUDIT_ARCHIVE_DIR: o.archiveDir,
+    TEMPO_OTLP_ENDPOINT: o.tempo,
+    LOKI_ENDPOINT: o.loki,
+    SIEM_SYSLOG_HOST: '127.0.0.1',
+    SIEM_SYSLOG_PORT: String(o.siemPort),
+    ...o.extra,
+  };
+}
+
 /**
  * Start the Collector with `configPath` and `env`. See StartCollectorOptions. In container mode the config is
  * mounted read-only at /etc/otelcol-oi-audit/config.yaml and every dir in `dirs` at its own path; the container

@@ -15,6 +15,7 @@ import {
   makeAuditRecords,
   startCollector,
   tempDir,
+  otelcolEnv,
 } from '../helpers/collector-stack.js';
 
 function post(url: string, body: string, ca: Buffer, headers: Record<string, string>): Promise<number> {
@@ -49,24 +50,21 @@ describe('otelcol.yaml OTLP receiver with TLS and bearer-token auth from env', (
     const [grpc, http, health, metrics, dead] = await freePorts(5);
     collector = await startCollector(
       OTELCOL_CONFIG,
-      {
-        OI_AUDIT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${grpc}`,
-        OI_AUDIT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${http}`,
-        OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${health}`,
-        OI_AUDIT_METRICS_HOST: '127.0.0.1',
-        OI_AUDIT_METRICS_PORT: String(metrics),
-        OI_AUDIT_DATA_DIR: join(dir, 'data'),
-        OI_AUDIT_ARCHIVE_DIR: join(dir, 'archive'),
-        OI_AUDIT_OTLP_TLS_ENABLED: 'true',
-        OI_AUDIT_OTLP_TLS_CERT_FILE: join(tls, 'server.crt'),
-        OI_AUDIT_OTLP_TLS_KEY_FILE: join(tls, 'server.key'),
-        OI_AUDIT_OTLP_AUTH_ENABLED: 'true',
-        OI_AUDIT_OTLP_TOKEN_FILE: join(dir, 'tokens'),
-        TEMPO_OTLP_ENDPOINT: `127.0.0.1:${dead}`,
-        LOKI_ENDPOINT: `http://127.0.0.1:${dead}`,
-        SIEM_SYSLOG_HOST: '127.0.0.1',
-        SIEM_SYSLOG_PORT: String(dead),
-      },
+      otelcolEnv({
+        ports: { grpc: grpc!, http: http!, health: health!, metrics: metrics! },
+        dataDir: join(dir, 'data'),
+        tokenFile: join(dir, 'tokens'),
+        archiveDir: join(dir, 'archive'),
+        tempo: `127.0.0.1:${dead}`,
+        loki: `http://127.0.0.1:${dead}`,
+        siemPort: dead!,
+        extra: {
+          OI_AUDIT_OTLP_TLS_ENABLED: 'true',
+          OI_AUDIT_OTLP_TLS_CERT_FILE: join(tls, 'server.crt'),
+          OI_AUDIT_OTLP_TLS_KEY_FILE: join(tls, 'server.key'),
+          OI_AUDIT_OTLP_AUTH_ENABLED: 'true',
+        },
+      }),
       { name: 'otelcol-auth', healthEndpoint: `127.0.0.1:${health}`, dirs: [dir] },
     );
     url = `https://127.0.0.1:${http}/v1/logs`;

@@ -35,6 +35,7 @@ import {
   tempDir,
   tracesRequest,
   waitFor,
+  otelcolEnv,
 } from '../helpers/collector-stack.js';
 
 const SESSIONS = 4;
@@ -89,21 +90,16 @@ describe('Collector fan-out (otelcol.yaml)', () => {
 
     collector = await startCollector(
       OTELCOL_CONFIG,
-      {
-        OI_AUDIT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${cGrpc}`,
-        OI_AUDIT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${cHttp}`,
-        OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${cHealth}`,
-        OI_AUDIT_METRICS_HOST: '127.0.0.1',
-        OI_AUDIT_METRICS_PORT: String(cMetrics),
-        OI_AUDIT_DATA_DIR: join(dir, 'collector', 'data'),
-        OI_AUDIT_OTLP_TOKEN_FILE: join(dir, 'collector', 'otlp-bearer-tokens'),
-        OI_AUDIT_ARCHIVE_DIR: archiveDir,
-        TEMPO_OTLP_ENDPOINT: `127.0.0.1:${tGrpc}`,
-        LOKI_ENDPOINT: `http://127.0.0.1:${lHttp}`,
-        LOKI_TENANT_ID: TENANT,
-        SIEM_SYSLOG_HOST: '127.0.0.1',
-        SIEM_SYSLOG_PORT: String(rsyslog.port),
-      },
+      otelcolEnv({
+        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
+        dataDir: join(dir, 'collector', 'data'),
+        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
+        archiveDir,
+        tempo: `127.0.0.1:${tGrpc}`,
+        loki: `http://127.0.0.1:${lHttp}`,
+        siemPort: rsyslog.port,
+        extra: { LOKI_TENANT_ID: TENANT },
+      }),
       // mount the parent: the Collector creates data/ and archive/ itself, with the modes otelcol.yaml sets
       { name: 'otelcol', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] },
     );

@@ -23,6 +23,7 @@ import {
   startCollector,
   tempDir,
   waitFor,
+  otelcolEnv,
 } from '../helpers/collector-stack.js';
 
 const TOTAL = 10_000;
@@ -42,20 +43,15 @@ describe('Collector persistent queue', () => {
       const lokiOut = join(dir, 'loki', 'logs.jsonl');
       // Tempo and the SIEM point at closed ports: their queues fill up and retry, like Loki's.
       const [lHttp, lHealth, cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadSiem] = await freePorts(8);
-      const collectorEnv = {
-        OI_AUDIT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${cGrpc}`,
-        OI_AUDIT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${cHttp}`,
-        OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${cHealth}`,
-        OI_AUDIT_METRICS_HOST: '127.0.0.1',
-        OI_AUDIT_METRICS_PORT: String(cMetrics),
-        OI_AUDIT_DATA_DIR: join(dir, 'collector', 'data'),
-        OI_AUDIT_OTLP_TOKEN_FILE: join(dir, 'collector', 'otlp-bearer-tokens'),
-        OI_AUDIT_ARCHIVE_DIR: join(dir, 'collector', 'archive'),
-        TEMPO_OTLP_ENDPOINT: `127.0.0.1:${deadTempo}`,
-        LOKI_ENDPOINT: `http://127.0.0.1:${lHttp}`,
-        SIEM_SYSLOG_HOST: '127.0.0.1',
-        SIEM_SYSLOG_PORT: String(deadSiem),
-      };
+      const collectorEnv = otelcolEnv({
+        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
+        dataDir: join(dir, 'collector', 'data'),
+        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
+        archiveDir: join(dir, 'collector', 'archive'),
+        tempo: `127.0.0.1:${deadTempo}`,
+        loki: `http://127.0.0.1:${lHttp}`,
+        siemPort: deadSiem!,
+      });
       const collectorOpts = { healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] };
 
       let collector: CollectorHandle = await startCollector(OTELCOL_CONFIG, collectorEnv, { ...collectorOpts, name: 'otelcol-1' });

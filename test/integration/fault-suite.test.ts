@@ -33,6 +33,7 @@ import {
   startCollector,
   tempDir,
   waitFor,
+  otelcolEnv,
 } from '../helpers/collector-stack.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/fault-app.mjs');
@@ -287,21 +288,16 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
     keys = generateKeyFiles(join(dir, 'keys'));
     keyEnv = keyFilesEnv(keys);
     const [cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadLoki, deadSiem] = await freePorts(7);
-    collectorEnv = {
-      OI_AUDIT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${cGrpc}`,
-      OI_AUDIT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${cHttp}`,
-      OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${cHealth}`,
-      OI_AUDIT_METRICS_HOST: '127.0.0.1',
-      OI_AUDIT_METRICS_PORT: String(cMetrics),
-      OI_AUDIT_DATA_DIR: join(dir, 'collector', 'data'),
-      OI_AUDIT_OTLP_TOKEN_FILE: join(dir, 'collector', 'otlp-bearer-tokens'),
-      OI_AUDIT_ARCHIVE_DIR: archiveDir,
-      OI_AUDIT_LOG_LEVEL: 'warn',
-      TEMPO_OTLP_ENDPOINT: `127.0.0.1:${deadTempo}`,
-      LOKI_ENDPOINT: `http://127.0.0.1:${deadLoki}`,
-      SIEM_SYSLOG_HOST: '127.0.0.1',
-      SIEM_SYSLOG_PORT: String(deadSiem),
-    };
+    collectorEnv = otelcolEnv({
+      ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
+      dataDir: join(dir, 'collector', 'data'),
+      tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
+      archiveDir,
+      tempo: `127.0.0.1:${deadTempo}`,
+      loki: `http://127.0.0.1:${deadLoki}`,
+      siemPort: deadSiem!,
+      extra: { OI_AUDIT_LOG_LEVEL: 'warn' },
+    });
     collectorOpts = { healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] };
     collectorUrl = `http://127.0.0.1:${cHttp}`;
     await startTheCollector();
