@@ -68,8 +68,15 @@ function measure(red: Redactor, make: (n: number) => string) {
 }
 
 describe('linear time on hostile input', () => {
-  // Each rule alone, with its keyword prefilter removed so the pattern itself faces the input.
-  const single = DEFAULT_RULES.map((rule) => [rule.id, createRedactor({ rules: [{ ...rule, keywords: undefined }] })] as const);
+  // Each rule alone, with its keyword prefilter removed so the pattern itself faces the input (an
+  // anchored rule keeps its keywords: they are where it tries the pattern), and each anchored or
+  // scanned rule also in its reference form (the plain global pattern).
+  const single = DEFAULT_RULES.flatMap((rule) => [
+    [rule.id, createRedactor({ rules: [{ ...rule, keywords: rule.anchor ? rule.keywords : undefined }] })] as const,
+    ...(rule.anchor || (rule.scan && rule.pattern)
+      ? [[`${rule.id} (reference pattern)`, createRedactor({ rules: [{ ...rule, keywords: undefined, anchor: undefined, scan: undefined }] })] as const]
+      : []),
+  ]);
 
   it.each(Object.entries(HOSTILE))('%s: no rule grows superlinearly or costs more than a bounded multiple of a linear pass', (_, make) => {
     let sumSmall = 0;

@@ -15,7 +15,22 @@ export interface Redactor {
 export type Span = readonly [start: number, end: number];
 
 /**
- * One row of a redaction rule table. Either `pattern` or `scan` finds candidates.
+ * Where the matches of an anchored rule can start, so the engine tries its pattern only there
+ * instead of at every position. Every match must start at the beginning of a run of `run` characters
+ * that reaches an occurrence of one of the rule's keywords (inside the run, as `token` in
+ * `api_token=`, or right after it, as `@` in an e-mail), at most `maxBack` characters before that
+ * occurrence. Patterns of that shape begin with a negative lookbehind on `run`, then at most
+ * `maxBack` characters of `run`. test/unit/redact-fast-paths.test.ts checks that each anchored rule
+ * finds exactly what its pattern finds alone.
+ */
+export interface RunAnchor {
+  /** The run's characters, as the inside of a regex character class (`A-Za-z0-9_.-`). */
+  run: string;
+  maxBack: number;
+}
+
+/**
+ * One row of a redaction rule table. `pattern` or `scan` (or both) finds candidates.
  *
  * Linear time is a hard requirement (V8's regex engine backtracks): patterns use bounded quantifiers
  * only, never a quantified group that itself contains a quantifier, and start with a negative
@@ -27,8 +42,13 @@ export interface RedactionRule {
   description: string;
   /** A global (`g`) regex; add `d` when `group` is used. */
   pattern?: RegExp;
-  /** Instead of `pattern`: a linear scanner returning the ranges to redact. */
+  /**
+   * A linear scanner returning the ranges to redact. With a `pattern` too, the scanner is a faster
+   * equivalent of it (the engine runs the scanner; the tests check both find the same ranges).
+   */
   scan?: (text: string) => Iterable<Span>;
+  /** Try `pattern` only where a keyword anchors a match (needs `keywords`; see RunAnchor). */
+  anchor?: RunAnchor;
   /**
    * Lower-case substrings, at least one of which must occur in the text for the rule to run
    * (a cheap prefilter, as in gitleaks). Omit to always run.
