@@ -10,6 +10,7 @@ const AREAS = [
   [/\/dist\/security\/redact\//, 'oi-audit redactor (src/security/redact)'],
   [/\/dist\/security\/integrity\//, 'oi-audit integrity chain (src/security/integrity)'],
   [/\/dist\/security\/escape/, 'oi-audit log escaping (src/security/escape.ts)'],
+  [/\/dist\/security\/canonical-json/, 'oi-audit RFC 8785 canonical JSON (src/security/canonical-json.ts)'],
   [/\/dist\/security\//, 'oi-audit security (other)'],
   [/\/dist\/audit\//, 'oi-audit audit model (src/audit)'],
   [/\/dist\/openinterpreter\/sse\.js/, 'oi-audit SSE parser/assembler (src/openinterpreter/sse.ts)'],

@@ -1,8 +1,14 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+/** One-shot SHA-256 (crypto.hash, Node >= 20.12: no Hash object per call) with a createHash fallback. */
+const hashHex: (data: string | Uint8Array) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'hex')
+    : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 /** Lower-case hex SHA-256 of a UTF-8 string or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hashHex(data);
 }
 
 /** The `prev` of the first event of a stream. */

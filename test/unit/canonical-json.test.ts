@@ -1,3 +1,4 @@
+import reference from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { canonicalize, type JsonValue } from '../../src/security/canonical-json.js';
 
@@ -100,5 +101,67 @@ describe('RFC 8785 canonical JSON', () => {
   it('canonical form is idempotent over parse → canonicalize', () => {
     const once = canonicalize(JSON.parse(RFC_INPUT) as JsonValue);
     expect(canonicalize(JSON.parse(once) as JsonValue)).toBe(once);
+  });
+
+  describe('equals the reference implementation (the `canonicalize` package by the RFC author)', () => {
+    function prng(seed: number) {
+      let a = seed >>> 0;
+      return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+    }
+    const rnd = prng(11);
+    const CHARS = ['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\r', '\b', '\f', '\u0000', '\u001f', '\u007f', '\u0080', 'é', '€', '\u2028', '\u2029', '😀', '\ufb33', '\ud800', '\udfff', '\udbff\udfff'];
+    const str = (max: number) => Array.from({ length: Math.floor(rnd() * max) }, () => CHARS[Math.floor(rnd() * CHARS.length)]).join('');
+    const num = () =>
+      [0, -0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 2 ** 53, 333333333.3333333, rnd() * 1e6, -rnd() * 1e-9, Math.round(rnd() * 1e9)][Math.floor(rnd() * 14)]!;
+    const value = (depth: number): unknown => {
+      const k = Math.floor(rnd() * (depth > 3 ? 4 : 7));
+      if (k === 0) return str(12);
+      if (k === 1) return num();
+      if (k === 2) return rnd() < 0.5;
+      if (k === 3) return null;
+      if (k === 4) return Array.from({ length: Math.floor(rnd() * 5) }, () => (rnd() < 0.1 ? undefined : value(depth + 1)));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rnd() * 6); i > 0; i--) o[str(6)] = rnd() < 0.1 ? undefined : value(depth + 1);
+      return o;
+    };
+
+    it('same text, or both refuse, on 5,000 random values', () => {
+      let refused = 0;
+      for (let i = 0; i < 5000; i++) {
+        const v = value(0);
+        let expected: string | undefined;
+        try {
+          expected = reference(v);
+        } catch {
+          expected = undefined;
+        }
+        if (expected === undefined) {
+          refused++;
+          expect(() => canonicalize(v as JsonValue), JSON.stringify(v)).toThrow();
+        } else {
+          expect(canonicalize(v as JsonValue), JSON.stringify(v)).toBe(expected);
+        }
+      }
+      // Both branches were exercised.
+      expect(refused).toBeGreaterThan(100);
+      expect(refused).toBeLessThan(4900);
+    });
+
+    it('toJSON is honoured as the reference does (a Date becomes its ISO string)', () => {
+      const v = { when: new Date(0), nested: [{ toJSON: () => ({ b: 1, a: 2 }) }] };
+      expect(canonicalize(v as unknown as JsonValue)).toBe(reference(v));
+    });
+
+    it('a circular structure is refused', () => {
+      const o: Record<string, unknown> = { a: 1 };
+      o.self = o;
+      expect(() => canonicalize(o as JsonValue)).toThrow(/circular/);
+    });
   });
 });

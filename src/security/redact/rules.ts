@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
+import { createKeywordFinder } from './keyword-finder.js';
 import { BASE64_TOKEN_PATTERN, HEX_TOKEN_PATTERN, scanBase64Tokens, scanHexTokens } from './token-runs.js';
 import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
@@ -493,30 +494,6 @@ function compile(rule: RedactionRule): CompiledRule {
 }
 
 /**
- * The keyword prefilter: which of the table's keywords occur in a text (ASCII case-insensitively), in
- * one pass of one regex instead of an `includes` per keyword (which cost more than all the rules'
- * patterns together). At each position the longest keyword is reported with every keyword that is a
- * prefix of it; stepping one character after each hit finds the keywords that start inside another.
- */
-function keywordScanner(rules: readonly CompiledRule[]): (text: string) => Set<string> {
-  const all = [...new Set(rules.flatMap((r) => r.keywords ?? []))].sort((a, b) => b.length - a.length);
-  if (all.length === 0) return () => new Set();
-  const prefixes = new Map(all.map((k) => [k, all.filter((p) => k.startsWith(p))]));
-  const re = new RegExp(all.map((k) => k.replace(REGEX_SPECIAL, '\\$&')).join('|'), 'gi');
-  return (text) => {
-    const found = new Set<string>();
-    re.lastIndex = 0;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(text)) !== null) {
-      for (const p of prefixes.get(m[0].toLowerCase()) ?? []) found.add(p);
-      if (found.size === all.length) break;
-      re.lastIndex = m.index + 1;
-    }
-    return found;
-  };
-}
-
-/**
  * The matches `rule.pattern` would find in `view` with a global search, found by trying it (sticky)
  * only at the starts of runs that reach a keyword (see RunAnchor): in increasing order, never before
  * the end of the previous match, as the global search does.
@@ -661,7 +638,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     return false;
   };
 
-  const keywords = keywordScanner(rules);
+  const keywords = createKeywordFinder(rules.flatMap((r) => r.keywords ?? []));
 
   const find = (view: string): Hit[] => {
     const hits: Hit[] = [];
