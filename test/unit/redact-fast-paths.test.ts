@@ -79,7 +79,10 @@ const reference = (rule: RedactionRule): RedactionRule => ({ ...rule, anchor: un
 const raw = (rule: RedactionRule): RedactionRule => ({ ...rule, validate: undefined, keywords: rule.anchor ? rule.keywords : undefined });
 
 describe('redactor fast paths equal their reference patterns', () => {
-  const texts = corpus(2500, 7);
+  // Pure-ASCII texts take the scanners' byte path, the others the character path: both are checked.
+  const mixed = corpus(1500, 7);
+  // eslint-disable-next-line no-control-regex
+  const texts = [...mixed, ...mixed.map((t) => t.replace(/[^\u0000-\u007f]/g, 'q'))];
 
   it('covers the anchored rules and the token-run scanners', () => {
     expect(FAST.map((r) => r.id).sort()).toEqual(

@@ -1,3 +1,5 @@
+import { asciiBytes } from './ascii-bytes.js';
+
 /**
  * Which of a set of keywords occur in a text, ASCII case-insensitively: the redactor's prefilter.
  *
@@ -7,21 +9,29 @@
  * characters outside ASCII (possible in a user's extra rules) are looked up in the lower-cased text.
  */
 
+/** ASCII; a state's row in the table starts at state << 7. */
 const ALPHABET = 128;
 
-export type KeywordFinder = (text: string) => Set<string>;
+export interface KeywordFinder {
+  /** Index of each (lower-cased) keyword in the result of find(). */
+  readonly index: ReadonlyMap<string, number>;
+  /** result[index.get(k)] is 1 when keyword k occurs in the text. */
+  find(text: string): Uint8Array;
+}
 
 export function createKeywordFinder(keywords: readonly string[]): KeywordFinder {
   const unique = [...new Set(keywords.map((k) => k.toLowerCase()).filter((k) => k.length > 0))];
+  const index = new Map(unique.map((k, i) => [k, i]));
   // eslint-disable-next-line no-control-regex
-  const ascii = unique.filter((k) => /^[\u0000-\u007f]+$/.test(k));
-  const other = unique.filter((k) => !ascii.includes(k));
-  if (unique.length === 0) return () => new Set();
+  const ascii = unique.filter((k) => /^[\u0000-\u007f]+$/.test(k)).map((k) => index.get(k)!);
+  const other = unique.filter((k) => !/^[\u0000-\u007f]+$/.test(k));
+  if (unique.length === 0) return { index, find: () => new Uint8Array(0) };
 
   // Trie (goto function). State 0 is the root.
   const next: Int32Array[] = [new Int32Array(ALPHABET).fill(-1)];
   const outputs: number[][] = [[]];
-  ascii.forEach((k, i) => {
+  ascii.forEach((id) => {
+    const k = unique[id]!;
     let s = 0;
     for (let j = 0; j < k.length; j++) {
       const c = k.charCodeAt(j);
@@ -34,7 +44,7 @@ export function createKeywordFinder(keywords: readonly string[]): KeywordFinder 
       }
       s = t;
     }
-    outputs[s]!.push(i);
+    outputs[s]!.push(id);
   });
 
   // Failure links breadth-first, turning the trie into a full transition table (a DFA).
@@ -71,32 +81,43 @@ export function createKeywordFinder(keywords: readonly string[]): KeywordFinder 
   const hasOutput = new Uint8Array(states);
   for (let s = 0; s < states; s++) hasOutput[s] = outputs[s]!.length > 0 ? 1 : 0;
 
-  return (text) => {
-    const found = new Set<string>();
-    if (ascii.length > 0) {
-      let s = 0;
-      let seen = 0;
-      const len = text.length;
-      for (let i = 0; i < len; i++) {
-        const c = text.charCodeAt(i);
-        // Outside ASCII no keyword can continue: back to the root.
-        s = c < ALPHABET ? delta[s * ALPHABET + c]! : 0;
-        if (hasOutput[s] === 1) {
-          for (const k of outputs[s]!) {
-            const word = ascii[k]!;
-            if (!found.has(word)) {
-              found.add(word);
-              seen++;
+  return {
+    index,
+    find(text) {
+      const found = new Uint8Array(unique.length);
+      if (ascii.length > 0) {
+        let count = 0;
+        const record = (s: number): boolean => {
+          for (const id of outputs[s]!) {
+            if (found[id] === 0) {
+              found[id] = 1;
+              count++;
             }
           }
-          if (seen === ascii.length) break;
+          return count === ascii.length;
+        };
+        let s = 0;
+        const len = text.length;
+        const bytes = asciiBytes(text);
+        if (bytes) {
+          for (let i = 0; i < len; i++) {
+            s = delta[(s << 7) | bytes[i]!]!;
+            if (hasOutput[s] === 1 && record(s)) break;
+          }
+        } else {
+          for (let i = 0; i < len; i++) {
+            const c = text.charCodeAt(i);
+            // Outside ASCII no keyword can continue: back to the root.
+            s = c < ALPHABET ? delta[(s << 7) | c]! : 0;
+            if (hasOutput[s] === 1 && record(s)) break;
+          }
         }
       }
-    }
-    if (other.length > 0) {
-      const lower = text.toLowerCase();
-      for (const k of other) if (lower.includes(k)) found.add(k);
-    }
-    return found;
+      if (other.length > 0) {
+        const lower = text.toLowerCase();
+        for (const k of other) if (lower.includes(k)) found[index.get(k)!] = 1;
+      }
+      return found;
+    },
   };
 }

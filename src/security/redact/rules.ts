@@ -407,8 +407,10 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}/g,
     anchor: { run: 'A-Za-z0-9._%+-', maxBack: 64 },
     // Not the `pass@host` tail of a URL's userinfo (the URL rules own that), not an ssh remote.
+    // (The look-back regex can only match when a `:` is right before the address: checked first.)
     validate: (secret, text, start) =>
-      !/^git@/i.test(secret) && !/:\/\/[^\s/@]{0,256}:$/.test(text.slice(Math.max(0, start - 300), start)),
+      !/^git@/i.test(secret) &&
+      (text.charCodeAt(start - 1) !== 0x3a || !/:\/\/[^\s/@]{0,256}:$/.test(text.slice(Math.max(0, start - 300), start))),
   },
   {
     id: 'credit-card',
@@ -638,52 +640,61 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     return false;
   };
 
-  const keywords = createKeywordFinder(rules.flatMap((r) => r.keywords ?? []));
+  const keywordFinder = createKeywordFinder(rules.flatMap((r) => r.keywords ?? []));
+  /** Per rule, the indices of its keywords in the finder's result (undefined: the rule always runs). */
+  const ruleKeywords = rules.map((r) => (r.keywords ? Int32Array.from(r.keywords, (k) => keywordFinder.index.get(k)!) : undefined));
+
+  const accept = (hits: Hit[], view: string, r: number, start: number, end: number) => {
+    if (end <= start) return;
+    const rule = rules[r]!;
+    const secret = view.slice(start, end);
+    if (rule.validate && !rule.validate(secret, view, start, end)) return;
+    if (allowed(secret)) return;
+    hits.push({ start, end, rule: r });
+  };
+
+  const acceptMatch = (hits: Hit[], view: string, r: number, m: RegExpExecArray) => {
+    const groups = rules[r]!.groups;
+    if (groups.length === 0) {
+      accept(hits, view, r, m.index, m.index + m[0].length);
+      return;
+    }
+    for (const g of groups) {
+      const at = m.indices?.[g];
+      if (at) {
+        accept(hits, view, r, at[0], at[1]);
+        return;
+      }
+    }
+  };
 
   const find = (view: string): Hit[] => {
     const hits: Hit[] = [];
-    let present: Set<string> | undefined;
-    const has = (k: string): boolean => (present ??= keywords(view)).has(k);
+    let present: Uint8Array | undefined;
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
-      if (rule.keywords && !rule.keywords.some(has)) continue;
-      const accept = (start: number, end: number) => {
-        if (end <= start) return;
-        const secret = view.slice(start, end);
-        if (rule.validate && !rule.validate(secret, view, start, end)) return;
-        if (allowed(secret)) return;
-        hits.push({ start, end, rule: r });
-      };
+      const kw = ruleKeywords[r];
+      if (kw) {
+        present ??= keywordFinder.find(view);
+        let any = false;
+        for (let i = 0; i < kw.length && !any; i++) any = present[kw[i]!] === 1;
+        if (!any) continue;
+      }
       if (rule.scan) {
-        for (const [s, e] of rule.scan(view)) accept(s, e);
-        continue;
-      }
-      const onMatch = (m: RegExpExecArray) => {
-        if (rule.groups.length === 0) {
-          accept(m.index, m.index + m[0].length);
-          return;
-        }
-        for (const g of rule.groups) {
-          const at = m.indices?.[g];
-          if (at) {
-            accept(at[0], at[1]);
-            return;
+        for (const [s, e] of rule.scan(view)) accept(hits, view, r, s, e);
+      } else if (rule.anchored) {
+        for (const m of anchoredMatches(view, rule.anchored)) if (m[0].length > 0) acceptMatch(hits, view, r, m);
+      } else {
+        const re = rule.pattern!;
+        re.lastIndex = 0;
+        let m: RegExpExecArray | null;
+        while ((m = re.exec(view)) !== null) {
+          if (m[0].length === 0) {
+            re.lastIndex++;
+            continue;
           }
+          acceptMatch(hits, view, r, m);
         }
-      };
-      if (rule.anchored) {
-        for (const m of anchoredMatches(view, rule.anchored)) if (m[0].length > 0) onMatch(m);
-        continue;
-      }
-      const re = rule.pattern!;
-      re.lastIndex = 0;
-      let m: RegExpExecArray | null;
-      while ((m = re.exec(view)) !== null) {
-        if (m[0].length === 0) {
-          re.lastIndex++;
-          continue;
-        }
-        onMatch(m);
       }
     }
     return hits;

@@ -1,3 +1,4 @@
+import { asciiBytes } from './ascii-bytes.js';
 import type { Span } from './redactor.js';
 
 /**
@@ -36,6 +37,22 @@ function longTokenRuns(text: string): number[] {
   if (text === memoText) return memoRuns;
   const runs: number[] = [];
   const len = text.length;
+  const bytes = asciiBytes(text);
+  if (bytes) {
+    let i = 0;
+    while (i < len) {
+      if (TOKEN[bytes[i]!] === 0) {
+        i++;
+        continue;
+      }
+      const start = i;
+      let allHex = HEX[bytes[i]!]!;
+      i++;
+      while (i < len && TOKEN[bytes[i]!] === 1) allHex &= HEX[bytes[i++]!]!;
+      if (i - start >= BASE64_MIN) runs.push(start, i, allHex);
+    }
+    return remember(text, runs);
+  }
   let i = 0;
   while (i < len) {
     const c = text.charCodeAt(i);
@@ -54,7 +71,11 @@ function longTokenRuns(text: string): number[] {
     }
     if (i - start >= BASE64_MIN) runs.push(start, i, allHex);
   }
-  if (len <= MEMO_MAX_CHARS) {
+  return remember(text, runs);
+}
+
+function remember(text: string, runs: number[]): number[] {
+  if (text.length <= MEMO_MAX_CHARS) {
     memoText = text;
     memoRuns = runs;
   }
