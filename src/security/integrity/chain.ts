@@ -1,5 +1,5 @@
 import { canonicalize, type JsonObject } from '../canonical-json.js';
-import { GENESIS_HASH, sha256Hex } from '../hash.js';
+import { GENESIS_HASH, sha256 } from '../hash.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../../semconv/events.js';
 import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from './body.js';
 import { SIGNATURE_ALG, signText, type CheckpointData, type CheckpointReason } from './checkpoint.js';
@@ -13,7 +13,7 @@ import {
   type IntegrityKeys,
   type MacSeed,
 } from './keys.js';
-import { eventsMerkleRoot } from './merkle.js';
+import { MerkleAccumulator } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 
 export { BODY_VERSION } from './body.js';
@@ -97,7 +97,7 @@ export class SessionChain {
   private nextSeq = 0;
   private prevHash = GENESIS_HASH;
   private checkpointFrom = 0;
-  private pendingHashes: string[] = [];
+  private readonly pending = new MerkleAccumulator();
   private prevCheckpoint = GENESIS_HASH;
   private lastCheckpointMs: number;
   private closed = false;
@@ -177,8 +177,8 @@ export class SessionChain {
       reason,
       from_seq: this.checkpointFrom,
       to_seq: seq - 1,
-      count: this.pendingHashes.length,
-      merkle_root: eventsMerkleRoot(this.pendingHashes),
+      count: this.pending.count,
+      merkle_root: this.pending.rootHex(),
       prev_checkpoint: this.prevCheckpoint,
       epoch: this.ratchet.index,
       alg: SIGNATURE_ALG,
@@ -191,7 +191,7 @@ export class SessionChain {
     const sealed = this.sealCanonical(AUDIT_EVENTS.integrityCheckpoint, canonicalize(data), ctx);
     this.prevCheckpoint = sealed.hash;
     this.checkpointFrom = this.nextSeq;
-    this.pendingHashes = [];
+    this.pending.reset();
     this.lastCheckpointMs = this.now();
     if (reason === 'end') this.close();
     return sealed;
@@ -235,10 +235,11 @@ export class SessionChain {
     const mac = this.ratchet.mac(macInput(split));
     this.ratchet.advance();
     const body = withMac(split, mac);
-    const hash = sha256Hex(body);
+    const digest = sha256(body);
+    const hash = digest.toString('hex');
     this.nextSeq = seq + 1;
     this.prevHash = hash;
-    if (event !== AUDIT_EVENTS.integrityCheckpoint) this.pendingHashes.push(hash);
+    if (event !== AUDIT_EVENTS.integrityCheckpoint) this.pending.append(digest);
     return { seq, event, body, hash };
   }
 

@@ -85,6 +85,52 @@ export function eventsMerkleRoot(eventHashesHex: readonly string[]): string {
   return level[0]!.toString('hex');
 }
 
+/**
+ * The checkpoint root built as events are sealed: each append hashes its leaf and merges equal-size
+ * subtrees (a compact range, as Certificate Transparency logs keep), so a checkpoint only folds the
+ * few subtree roots left instead of hashing 2n nodes at once (that burst set the audit event's p99).
+ * root() equals eventsMerkleRoot() over the same hashes (test/unit/integrity.test.ts).
+ */
+export class MerkleAccumulator {
+  /** Roots of perfect subtrees, largest first, and their sizes (distinct powers of two). */
+  private readonly roots: Buffer[] = [];
+  private readonly sizes: number[] = [];
+  private n = 0;
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Append one event: its 32-byte SHA-256 body hash. */
+  append(eventHash: Uint8Array): void {
+    if (eventHash.length !== 32) throw new TypeError('event hash must be 32 bytes');
+    let node = leafHash32(eventHash);
+    let size = 1;
+    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
+      node = nodeHash32(this.roots.pop()!, node);
+      this.sizes.pop();
+      size *= 2;
+    }
+    this.roots.push(node);
+    this.sizes.push(size);
+    this.n++;
+  }
+
+  /** RFC 6962 root over everything appended since the last reset, in hex. */
+  rootHex(): string {
+    if (this.roots.length === 0) return sha256(Buffer.alloc(0)).toString('hex');
+    let r = this.roots[this.roots.length - 1]!;
+    for (let i = this.roots.length - 2; i >= 0; i--) r = nodeHash32(this.roots[i]!, r);
+    return r.toString('hex');
+  }
+
+  reset(): void {
+    this.roots.length = 0;
+    this.sizes.length = 0;
+    this.n = 0;
+  }
+}
+
 /** RFC 6962 §2.1.1 audit path for leaf `index` (over leaf hashes). */
 export function inclusionProof(leaves: readonly Uint8Array[], index: number): Buffer[] {
   if (index < 0 || index >= leaves.length) throw new RangeError('leaf index out of range');
