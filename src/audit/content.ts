@@ -3,6 +3,7 @@ import type { JsonObject } from '../security/canonical-json.js';
 import { escapeForLog } from '../security/escape.js';
 import { sha256Hex } from '../security/hash.js';
 import type { Redactor } from '../security/redact/redactor.js';
+import { UTF8_MEMO_MAX_CHARS, utf8Bytes } from '../security/utf8-bytes.js';
 
 /**
  * A content field as recorded in an audit body. Whatever the mode, the SHA-256 and byte length of the
@@ -36,8 +37,10 @@ export function truncateUtf8(text: string, maxBytes: number): { text: string; tr
  * Redaction runs before truncation so a secret cut in half at the boundary is still found whole.
  */
 export function captureContent(original: string, stage: CaptureStage): CapturedContent {
-  const bytes = Buffer.byteLength(original, 'utf8');
-  const captured: CapturedContent = { mode: stage.mode, sha256: sha256Hex(original), bytes };
+  // One UTF-8 encoding serves the length, the hash and (through the same memo) the redactor.
+  const utf8 = original.length <= UTF8_MEMO_MAX_CHARS ? utf8Bytes(original) : undefined;
+  const bytes = utf8 ? utf8.length : Buffer.byteLength(original, 'utf8');
+  const captured: CapturedContent = { mode: stage.mode, sha256: sha256Hex(utf8 ?? original), bytes };
   if (stage.mode === 'hash' || stage.mode === 'none') return captured;
   let text = original;
   if (stage.mode === 'redacted') {

@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { SeverityNumber, type Logger } from '@opentelemetry/api-logs';
 import type { JsonObject } from '../security/canonical-json.js';
 import type { CheckpointReason, SealedEvent, SessionChain } from '../security/integrity/chain.js';
@@ -32,6 +32,8 @@ export class SessionEventLog {
   private eventsSinceCheckpoint = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Weak: a span that ended and is gone takes its context with it. */
+  private readonly spanContexts = new WeakMap<Span, Context>();
 
   constructor(
     private readonly logger: Logger,
@@ -91,6 +93,16 @@ export class SessionEventLog {
     }
   }
 
+  /** The log record's context (its span): one per span, not one per event. */
+  private contextFor(span: Span): Context {
+    let ctx = this.spanContexts.get(span);
+    if (!ctx) {
+      ctx = trace.setSpan(ROOT_CONTEXT, span);
+      this.spanContexts.set(span, ctx);
+    }
+    return ctx;
+  }
+
   private contextOf(span: Span) {
     const sc = span.spanContext();
     return { ts: new Date().toISOString(), traceId: sc.traceId, spanId: sc.spanId };
@@ -121,7 +133,7 @@ export class SessionEventLog {
       severityText: severity.toUpperCase(),
       body: sealed.body,
       attributes,
-      context: trace.setSpan(ROOT_CONTEXT, span),
+      context: this.contextFor(span),
     });
     if (this.listener) {
       try {

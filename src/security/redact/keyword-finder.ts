@@ -1,4 +1,4 @@
-import { asciiBytes } from './ascii-bytes.js';
+import { asciiBytes } from '../utf8-bytes.js';
 
 /**
  * Which of a set of keywords occur in a text, ASCII case-insensitively: the redactor's prefilter.

@@ -1,4 +1,4 @@
-import { asciiBytes } from './ascii-bytes.js';
+import { asciiBytes } from '../utf8-bytes.js';
 import type { Span } from './redactor.js';
 
 /**
