@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
-import { createKeywordFinder } from './keyword-finder.js';
+import { createPrescanner } from './prescan.js';
 import { BASE64_TOKEN_PATTERN, HEX_TOKEN_PATTERN, scanBase64Tokens, scanHexTokens } from './token-runs.js';
 import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
@@ -456,7 +456,10 @@ export interface RedactorOptions {
 
 interface CompiledRule extends RedactionRule {
   groups: readonly number[];
-  /** For an anchored rule: the keywords as one global regex, the pattern as a sticky one, and the run test. */
+  /**
+   * For an anchored rule: the keywords as one global regex (used when the prescan kept no positions),
+   * the pattern as a sticky regex, and the run test.
+   */
   anchored?: { find: RegExp; sticky: RegExp; isRun: (c: number) => boolean; maxBack: number };
 }
 
@@ -498,18 +501,16 @@ function compile(rule: RedactionRule): CompiledRule {
 /**
  * The matches `rule.pattern` would find in `view` with a global search, found by trying it (sticky)
  * only at the starts of runs that reach a keyword (see RunAnchor): in increasing order, never before
- * the end of the previous match, as the global search does.
+ * the end of the previous match, as the global search does. `at` lists the keyword occurrences in
+ * increasing order (from the prescan); without it the anchor regex finds them.
  */
-function* anchoredMatches(view: string, a: NonNullable<CompiledRule['anchored']>): Iterable<RegExpExecArray> {
-  const { find, sticky, isRun, maxBack } = a;
-  find.lastIndex = 0;
+function* anchoredMatches(view: string, a: NonNullable<CompiledRule['anchored']>, at: Iterable<number> | undefined): Iterable<RegExpExecArray> {
+  const { sticky, isRun, maxBack } = a;
   let lastEnd = 0;
   let lastTried = -1;
-  let k: RegExpExecArray | null;
-  while ((k = find.exec(view)) !== null) {
-    const at = k.index;
-    let s = at;
-    const floor = Math.max(0, at - maxBack);
+  for (const pos of at ?? regexPositions(a.find, view)) {
+    let s = pos;
+    const floor = Math.max(0, pos - maxBack);
     while (s > floor && isRun(view.charCodeAt(s - 1))) s--;
     if (s > 0 && isRun(view.charCodeAt(s - 1))) continue; // the run starts too far back to match from
     if (s < lastEnd || s === lastTried) continue;
@@ -521,6 +522,13 @@ function* anchoredMatches(view: string, a: NonNullable<CompiledRule['anchored']>
     yield m;
   }
 }
+
+function* regexPositions(re: RegExp, text: string): Iterable<number> {
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) yield m.index;
+}
+
 
 function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegExp | string>, custom: boolean): string {
   if (!custom) return REDACTION_RULES_VERSION;
@@ -640,9 +648,9 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     return false;
   };
 
-  const keywordFinder = createKeywordFinder(rules.flatMap((r) => r.keywords ?? []));
+  const prescanner = createPrescanner(rules.flatMap((r) => r.keywords ?? []));
   /** Per rule, the indices of its keywords in the finder's result (undefined: the rule always runs). */
-  const ruleKeywords = rules.map((r) => (r.keywords ? Int32Array.from(r.keywords, (k) => keywordFinder.index.get(k)!) : undefined));
+  const ruleKeywords = rules.map((r) => (r.keywords ? Int32Array.from(r.keywords, (k) => prescanner.index.get(k)!) : undefined));
 
   const accept = (hits: Hit[], view: string, r: number, start: number, end: number) => {
     if (end <= start) return;
@@ -670,20 +678,20 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
 
   const find = (view: string): Hit[] => {
     const hits: Hit[] = [];
-    let present: Uint8Array | undefined;
+    // Always: it also finds the long token runs the high-entropy scanners read.
+    const prescan = prescanner.scan(view);
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
       const kw = ruleKeywords[r];
       if (kw) {
-        present ??= keywordFinder.find(view);
         let any = false;
-        for (let i = 0; i < kw.length && !any; i++) any = present[kw[i]!] === 1;
+        for (let i = 0; i < kw.length && !any; i++) any = prescan.present[kw[i]!] === 1;
         if (!any) continue;
       }
       if (rule.scan) {
         for (const [s, e] of rule.scan(view)) accept(hits, view, r, s, e);
       } else if (rule.anchored) {
-        for (const m of anchoredMatches(view, rule.anchored)) if (m[0].length > 0) acceptMatch(hits, view, r, m);
+        for (const m of anchoredMatches(view, rule.anchored, prescan.startsOf(kw!))) if (m[0].length > 0) acceptMatch(hits, view, r, m);
       } else {
         const re = rule.pattern!;
         re.lastIndex = 0;

@@ -9,16 +9,17 @@ import type { Span } from './redactor.js';
  */
 
 /** `[A-Za-z0-9+/_-]`: the characters of a base64 or base64url token. */
-const TOKEN = new Uint8Array(128);
+export const TOKEN = new Uint8Array(128);
 /** `[0-9a-fA-F]`. */
-const HEX = new Uint8Array(128);
+export const HEX = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   const ch = String.fromCharCode(c);
   TOKEN[c] = /[A-Za-z0-9+/_-]/.test(ch) ? 1 : 0;
   HEX[c] = /[0-9a-fA-F]/.test(ch) ? 1 : 0;
 }
 const EQUALS = 0x3d;
-const BASE64_MIN = 20;
+/** Runs shorter than this match neither rule (the shorter of the two minimums). */
+export const BASE64_MIN = 20;
 const BASE64_MAX = 4096;
 const HEX_MIN = 32;
 const HEX_MAX = 4096;
@@ -72,6 +73,11 @@ function longTokenRuns(text: string): number[] {
     if (i - start >= BASE64_MIN) runs.push(start, i, allHex);
   }
   return remember(text, runs);
+}
+
+/** Hand the runs of `text` (found by the redactor's prescan, see prescan.ts) to the scanners. */
+export function rememberTokenRuns(text: string, runs: number[]): void {
+  remember(text, runs);
 }
 
 function remember(text: string, runs: number[]): number[] {
