@@ -26,6 +26,19 @@ export type SealedEventListener = (event: SealedEvent, attributes: Attributes) =
  * One session's audit stream: seals each event into the hash chain, then emits it as a log record
  * tied to its span. The body is the canonical JSON string; attributes only index it.
  */
+let isoMs = -1;
+let isoText = '';
+
+/** The current time as RFC 3339 with milliseconds; formatted once per millisecond, not per event. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
 export class SessionEventLog {
   private lastEmitMs = Date.now();
   private lastCheckpointMs = Date.now();
@@ -105,7 +118,7 @@ export class SessionEventLog {
 
   private contextOf(span: Span) {
     const sc = span.spanContext();
-    return { ts: new Date().toISOString(), traceId: sc.traceId, spanId: sc.spanId };
+    return { ts: isoNow(), traceId: sc.traceId, spanId: sc.spanId };
   }
 
   private sealAndSend(event: AuditEventName, span: Span, data: JsonObject, options: EmitOptions): SealedEvent {

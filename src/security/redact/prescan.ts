@@ -16,12 +16,31 @@ import { BASE64_MIN, HEX, rememberTokenRuns, TOKEN } from './token-runs.js';
 /** ASCII; a state's row in the table starts at state << 7. */
 const ALPHABET = 128;
 
+/**
+ * One table of character classes for the byte loop (one lookup per byte): token characters and hex
+ * digits (see token-runs.ts), and the ASCII characters the redactor skips while matching (C0 controls
+ * but TAB, LF and CR, and DEL: the ASCII part of HIDDEN_TEST in rules.ts).
+ */
+const TOKEN_CHAR = 1;
+const HEX_CHAR = 2;
+const HIDDEN_CHAR = 4;
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const hidden = (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f;
+  CLASS[c] = (TOKEN[c] ? TOKEN_CHAR : 0) | (HEX[c] ? HEX_CHAR : 0) | (hidden ? HIDDEN_CHAR : 0);
+}
+
 /** More keyword occurrences than this in one text (a flood): positions are dropped, anchors search. */
 const MAX_OCCURRENCES = 4096;
 
 export interface Prescan {
   /** present[id] is 1 when keyword `id` (see Prescanner.index) occurs in the text. */
   present: Uint8Array;
+  /**
+   * Whether the text has characters the redactor skips while matching (C0 controls but TAB, LF and
+   * CR, DEL: the ASCII ones); undefined when the text is not ASCII (the redactor then checks itself).
+   */
+  hidden: boolean | undefined;
   /**
    * The start positions of the occurrences of the given keywords, in increasing order (overlapping
    * ones included); undefined when one of them is outside ASCII or the text had too many occurrences
@@ -119,27 +138,32 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
     }
   };
 
-  const scanBytes = (bytes: Uint8Array, len: number, text: string): void => {
+  /** Returns whether a hidden character was seen. */
+  const scanBytes = (bytes: Uint8Array, len: number, text: string): boolean => {
     const runs: number[] = [];
     let s = 0;
     let runStart = -1;
     let allHex = 0;
+    let hiddenSeen = 0;
     for (let i = 0; i < len; i++) {
       const b = bytes[i]!;
       s = delta[(s << 7) | b]!;
       if (hasOutput[s] === 1) record(s, i);
-      if (TOKEN[b] === 1) {
+      const cls = CLASS[b]!;
+      hiddenSeen |= cls;
+      if ((cls & TOKEN_CHAR) !== 0) {
         if (runStart < 0) {
           runStart = i;
-          allHex = HEX[b]!;
-        } else allHex &= HEX[b]!;
+          allHex = cls & HEX_CHAR;
+        } else allHex &= cls;
       } else if (runStart >= 0) {
-        if (i - runStart >= BASE64_MIN) runs.push(runStart, i, allHex);
+        if (i - runStart >= BASE64_MIN) runs.push(runStart, i, allHex === 0 ? 0 : 1);
         runStart = -1;
       }
     }
-    if (runStart >= 0 && len - runStart >= BASE64_MIN) runs.push(runStart, len, allHex);
+    if (runStart >= 0 && len - runStart >= BASE64_MIN) runs.push(runStart, len, allHex === 0 ? 0 : 1);
     rememberTokenRuns(text, runs);
+    return (hiddenSeen & HIDDEN_CHAR) !== 0;
   };
 
   const scanChars = (text: string, len: number): void => {
@@ -159,7 +183,8 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
       occCount = 0;
       const len = text.length;
       const bytes = asciiBytes(text);
-      if (bytes) scanBytes(bytes, len, text);
+      let hidden: boolean | undefined;
+      if (bytes) hidden = scanBytes(bytes, len, text);
       else if (ascii.length > 0) scanChars(text, len);
       if (other.length > 0) {
         const lower = text.toLowerCase();
@@ -183,7 +208,7 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
         if (ids.length > 1) out.sort((x, y) => x - y);
         return out;
       };
-      return { present, startsOf };
+      return { present, hidden, startsOf };
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
-import { createPrescanner } from './prescan.js';
+import { createPrescanner, type Prescan } from './prescan.js';
 import { BASE64_TOKEN_PATTERN, HEX_TOKEN_PATTERN, scanBase64Tokens, scanHexTokens } from './token-runs.js';
 import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
@@ -676,10 +676,8 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     }
   };
 
-  const find = (view: string): Hit[] => {
+  const find = (view: string, prescan: Prescan): Hit[] => {
     const hits: Hit[] = [];
-    // Always: it also finds the long token runs the high-entropy scanners read.
-    const prescan = prescanner.scan(view);
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
       const kw = ruleKeywords[r];
@@ -713,8 +711,16 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     redact(text: string): RedactionResult {
       const counts: Record<string, number> = {};
       if (text.length === 0) return { text, counts };
-      const { view, map } = skeleton(text);
-      const hits = find(view);
+      // The prescan of the text also says whether it has hidden characters (when it is ASCII): if
+      // not, the text is its own matching view and is not scanned again.
+      let prescan = prescanner.scan(text);
+      let view = text;
+      let map: Int32Array | undefined;
+      if (prescan.hidden !== false) {
+        ({ view, map } = skeleton(text));
+        if (view !== text) prescan = prescanner.scan(view);
+      }
+      const hits = find(view, prescan);
       if (hits.length === 0) return { text, counts };
       hits.sort((a, b) => a.start - b.start || a.rule - b.rule);
       // Merge overlapping hits; the merged region takes the highest-priority (lowest index) rule.
