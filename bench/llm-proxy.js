@@ -97,7 +97,6 @@ try {
   // Decomposition (not required by the issue, but it says where the added time goes):
   // a pass-through without audit (the hop alone), and the audit proxy with capture `hash` (no redaction).
   const pt = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, passthrough: true }) : undefined;
-  const pth = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, passthrough: true, http: true }) : undefined;
   const ph = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, capture: 'hash' }) : undefined;
   const [sh] = ph ? await proxyHost.call('sessions', { proxy: ph.proxy, n: 1 }) : [];
 
@@ -132,7 +131,6 @@ try {
   };
   if (decompose) {
     paths.passthrough = async () => streamOnce(pt.baseUrl);
-    paths.passthroughHttp = async () => streamOnce(pth.baseUrl);
     paths.proxyHashOnly = async () => {
       await proxyHost.call('newTurn', { session: sh.session });
       return streamOnce(sh.baseUrl);

@@ -3,7 +3,7 @@
  * AuditRecorder exporting over OTLP/HTTP JSON (batch processor) to the local sink. Sessions with an
  * active turn are opened on request, one per simulated Open Interpreter.
  */
-import { createServer, request as httpRequest, Agent } from 'node:http';
+import { createServer } from 'node:http';
 import { AuditRecorder } from '../../dist/audit/recorder.js';
 import { startLlmProxy } from '../../dist/openinterpreter/llm-proxy.js';
 import { serveCommands } from './ipc-child.js';
@@ -25,28 +25,7 @@ function mem() {
 const servers = [];
 
 /** The minimal pass-through: what any HTTP proxy written like the audit proxy costs, with no audit. */
-const keepAlive = new Agent({ keepAlive: true });
-async function startPassthroughHttp(upstreamUrl) {
-  const upstream = new URL(upstreamUrl.replace(/\/+$/, ''));
-  const server = createServer(async (req, res) => {
-    const parts = [];
-    for await (const b of req) parts.push(b);
-    const body = Buffer.concat(parts);
-    const up = httpRequest({ agent: keepAlive, host: upstream.hostname, port: upstream.port, method: 'POST', path: `${upstream.pathname}${req.url.replace(/^\/v1/, '')}`,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: 'Bearer bench-upstream-key', 'content-length': body.length } }, (r) => {
-      res.writeHead(r.statusCode, { 'content-type': r.headers['content-type'] ?? 'application/json', 'cache-control': 'no-cache' });
-      res.flushHeaders();
-      r.on('data', (c) => { if (!res.write(c)) { r.pause(); res.once('drain', () => r.resume()); } });
-      r.on('end', () => res.end());
-    });
-    up.end(body);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(server);
-  return `http://127.0.0.1:${server.address().port}`;
-}
-async function startPassthrough(upstreamUrl, http) {
-  if (http) return startPassthroughHttp(upstreamUrl);
+async function startPassthrough(upstreamUrl) {
   const upstream = upstreamUrl.replace(/\/+$/, '');
   const server = createServer(async (req, res) => {
     const parts = [];
@@ -78,10 +57,10 @@ serveCommands({
    * minimal HTTP pass-through built the same way (fetch upstream, write each chunk), without audit:
    * the cost of the extra hop alone.
    */
-  async start({ upstreamUrl, sinkUrl, capture, passthrough = false, http = false }) {
+  async start({ upstreamUrl, sinkUrl, capture, passthrough = false }) {
     providers ??= createProviders(sinkUrl);
     if (passthrough) {
-      const url = await startPassthrough(upstreamUrl, http);
+      const url = await startPassthrough(upstreamUrl);
       proxies.push({ url, passthrough: true });
       return { proxy: proxies.length - 1, url, baseUrl: `${url}/v1` };
     }
