@@ -552,7 +552,10 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
               firstSeen = true;
               audit(() => g.firstChunk());
             }
-            // Record what was received, then pass it on.
+            // Pass it on first, then assemble what was passed on while it travels: parsing a large
+            // read (hundreds of events) never delays the bytes, and the assembly is in memory either
+            // way until the call is recorded at its end, so the order changes nothing in the record.
+            const writing = writeToClient(res, value, controller.signal, clientStallTimeoutMs, onBlocked);
             if (isSse) {
               onEvents(parser.feed(decoder.decode(value, { stream: true })));
             } else if (!wholeOverflow) {
@@ -560,7 +563,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
               if (wholeBytes > maxAssembledChars * 4) wholeOverflow = true;
               else whole.push(Buffer.from(value));
             }
-            const outcome = await writeToClient(res, value, controller.signal, clientStallTimeoutMs, onBlocked);
+            const outcome = await writing;
             if (outcome === 'aborted') break;
             if (outcome !== 'ok') {
               clientGone = true;

@@ -45,29 +45,35 @@ export class SseParser {
   feed(text: string): SseEvent[] {
     if (this.overflowed || text.length === 0) return [];
     const out: SseEvent[] = [];
+    const len = text.length;
     let start = 0;
-    let i = 0;
     if (this.pendingCR) {
       // A CR ended the previous piece; a LF at the start of this one belongs to the same line end.
       this.pendingCR = false;
-      if (text.charCodeAt(0) === 10) start = i = 1;
+      if (text.charCodeAt(0) === 10) start = 1;
     }
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const line = this.buffer + text.slice(start, i);
+    // Line ends found with indexOf (native search) rather than a loop over every character; the next
+    // LF and the next CR are each searched again only once passed, so the scan stays linear.
+    let nextLF = text.indexOf('\n', start);
+    let nextCR = text.indexOf('\r', start);
+    for (;;) {
+      if (nextLF !== -1 && nextLF < start) nextLF = text.indexOf('\n', start);
+      if (nextCR !== -1 && nextCR < start) nextCR = text.indexOf('\r', start);
+      const end = nextLF === -1 ? nextCR : nextCR === -1 ? nextLF : Math.min(nextLF, nextCR);
+      if (end === -1) break;
+      const line = this.buffer + text.slice(start, end);
       this.buffer = '';
       this.line(line, out);
-      if (c === 13) {
-        if (i + 1 < text.length) {
-          if (text.charCodeAt(i + 1) === 10) i++;
+      start = end + 1;
+      if (end === nextCR) {
+        if (end + 1 < len) {
+          if (text.charCodeAt(end + 1) === 10) start++;
         } else {
           this.pendingCR = true;
         }
       }
-      start = i + 1;
     }
-    if (start < text.length) this.buffer += text.slice(start);
+    if (start < len) this.buffer += text.slice(start);
     this.heldBytes = this.buffer.length + this.data.reduce((n, d) => n + d.length, 0);
     if (this.heldBytes > this.maxEventBytes) {
       this.overflowed = true;
