@@ -58,7 +58,8 @@ function corpus(count: number, seed: number): string[] {
     () => pick(['AKIA', 'ASIA', 'ghp_', 'gho_', 'github_pat_', 'glpat-', 'xoxb-', 'sk-', 'sk-ant-', 'sk_live_', 'hf_', 'npm_', 'eyJ', 'AIza', 'ya29.']) + run(B64, pick([10, 20, 36, 40])),
     () => pick(['Authorization: Bearer ', 'bearer ', '--password ', '-pass ', '--token=', '-u admin:', '--user bob:', 'sig=', 'AccountKey=', 'SharedAccessKey=']) + run(B64, pick([4, 16, 44])),
     () => `${pick(['postgres', 'mysql', 'jdbc:mysql', 'redis', 'mongodb+srv'])}://app:${run(B64, 12)}@db`,
-    () => `aws_secret_access_key=${run(B64, 40)} AWS_SESSION_TOKEN=${run(B64, 120)}`,
+    () => `${pick(['aws_secret_access_key', 'AWS_SECRET_KEY', 'SecretAccessKey', 'awsSecretKey', 'secret_access_key', 'MY_AWS_SECRET_ACCESS_KEY'])}${pick(['=', ': ', '": "'])}${run(B64, 40)} AWS_SESSION_TOKEN=${run(B64, 120)}`,
+    () => `${pick(['postgresql', 'POSTGRES', 'mysql+pymysql', 'MariaDB', 'rediss', 'amqps', 'mssql', 'sqlserver', 'clickhouse', 'cockroachdb', 'JDBC:postgresql', 'x:postgres'])}://u:${run(B64, 10)}@h`,
     () => pick(['4111 1111 1111 1111', '5500-0000-0000-0004', '378282246310005']),
     () => `-----BEGIN RSA PRIVATE KEY-----\n${run(B64, 64)}\n-----END RSA PRIVATE KEY-----`,
   ];

@@ -178,7 +178,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   {
     id: 'aws-secret-key',
     description: 'AWS secret access key in an assignment (env, config, CLI JSON output)',
-    keywords: ['secret'],
+    // Every match holds one of these (not just `secret`, which ordinary prose has).
+    keywords: ['aws_secret', 'awssecret', 'secret_access', 'secretaccess'],
     pattern: new RegExp(
       String.raw`(?<![A-Za-z0-9])(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)${SEP}[\\]{0,3}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])`,
       'dgi',
@@ -345,7 +346,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   {
     id: 'connection-string',
     description: 'Password in a database/broker connection string (postgres://, mysql://, mongodb+srv://, redis://, amqp://, jdbc:…)',
-    keywords: ['://'],
+    // The schemes themselves (every match holds one), not `://`, which every web URL has.
+    keywords: ['postgres', 'mysql', 'mariadb', 'mongodb', 'redis', 'amqp', 'mssql', 'sqlserver', 'clickhouse', 'cockroachdb', 'jdbc:'],
     pattern:
       /(?<![A-Za-z0-9+.-])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|jdbc:[a-z]{2,20})(?:\+[a-z0-9]{1,20}|):\/\/[^\s:@/?#]{0,256}:([^\s/?#]{1,256})@/dgi,
     group: 1,
