@@ -115,8 +115,9 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
   for (let s = 0; s < states; s++) {
     for (let c = 0x41; c <= 0x5a; c++) delta[s * ALPHABET + c] = delta[s * ALPHABET + c + 0x20]!;
   }
-  const hasOutput = new Uint8Array(states);
-  for (let s = 0; s < states; s++) hasOutput[s] = outputs[s]!.length > 0 ? 1 : 0;
+  // A transition into a state where a keyword ends is stored as ~state (negative): the loops learn
+  // both the next state and whether to record from one load.
+  for (let i = 0; i < delta.length; i++) if (outputs[delta[i]!]!.length > 0) delta[i] = ~delta[i]!;
 
   const lengths = unique.map((k) => k.length);
 
@@ -148,7 +149,10 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
     for (let i = 0; i < len; i++) {
       const b = bytes[i]!;
       s = delta[(s << 7) | b]!;
-      if (hasOutput[s] === 1) record(s, i);
+      if (s < 0) {
+        s = ~s;
+        record(s, i);
+      }
       const cls = CLASS[b]!;
       hiddenSeen |= cls;
       if ((cls & TOKEN_CHAR) !== 0) {
@@ -172,7 +176,10 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
       const c = text.charCodeAt(i);
       // Outside ASCII no keyword can continue: back to the root.
       s = c < ALPHABET ? delta[(s << 7) | c]! : 0;
-      if (hasOutput[s] === 1) record(s, i);
+      if (s < 0) {
+        s = ~s;
+        record(s, i);
+      }
     }
   };
 
