@@ -33,6 +33,7 @@ for (let c = 0; c < 128; c++) {
 /** More keyword occurrences than this in one text (a flood): positions are dropped, anchors search. */
 const MAX_OCCURRENCES = 4096;
 
+/** What one scan found. It is valid until the same prescanner scans again (its buffers are reused). */
 export interface Prescan {
   /** present[id] is 1 when keyword `id` (see Prescanner.index) occurs in the text. */
   present: Uint8Array;
@@ -44,7 +45,7 @@ export interface Prescan {
   /**
    * The start positions of the occurrences of the given keywords, in increasing order (overlapping
    * ones included); undefined when one of them is outside ASCII or the text had too many occurrences
-   * to keep. Valid until the next scan.
+   * to keep.
    */
   startsOf(ids: ArrayLike<number>): number[] | undefined;
 }
@@ -125,7 +126,7 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
   const occIds = new Int32Array(MAX_OCCURRENCES);
   const occEnds = new Int32Array(MAX_OCCURRENCES);
   let occCount = 0;
-  let present = new Uint8Array(unique.length);
+  const present = new Uint8Array(unique.length);
 
   // Kept out of the per-character loops (it runs only where a keyword ends) so they stay small.
   const record = (s: number, end: number): void => {
@@ -183,10 +184,30 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
     }
   };
 
+  const startsOf = (ids: ArrayLike<number>): number[] | undefined => {
+    const count = occCount;
+    if (count > MAX_OCCURRENCES) return undefined;
+    for (let k = 0; k < ids.length; k++) if (!asciiSet.has(ids[k]!)) return undefined;
+    const out: number[] = [];
+    for (let j = 0; j < count; j++) {
+      const id = occIds[j]!;
+      for (let k = 0; k < ids.length; k++) {
+        if (ids[k] === id) {
+          out.push(occEnds[j]! - lengths[id]! + 1);
+          break;
+        }
+      }
+    }
+    // Reported at their ends: starts of keywords of different lengths can be out of order.
+    if (ids.length > 1) out.sort((x, y) => x - y);
+    return out;
+  };
+
   return {
     index,
     scan(text) {
-      present = new Uint8Array(unique.length);
+      // Reused: a scan's result is read before the next scan (see Prescan).
+      present.fill(0);
       occCount = 0;
       const len = text.length;
       const bytes = asciiBytes(text);
@@ -197,24 +218,6 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
         const lower = text.toLowerCase();
         for (const k of other) if (lower.includes(k)) present[index.get(k)!] = 1;
       }
-      const count = occCount;
-      const startsOf = (ids: ArrayLike<number>): number[] | undefined => {
-        if (count > MAX_OCCURRENCES) return undefined;
-        for (let k = 0; k < ids.length; k++) if (!asciiSet.has(ids[k]!)) return undefined;
-        const out: number[] = [];
-        for (let j = 0; j < count; j++) {
-          const id = occIds[j]!;
-          for (let k = 0; k < ids.length; k++) {
-            if (ids[k] === id) {
-              out.push(occEnds[j]! - lengths[id]! + 1);
-              break;
-            }
-          }
-        }
-        // Reported at their ends: starts of keywords of different lengths can be out of order.
-        if (ids.length > 1) out.sort((x, y) => x - y);
-        return out;
-      };
       return { present, hidden, startsOf };
     },
   };
