@@ -46,8 +46,12 @@ export function captureContent(original: string, stage: CaptureStage): CapturedC
   if (stage.mode === 'redacted') {
     const result = stage.redactor.redact(original);
     text = result.text;
-    const total = Object.values(result.counts).reduce((a, b) => a + b, 0);
-    if (total > 0) captured.redactions = { ...result.counts };
+    for (const id in result.counts) {
+      if ((result.counts[id] ?? 0) > 0) {
+        captured.redactions = { ...result.counts };
+        break;
+      }
+    }
     captured.redaction_rules = stage.redactor.version;
   }
   // Every character becomes at least one byte, so the record's first maxBytes bytes come from the first

@@ -13,6 +13,8 @@ const SEVERITY_NUMBER: Record<Severity, SeverityNumber> = {
   error: SeverityNumber.ERROR,
 };
 
+const SEVERITY_TEXT: Record<Severity, string> = { info: 'INFO', warn: 'WARN', error: 'ERROR' };
+
 export interface EmitOptions {
   severity?: Severity;
   /** Index attributes for this record (risk, language…); never free text. */
@@ -143,7 +145,7 @@ export class SessionEventLog {
       eventName: sealed.event,
       timestamp: this.lastEmitMs,
       severityNumber: SEVERITY_NUMBER[severity],
-      severityText: severity.toUpperCase(),
+      severityText: SEVERITY_TEXT[severity],
       body: sealed.body,
       attributes,
       context: this.contextFor(span),
