@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { JsonLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { AuditRecorder } from '../dist/audit/recorder.js';
+import { DEFAULT_OTLP_EXPORT_TIMEOUT_MS } from '../dist/otel/register.js';
 import { resolveConfig } from '../dist/config/config.js';
 import { makeContents } from './lib/content.js';
 import { createProviders, LOG_PROCESSOR_SETTINGS } from './lib/otel.js';
@@ -108,7 +109,7 @@ const SPOOL_VARIANT = {
     const losses = { reports: 0, records: 0 };
     let declare = () => undefined;
     const spooling = new SpoolingExporter({
-      inner: new OTLPLogExporter({ url: `${url}/v1/logs`, timeoutMillis: 3_000 /* as register() sets it */ }),
+      inner: new OTLPLogExporter({ url: `${url}/v1/logs`, timeoutMillis: DEFAULT_OTLP_EXPORT_TIMEOUT_MS /* as register() sets it */ }),
       spool,
       serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
       send: (body) => postOtlp({ url: `${url}/v1/logs`, headers: {} }, body),
