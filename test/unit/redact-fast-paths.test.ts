@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RedactionRule } from '../../src/security/redact/redactor.js';
-import { createRedactor, DEFAULT_RULES } from '../../src/security/redact/rules.js';
+import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/security/redact/rules.js';
 
 /**
  * The redactor's fast paths (rules tried only at keyword-anchored run starts, and the one-pass
@@ -105,6 +105,24 @@ describe('redactor fast paths equal their reference patterns', () => {
     }
     // The corpus really exercises the rule (not a comparison of two empty results).
     expect(candidates).toBeGreaterThan(100);
+  });
+
+  it('credit-card: skipping texts whose number runs hold fewer than 13 digits skips no card', () => {
+    const red = createRedactor();
+    let cards = 0;
+    let skipped = 0;
+    for (const text of texts) {
+      if (/[^\u0000-\u007f]/.test(text)) continue;
+      red.redact(text); // its prescan leaves the digit count of this text for the card scanner
+      const gated = [...scanCards(text)];
+      // The same text plus one non-ASCII character at the end: no prescan count, so the scanner runs in full.
+      const full = [...scanCards(`${text}\u00e9`)];
+      expect(gated, JSON.stringify(text.slice(0, 300))).toEqual(full);
+      cards += full.length;
+      if (!/[0-9][0-9 -]*/.test(text) || Math.max(...(text.match(/[0-9 -]+/g) ?? ['']).map((r) => r.replace(/[^0-9]/g, '').length)) < 13) skipped++;
+    }
+    expect(cards).toBeGreaterThan(50);
+    expect(skipped).toBeGreaterThan(100);
   });
 
   it('the whole table, keyword prefilter included, gives the same result as every reference pattern run on every text', () => {

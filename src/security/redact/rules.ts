@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
-import { createPrescanner, type Prescan } from './prescan.js';
+import { createPrescanner, maxDigitsInNumberRun, type Prescan } from './prescan.js';
 import { BASE64_TOKEN_PATTERN, HEX_TOKEN_PATTERN, scanBase64Tokens, scanHexTokens } from './token-runs.js';
 import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
@@ -108,6 +108,8 @@ function* scanPrivateKeys(text: string): Iterable<Span> {
   }
 }
 
+const CARD_MIN_DIGITS = 13;
+
 /** Card number candidates: 13–19 digits, optionally grouped by single spaces or dashes. */
 const CARD_CANDIDATE = /(?<![0-9])[2-6][0-9 -]{11,22}[0-9](?![0-9])/g;
 
@@ -115,7 +117,10 @@ const CARD_CANDIDATE = /(?<![0-9])[2-6][0-9 -]{11,22}[0-9](?![0-9])/g;
  * Payment card numbers: a candidate is split into its digit groups; the longest run of whole groups
  * with 13–19 digits, an issuer first digit (2–6) and a valid Luhn check digit is redacted.
  */
-function* scanCards(text: string): Iterable<Span> {
+export function* scanCards(text: string): Iterable<Span> {
+  // The redactor's prescan counted digits per run: with fewer than 13 in every run, no card can match.
+  const digits = maxDigitsInNumberRun(text);
+  if (digits !== undefined && digits < CARD_MIN_DIGITS) return;
   CARD_CANDIDATE.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = CARD_CANDIDATE.exec(text)) !== null) {
