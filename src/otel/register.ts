@@ -34,10 +34,10 @@ function identifyLogRecord(record: ReadableLogRecord) {
   return { session, seq, isLossEvent: true, declares };
 }
 
-/** [1,2,3,7,8] → [[1,3],[7,8]] */
-
 /** OTLP export timeout register() gives its exporters when OTEL_EXPORTER_OTLP_TIMEOUT is not set (see below). */
 export const DEFAULT_OTLP_EXPORT_TIMEOUT_MS = 2_000;
+
+/** [1,2,3,7,8] → [[1,3],[7,8]] */
 export function seqRanges(seqs: number[]): Array<[number, number]> {
   const sorted = [...seqs].sort((a, b) => a - b);
   const ranges: Array<[number, number]> = [];
