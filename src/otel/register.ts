@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchLogRecordProcessor, SimpleLogRecordProcessor, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { SimpleLogRecordProcessor, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { JsonLogsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -13,41 +13,13 @@ import { resolveConfig, type AuditConfigInput } from '../config/config.js';
 import { FileLogRecordExporter, FileSpanExporter } from './file-sink.js';
 import { otlpTarget, postOtlp } from './otlp-endpoint.js';
 import { Spool } from './spool.js';
+import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-declaration.js';
+import { LossReportingBatchLogRecordProcessor } from './loss-reporting-processor.js';
 import { SpoolingExporter, type LossReport } from './spooling-exporter.js';
-
-/** Session and seq of an audit log record, for declaring what a full spool dropped. */
-function identifyLogRecord(record: ReadableLogRecord) {
-  const session = record.attributes['session.id'];
-  const seq = record.attributes['oi_audit.event.seq'];
-  if (typeof session !== 'string' || typeof seq !== 'number') return undefined;
-  if (record.attributes['event.name'] !== 'oi_audit.audit.loss') return { session, seq, isLossEvent: false };
-  // The seqs this loss event declares: if it is dropped in turn, the next declaration must carry them.
-  const declares: number[] = [];
-  try {
-    const ranges = (JSON.parse(String(record.body)) as { data?: { lost_seqs?: unknown } }).data?.lost_seqs;
-    if (Array.isArray(ranges)) {
-      for (const r of ranges) if (Array.isArray(r) && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1])) for (let s = r[0] as number; s <= (r[1] as number); s++) declares.push(s);
-    }
-  } catch {
-    // not JSON: nothing to carry over
-  }
-  return { session, seq, isLossEvent: true, declares };
-}
 
 /** OTLP export timeout register() gives its exporters when OTEL_EXPORTER_OTLP_TIMEOUT is not set (see below). */
 export const DEFAULT_OTLP_EXPORT_TIMEOUT_MS = 2_000;
 
-/** [1,2,3,7,8] → [[1,3],[7,8]] */
-export function seqRanges(seqs: number[]): Array<[number, number]> {
-  const sorted = [...seqs].sort((a, b) => a - b);
-  const ranges: Array<[number, number]> = [];
-  for (const n of sorted) {
-    const last = ranges.at(-1);
-    if (last && n === last[1] + 1) last[1] = n;
-    else ranges.push([n, n]);
-  }
-  return ranges;
-}
 
 export type SinkKind = 'otlp' | 'file';
 
@@ -116,6 +88,7 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
   let logSpool: SpoolingExporter<ReadableLogRecord> | undefined;
   // Losses are declared in the chain of the session they hit (once the recorder exists).
   let declareLoss: (report: LossReport) => void = () => {};
+  let queueLoss: QueueLossCollector | undefined;
   if (sink === 'file') {
     sinkDir = resolve(config.sinkDir);
     // Unbatched: each record is written before the call returns (see file-sink.ts).
@@ -147,7 +120,13 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     });
     spanProcessor = new BatchSpanProcessor(spanSpool);
     // The spool bounds memory: the in-process queue only has to absorb bursts between exports.
-    logProcessor = new BatchLogRecordProcessor({ exporter: logSpool, maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 200 });
+    // Records the full queue drops are declared as losses too (see loss-reporting-processor.ts).
+    queueLoss = new QueueLossCollector((report) => declareLoss(report));
+    const collector = queueLoss;
+    logProcessor = new LossReportingBatchLogRecordProcessor(
+      { exporter: logSpool, maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 200 },
+      (record) => collector.add(record),
+    );
   }
 
   const sdk = new NodeSDK({
@@ -173,16 +152,7 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     loggerProvider: logs.getLoggerProvider(),
   });
 
-  declareLoss = (report) => {
-    for (const [sessionId, lost] of report.bySession) {
-      const session = recorder.activeSessions.find((s) => s.id === sessionId);
-      if (!session) {
-        process.stderr.write(`oi-audit: ${lost.count} audit records of ${sessionId || 'no session'} dropped (${report.reason}); the session has ended, so the loss shows as a truncated stream\n`);
-        continue;
-      }
-      session.recordLoss(lost.count, report.reason, { lost_seqs: seqRanges(lost.seqs) });
-    }
-  };
+  declareLoss = lossDeclarer(recorder);
 
   // Fail-closed health: the last export reached the Collector, the spool has room, and (if configured) the Collector's health endpoint answers.
   let collectorHealthy = true;
@@ -214,6 +184,8 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     },
     shutdown() {
       shuttingDown ??= (async () => {
+        // Queue drops not yet declared are declared while their sessions are still open.
+        queueLoss?.flush();
         recorder.endAll('shutdown');
         if (healthTimer) clearInterval(healthTimer);
         await sdk.shutdown();

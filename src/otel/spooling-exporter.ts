@@ -11,7 +11,8 @@ export interface BatchExporter<T> {
 export interface LossReport {
   /** Records dropped, per session id (records without one under ''). */
   bySession: Map<string, { count: number; seqs: number[] }>;
-  reason: 'spool_full' | 'spool_write_failed';
+  /** spool_full / spool_write_failed: the spool refused a batch; queue_full: the in-process queue dropped records before any export. */
+  reason: 'spool_full' | 'spool_write_failed' | 'queue_full';
 }
 
 export interface SpoolingExporterOptions<T> {
