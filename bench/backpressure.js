@@ -101,6 +101,7 @@ const SPOOL_VARIANT = {
     const { Spool } = await import(SPOOL_MODULE);
     const { SpoolingExporter } = await import('../dist/otel/spooling-exporter.js');
     const { postOtlp } = await import('../dist/otel/otlp-endpoint.js');
+    const { QueueLossCollector } = await import('../dist/otel/loss-declaration.js');
     const config = resolveConfig({}, {});
     const port = await deadPort();
     const url = `http://127.0.0.1:${port}`;
@@ -126,7 +127,12 @@ const SPOOL_VARIANT = {
       },
     });
     const counting = countingExporter(spooling);
-    const providers = createProviders(url, { logExporter: counting.exporter });
+    // As register(): records the full queue drops are collected and declared (reason queue_full).
+    const queueLoss = new QueueLossCollector((report) => {
+      losses.reports++;
+      declare(report);
+    });
+    const providers = createProviders(url, { logExporter: counting.exporter, onQueueFull: (record) => queueLoss.add(record) });
     const dirBytes = () => {
       let total = 0;
       for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size;
@@ -136,7 +142,7 @@ const SPOOL_VARIANT = {
       providers,
       describe: {
         endpoint: url,
-        processor: { kind: 'BatchLogRecordProcessor', ...LOG_PROCESSOR_SETTINGS },
+        processor: { kind: 'LossReportingBatchLogRecordProcessor', ...LOG_PROCESSOR_SETTINGS },
         spool: { maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync },
       },
       setSession(session) {

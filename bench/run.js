@@ -276,7 +276,8 @@ if (raw.backpressure) {
     add(`${p}.live_growth_last_quarter_mib`, 'backpressure', `  ${label}: live heap change over the last quarter${variant === 'spool' ? ' (negative: the queue drained into the spool)' : ''}`, 'MiB', rs.map((r) => live(r.quarters.at(-1)) - live(r.quarters.at(-2))));
     add(`${p}.queued_peak`, 'backpressure', `  ${label}: peak records in the in-process queue`, 'records', rs.map((r) => r.peakQueued));
     add(`${p}.queued_end`, 'backpressure', `  ${label}: records in the in-process queue at the end`, 'records', rs.map((r) => r.queuedAtEnd));
-    add(`${p}.dropped_by_queue`, 'backpressure', `  ${label}: records dropped by the full in-process queue (not declared in the chain)`, 'records', rs.map((r) => r.droppedByQueue));
+    const declared = variant === 'spool' ? 'declared as loss events, reason queue_full' : 'not declared in the chain';
+    add(`${p}.dropped_by_queue`, 'backpressure', `  ${label}: records dropped by the full in-process queue (${declared})`, 'records', rs.map((r) => r.droppedByQueue));
     if (variant === 'spool') add(`${p}.dropped_by_spool`, 'backpressure', `  ${label}: records refused by the full spool (declared as loss events)`, 'records', rs.map((r) => r.droppedBySpool));
     if (variant === 'spool') {
       add(`${p}.spool_mib`, 'backpressure', `  ${label}: spool bytes on disk at the end`, 'MiB', rs.map((r) => r.spoolBytes / MiB));

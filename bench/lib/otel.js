@@ -11,6 +11,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { LossReportingBatchLogRecordProcessor } from '../../dist/otel/loss-reporting-processor.js';
 
 export const LOG_PROCESSOR_SETTINGS = Object.freeze({ maxQueueSize: 65_536, maxExportBatchSize: 512, scheduledDelayMillis: 200 });
 
@@ -25,12 +26,16 @@ export function benchResource() {
 
 /**
  * @param {string} baseUrl OTLP/HTTP base URL (the local sink, or a dead port)
- * @param {{ logExporter?: import('@opentelemetry/sdk-logs').LogRecordExporter, processorSettings?: object }} [options]
+ * @param {{ logExporter?: import('@opentelemetry/sdk-logs').LogRecordExporter, processorSettings?: object, onQueueFull?: (record: object) => void }} [options]
+ *   onQueueFull: use register()'s LossReportingBatchLogRecordProcessor, which reports each record its full queue drops.
  */
 export function createProviders(baseUrl, options = {}) {
   const resource = benchResource();
   const logExporter = options.logExporter ?? new OTLPLogExporter({ url: `${baseUrl}/v1/logs` });
-  const logProcessor = new BatchLogRecordProcessor({ exporter: logExporter, ...LOG_PROCESSOR_SETTINGS, ...options.processorSettings });
+  const processorConfig = { exporter: logExporter, ...LOG_PROCESSOR_SETTINGS, ...options.processorSettings };
+  const logProcessor = options.onQueueFull
+    ? new LossReportingBatchLogRecordProcessor(processorConfig, options.onQueueFull)
+    : new BatchLogRecordProcessor(processorConfig);
   const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: `${baseUrl}/v1/traces` }));
   const loggerProvider = new LoggerProvider({ resource, processors: [logProcessor] });
   const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [spanProcessor] });
