@@ -1,24 +1,16 @@
 import * as crypto from 'node:crypto';
 
-/** One-shot SHA-256 (crypto.hash, Node >= 20.12: no Hash object per call) with a createHash fallback. */
-const hashHex: (data: string | Uint8Array) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
-
-const hashBytes: (data: string | Uint8Array) => Buffer =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'buffer')
-    : (data) => crypto.createHash('sha256').update(data).digest();
+/** crypto.hash (Node >= 20.12) hashes in one call, without a Hash object per call; older 20.x fall back. */
+const oneShot = typeof (crypto as { hash?: unknown }).hash === 'function';
 
 /** SHA-256 of a UTF-8 string or bytes, as 32 bytes. */
 export function sha256(data: string | Uint8Array): Buffer {
-  return hashBytes(data);
+  return oneShot ? crypto.hash('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
 }
 
 /** Lower-case hex SHA-256 of a UTF-8 string or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return hashHex(data);
+  return oneShot ? crypto.hash('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** The `prev` of the first event of a stream. */

@@ -1,5 +1,5 @@
-import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { sha256 } from '../hash.js';
 
 /**
  * RFC 6962 §2.1 Merkle Tree Hash (as used by Certificate Transparency):
@@ -12,11 +12,8 @@ import { createHash } from 'node:crypto';
 const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
 
-/** One-shot SHA-256 (crypto.hash, Node >= 20.12) with a createHash fallback for older 20.x. */
-const sha256: (data: Uint8Array) => Buffer =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'buffer')
-    : (data) => createHash('sha256').update(data).digest();
+/** MTH({}): the root of a checkpoint over no events. */
+const EMPTY_ROOT_HEX = sha256(new Uint8Array(0)).toString('hex');
 
 export function leafHash(data: Uint8Array): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
@@ -71,7 +68,7 @@ export function merkleRoot(entries: readonly Uint8Array[]): Buffer {
  * split (checked against the RFC 6962 reference roots in the tests), with no recursion or slicing.
  */
 export function eventsMerkleRoot(eventHashesHex: readonly string[]): string {
-  if (eventHashesHex.length === 0) return sha256(Buffer.alloc(0)).toString('hex');
+  if (eventHashesHex.length === 0) return EMPTY_ROOT_HEX;
   let level: Buffer[] = eventHashesHex.map((h) => {
     if (!/^[0-9a-f]{64}$/.test(h)) throw new TypeError('event hash must be 64 lower-case hex digits');
     return leafHash32(Buffer.from(h, 'hex'));
@@ -118,7 +115,7 @@ export class MerkleAccumulator {
 
   /** RFC 6962 root over everything appended since the last reset, in hex. */
   rootHex(): string {
-    if (this.roots.length === 0) return sha256(Buffer.alloc(0)).toString('hex');
+    if (this.roots.length === 0) return EMPTY_ROOT_HEX;
     let r = this.roots[this.roots.length - 1]!;
     for (let i = this.roots.length - 2; i >= 0; i--) r = nodeHash32(this.roots[i]!, r);
     return r.toString('hex');
