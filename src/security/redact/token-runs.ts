@@ -1,4 +1,3 @@
-import { asciiBytes } from '../utf8-bytes.js';
 import type { Span } from './redactor.js';
 
 /**
@@ -28,8 +27,9 @@ const MEMO_MAX_CHARS = 256 * 1024;
 
 /**
  * The maximal runs of token characters of at least 20 (the shorter of the two rules' minimums), as
- * [start, end, allHex] triples. Both rules scan the same text one after the other, so the runs of the
- * last text are kept and reused.
+ * [start, end, allHex] triples. The redactor's prescan (prescan.ts) finds them for ASCII texts in its
+ * own pass and hands them over; this loop serves other texts. Both rules scan the same text one after
+ * the other, so the runs of the last text are kept and reused.
  */
 let memoText: string | undefined;
 let memoRuns: number[] = [];
@@ -38,22 +38,6 @@ function longTokenRuns(text: string): number[] {
   if (text === memoText) return memoRuns;
   const runs: number[] = [];
   const len = text.length;
-  const bytes = asciiBytes(text);
-  if (bytes) {
-    let i = 0;
-    while (i < len) {
-      if (TOKEN[bytes[i]!] === 0) {
-        i++;
-        continue;
-      }
-      const start = i;
-      let allHex = HEX[bytes[i]!]!;
-      i++;
-      while (i < len && TOKEN[bytes[i]!] === 1) allHex &= HEX[bytes[i++]!]!;
-      if (i - start >= BASE64_MIN) runs.push(start, i, allHex);
-    }
-    return remember(text, runs);
-  }
   let i = 0;
   while (i < len) {
     const c = text.charCodeAt(i);
@@ -72,20 +56,16 @@ function longTokenRuns(text: string): number[] {
     }
     if (i - start >= BASE64_MIN) runs.push(start, i, allHex);
   }
-  return remember(text, runs);
+  rememberTokenRuns(text, runs);
+  return runs;
 }
 
-/** Hand the runs of `text` (found by the redactor's prescan, see prescan.ts) to the scanners. */
+/** Keep the runs of `text` for the scanners (the prescan calls this with the runs it found). */
 export function rememberTokenRuns(text: string, runs: number[]): void {
-  remember(text, runs);
-}
-
-function remember(text: string, runs: number[]): number[] {
   if (text.length <= MEMO_MAX_CHARS) {
     memoText = text;
     memoRuns = runs;
   }
-  return runs;
 }
 
 /** Reference definition of scanBase64Tokens. */
