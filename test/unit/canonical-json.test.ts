@@ -1,6 +1,7 @@
 import reference from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import { canonicalize, type JsonValue } from '../../src/security/canonical-json.js';
+import { prng } from '../helpers/prng.js';
 
 /** RFC 8785 (JSON Canonicalization Scheme) against the RFC's own examples. */
 
@@ -104,16 +105,6 @@ describe('RFC 8785 canonical JSON', () => {
   });
 
   describe('equals the reference implementation (the `canonicalize` package by the RFC author)', () => {
-    function prng(seed: number) {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
     const rnd = prng(11);
     const CHARS = ['a', 'Z', '0', ' ', '"', '\\', '/', '\n', '\t', '\r', '\b', '\f', '\u0000', '\u001f', '\u007f', '\u0080', 'é', '€', '\u2028', '\u2029', '😀', '\ufb33', '\ud800', '\udfff', '\udbff\udfff'];
     const str = (max: number) => Array.from({ length: Math.floor(rnd() * max) }, () => CHARS[Math.floor(rnd() * CHARS.length)]).join('');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RedactionRule } from '../../src/security/redact/redactor.js';
 import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/security/redact/rules.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * The redactor's fast paths (rules tried only at keyword-anchored run starts, and the one-pass
@@ -10,16 +11,6 @@ import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/security/red
  * trailing `=`, adjacent and overlapping candidates, hidden characters.
  */
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-';
 const HEX = '0123456789abcdefABCDEF';

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SseParser, type SseEvent } from '../../src/openinterpreter/sse.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * The LLM proxy parses every upstream stream as it passes through: the events it assembles must not
  * depend on where the network cut the stream, nor on which line ends the server used.
  */
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** WHATWG event-stream interpretation of a whole text at once: the reference. */
 function reference(text: string): SseEvent[] {
