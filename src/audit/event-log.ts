@@ -24,10 +24,6 @@ export interface EmitOptions {
 /** Called for every sealed event; errors thrown by it are swallowed (a hook must never break the host). */
 export type SealedEventListener = (event: SealedEvent, attributes: Attributes) => void;
 
-/**
- * One session's audit stream: seals each event into the hash chain, then emits it as a log record
- * tied to its span. The body is the canonical JSON string; attributes only index it.
- */
 let isoMs = -1;
 let isoText = '';
 
@@ -41,6 +37,10 @@ function isoNow(): string {
   return isoText;
 }
 
+/**
+ * One session's audit stream: seals each event into the hash chain, then emits it as a log record
+ * tied to its span. The body is the canonical JSON string; attributes only index it.
+ */
 export class SessionEventLog {
   private lastEmitMs = Date.now();
   private lastCheckpointMs = Date.now();

@@ -2,7 +2,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { LossReport } from './spooling-exporter.js';
 
-/** Session and seq of an audit log record, for declaring what a full spool dropped. */
+/** Session and seq of an audit log record, for declaring what a full spool or a full queue dropped. */
 export function identifyLogRecord(record: ReadableLogRecord) {
   const session = record.attributes['session.id'];
   const seq = record.attributes['oi_audit.event.seq'];

@@ -536,7 +536,6 @@ function* regexPositions(re: RegExp, text: string): Iterable<number> {
   while ((m = re.exec(text)) !== null) yield m.index;
 }
 
-
 function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegExp | string>, custom: boolean): string {
   if (!custom) return REDACTION_RULES_VERSION;
   const h = createHash('sha256');
