@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../args.js';
 import { demoCommand } from './demo.js';
 import { exportCommand } from './export.js';
+import { exportLokiCommand } from './export-loki.js';
 import { gatewayCommand } from './gateway.js';
 import { importCommand } from './import.js';
 import { keygenCommand } from './keygen.js';
@@ -8,4 +9,4 @@ import { verifyCommand } from './verify.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, exportCommand, importCommand, gatewayCommand, keygenCommand];
+export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, exportCommand, exportLokiCommand, importCommand, gatewayCommand, keygenCommand];
