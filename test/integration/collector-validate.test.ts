@@ -42,7 +42,7 @@ const rel = (p: string): string => relative(COLLECTOR_CONFIG_DIR, p);
 describe('collector-config/', () => {
   it('every YAML file is classified: Collector configs, the ocb manifest, the Tempo and Loki configs', () => {
     const others = ALL.filter((p) => !COLLECTOR_CONFIGS.includes(p)).map(rel);
-    expect(others.sort()).toEqual(['builder-config.yaml', 'loki.yaml', 'tempo.yaml']);
+    expect(others.sort()).toEqual(['alertmanager.yml', 'builder-config.yaml', 'loki.yaml', 'tempo-3.yaml', 'tempo.yaml']);
     expect(COLLECTOR_CONFIGS.map(rel)).toEqual(
       expect.arrayContaining([
         'otelcol.yaml',
@@ -164,16 +164,39 @@ describe('back ends and docker-compose.yml (by construction)', () => {
     expect(logAttrs.some((r) => r.action === 'index_label' && r.attributes.includes('session.id'))).toBe(true);
   });
 
+  it('loki.yaml sizes for the Collector\'s batches and sends alerts to the Alertmanager, which routes them to a webhook', () => {
+    const loki = load(join(COLLECTOR_CONFIG_DIR, 'loki.yaml'));
+    expect(loki.server.grpc_server_max_recv_msg_size).toBeGreaterThanOrEqual(16 * 2 ** 20);
+    expect(loki.ingester_client.grpc_client_config.max_send_msg_size).toBe(loki.server.grpc_server_max_recv_msg_size);
+    expect(loki.ruler.alertmanager_url).toBe('http://alertmanager:9093');
+    expect(loki.ruler.storage).toBeUndefined(); // rules come from common.storage (Loki 3.7 and main agree)
+    expect(loki.common.storage.filesystem.rules_directory).toBe('/loki/rules');
+    const otelcol = load(join(COLLECTOR_CONFIG_DIR, 'otelcol.yaml'));
+    const batch = otelcol.exporters['otlp_http/loki'].sending_queue.batch;
+    expect(batch.sizer).toBe('bytes');
+    expect(batch.max_size).toBeLessThan(4 * 10 ** 6); // fits even a Loki with the default 4 MB gRPC limit
+    const am = load(join(COLLECTOR_CONFIG_DIR, 'alertmanager.yml'));
+    const receivers = (am.receivers as Array<{ name: string; webhook_configs?: unknown[] }>).map((r) => r.name);
+    expect(receivers).toContain(am.route.receiver);
+    for (const r of am.route.routes ?? []) expect(receivers).toContain(r.receiver);
+    expect(am.receivers[0].webhook_configs.length).toBeGreaterThan(0);
+  });
+
   it('tempo.yaml: block retention, OTLP receivers on all interfaces', () => {
     const tempo = load(join(COLLECTOR_CONFIG_DIR, 'tempo.yaml'));
     expect(tempo.compactor.compaction.block_retention).toMatch(/^\d+h$/);
     expect(tempo.distributor.receivers.otlp.protocols.grpc.endpoint).toBe('0.0.0.0:4317');
+    // The 3.x variant has none of the blocks Tempo 3 refuses.
+    const tempo3 = load(join(COLLECTOR_CONFIG_DIR, 'tempo-3.yaml'));
+    expect(tempo3.ingester).toBeUndefined();
+    expect(tempo3.compactor).toBeUndefined();
+    expect(tempo3.distributor.receivers.otlp.protocols.grpc.endpoint).toBe('0.0.0.0:4317');
   });
 
   it('docker-compose.yml: pinned official images, mounted files exist, health checks, the Collector runs otelcol.yaml', () => {
     const compose = load(join(REPO_ROOT, 'docker-compose.yml'));
     const s = compose.services as Record<string, Doc>;
-    expect(Object.keys(s).sort()).toEqual(['grafana', 'loki', 'otel-collector', 'tempo']);
+    expect(Object.keys(s).sort()).toEqual(['alertmanager', 'grafana', 'loki', 'otel-collector', 'tempo']);
     expect(s['otel-collector']!.image).toMatch(/^otel\/opentelemetry-collector-contrib:0\.145\.0$/);
     expect(s.tempo!.image).toMatch(/^grafana\/tempo:\d+\.\d+\.\d+$/);
     expect(s.loki!.image).toMatch(/^grafana\/loki:\d+\.\d+\.\d+$/);
@@ -181,7 +204,8 @@ describe('back ends and docker-compose.yml (by construction)', () => {
     for (const [name, svc] of Object.entries(s)) {
       for (const v of (svc.volumes ?? []) as string[]) {
         const src = v.split(':')[0]!;
-        if (src.startsWith('./') && name !== 'grafana') expect(existsSync(resolve(REPO_ROOT, src)), `${name}: ${src}`).toBe(true);
+        // ./secrets/ holds what the operator provides (tokens, the webhook URL): not in the repository.
+        if (src.startsWith('./') && !src.startsWith('./secrets/') && name !== 'grafana') expect(existsSync(resolve(REPO_ROOT, src)), `${name}: ${src}`).toBe(true);
       }
       if (name !== 'otel-collector') expect(svc.healthcheck?.test, name).toBeDefined();
     }
