@@ -10,7 +10,7 @@ import { trace } from '@opentelemetry/api';
 import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { resolveConfig, type AuditConfigInput } from '../config/config.js';
-import { FileLogRecordExporter, FileSpanExporter } from './file-sink.js';
+import { FileLogRecordExporter, FileSpanExporter, sinkFileOptionsFromEnv } from './file-sink.js';
 import { otlpTarget, postOtlp } from './otlp-endpoint.js';
 import { Spool } from './spool.js';
 import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-declaration.js';
@@ -92,8 +92,9 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
   if (sink === 'file') {
     sinkDir = resolve(config.sinkDir);
     // Unbatched: each record is written before the call returns (see file-sink.ts).
-    spanProcessor = new SimpleSpanProcessor(new FileSpanExporter(sinkDir));
-    logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir) });
+    const sinkFiles = sinkFileOptionsFromEnv(process.env);
+    spanProcessor = new SimpleSpanProcessor(new FileSpanExporter(sinkDir, sinkFiles));
+    logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir, sinkFiles) });
   } else {
     endpoint = options.endpoint ?? endpointFromEnv;
     const traces = otlpTarget('traces', options, env);

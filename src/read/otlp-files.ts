@@ -1,3 +1,6 @@
+import { decryptSegments, isEncryptedText, SegmentError } from '../at-rest/segments.js';
+import type { AtRestIdentity } from '../at-rest/keys.js';
+import type { Sodium } from '../at-rest/sodium.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -52,6 +55,26 @@ export class InputError extends Error {
 }
 
 // Rotated archives are renamed `name.json-<timestamp>.zst` by the Collector's rotation: match on the last suffix.
+/** How to read files encrypted at rest (src/at-rest/). */
+export interface ReadOptions {
+  /** The security team's identity and the loaded crypto module (loadAtRestIdentity). */
+  atRest?: { identity: AtRestIdentity; sodium: Sodium };
+}
+
+/** Encrypted sink files become their plaintext lines; without an identity they are an input error (exit 2). */
+function decryptIfSealed(text: string, file: string, options: ReadOptions): string {
+  if (!isEncryptedText(text)) return text;
+  if (!options.atRest) throw new InputError('input is encrypted at rest (oi-audit segments): give the security team\'s identity with --identity FILE', { file });
+  try {
+    return decryptSegments(text, options.atRest.identity, options.atRest.sodium)
+      .flatMap((seg) => seg.lines)
+      .join('\n');
+  } catch (err) {
+    if (err instanceof SegmentError) throw new InputError(err.message, { file, line: err.line });
+    throw err;
+  }
+}
+
 const DATA_FILE = /\.(jsonl|json|ndjson|gz|zst)$/i;
 const ZSTD_MAGIC = 0xfd2fb528;
 
@@ -269,7 +292,7 @@ function parseDocument(doc: unknown, source: SourceRef, out: AuditData): void {
  * Read OTLP JSON lines (embedded sink, Collector file exporter, plain or gzip) and Loki query output.
  * Any malformed line is an InputError naming file and line: a verifier must not guess past bad input.
  */
-export function readAuditFiles(paths: string[]): AuditData {
+export function readAuditFiles(paths: string[], options: ReadOptions = {}): AuditData {
   const out: AuditData = { logs: [], spans: [], files: [] };
   for (const file of expandPaths(paths)) {
     out.files.push(file);
@@ -287,7 +310,7 @@ export function readAuditFiles(paths: string[]): AuditData {
       });
       continue;
     }
-    const text = readText(file, raw);
+    const text = decryptIfSealed(readText(file, raw), file, options);
     const trimmed = text.trimStart();
     // A Loki query result is one (possibly pretty-printed) JSON document.
     if (trimmed.startsWith('{') && /^\{\s*"status"/.test(trimmed)) {

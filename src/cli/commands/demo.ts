@@ -118,7 +118,12 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
       rmSync(workDir, { recursive: true, force: true });
     }
 
-    if (audit.sink === 'file' && audit.sinkDir) {
+    if (audit.sink === 'file' && audit.sinkDir && process.env.OI_AUDIT_AT_REST_RECIPIENT) {
+      // Encrypted to the security team: this host cannot (and should not) read the trail back.
+      const hint = `oi-audit view ${audit.sinkDir} --identity <the security team's at-rest.identity>`;
+      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'file', sinkDir: audit.sinkDir, encrypted: true, sessionId, approve: approveMode, results }, null, 2)}\n`);
+      else process.stdout.write(`Audit files (encrypted at rest): ${audit.sinkDir}\nRead them with: ${hint}\n`);
+    } else if (audit.sink === 'file' && audit.sinkDir) {
       const sessions = assembleSessions(readAuditFiles([audit.sinkDir])).filter((s) => !sessionId || s.sessionId === sessionId);
       if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'file', sinkDir: audit.sinkDir, sessionId, approve: approveMode, results, sessions }, null, 2)}\n`);
       else {

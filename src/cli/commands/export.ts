@@ -1,3 +1,4 @@
+import { readOptions } from '../at-rest-option.js';
 import { parseEvents } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { toEcs, toOcsf, validateOcsf } from '../../siem/index.js';
@@ -16,16 +17,18 @@ original canonical body, so the SIEM copy still verifies. Mapping: docs/siem-map
 Options:
   --format ocsf|ecs   output schema (required)
   --validate          (OCSF) check each event against its class's required fields; exit 1 if any fails
+  --identity FILE     the security team's at-rest identity: read files the sink encrypted (OI_AUDIT_AT_REST_RECIPIENT)
   -h, --help          this help
 
 Exit codes: 0 ok, 1 a validation failure (with --validate), 2 usage error or unreadable input.`,
-  options: { format: { type: 'string' }, validate: { type: 'boolean' } },
+  options: {
+    identity: { type: 'string' }, format: { type: 'string' }, validate: { type: 'boolean' } },
   allowPositionals: true,
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('oi-audit export needs at least one PATH');
     if (values.format === undefined) throw new UsageError('oi-audit export needs --format ocsf or --format ecs');
     const format = choiceOption(values, 'format', ['ocsf', 'ecs'] as const, 'ocsf');
-    const data = readAuditFiles(positionals);
+    const data = readAuditFiles(positionals, await readOptions(values));
     const { events } = parseEvents(data);
     let invalid = 0;
     const lines: string[] = [];

@@ -1,3 +1,4 @@
+import { readOptions } from '../at-rest-option.js';
 import { readFileSync } from 'node:fs';
 import { parseKeySpec } from '../../security/keyspec.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
@@ -61,10 +62,12 @@ Options:
   --allow-open        sessions still running: a missing end is a warning, not "truncated"
   --verbose           also list info-level notes (duplicates, key not pinned, …)
   --json              print the report as JSON only
+  --identity FILE     the security team's at-rest identity: read files the sink encrypted (OI_AUDIT_AT_REST_RECIPIENT)
   -h, --help          this help
 
 Exit codes: 0 every session valid, 1 any problem (or no audit records found), 2 unreadable input or usage error.`,
   options: {
+    identity: { type: 'string' },
     json: { type: 'boolean' },
     key: { type: 'string' },
     'public-key': { type: 'string', multiple: true },
@@ -80,7 +83,7 @@ Exit codes: 0 every session valid, 1 any problem (or no audit records found), 2 
     if (maxGap !== undefined && !(Number(maxGap) > 0)) throw new UsageError('--max-gap must be a positive number of seconds');
     const macSeed = readMacSeed(stringOption(values, 'key'), process.env);
     const trustedPublicKeys = readPublicKeys((values['public-key'] as string[] | undefined) ?? []);
-    const data = readAuditFiles(positionals);
+    const data = readAuditFiles(positionals, await readOptions(values));
     const reports = verifySessions(data.logs, {
       ...(macSeed ? { macSeed } : {}),
       ...(trustedPublicKeys.length ? { trustedPublicKeys } : {}),

@@ -1,3 +1,4 @@
+import { readOptions } from '../at-rest-option.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../../view/timeline.js';
@@ -15,14 +16,16 @@ a Loki query_range JSON result, or a directory holding such files.
 Options:
   --json          print the assembled sessions as JSON (nothing else on stdout)
   --session ID    only this session
+  --identity FILE     the security team's at-rest identity: read files the sink encrypted (OI_AUDIT_AT_REST_RECIPIENT)
   -h, --help      this help
 
 Exit codes: 0 ok, 2 usage error or unreadable/malformed input (the message names file and line).`,
-  options: { json: { type: 'boolean' }, session: { type: 'string' } },
+  options: {
+    identity: { type: 'string' }, json: { type: 'boolean' }, session: { type: 'string' } },
   allowPositionals: true,
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('oi-audit view needs at least one PATH');
-    const data = readAuditFiles(positionals);
+    const data = readAuditFiles(positionals, await readOptions(values));
     let sessions = assembleSessions(data);
     if (typeof values.session === 'string') sessions = sessions.filter((s) => s.sessionId === values.session);
     if (values.json) {
