@@ -1,0 +1,72 @@
+/**
+ * A real audited session (demo: scripted model → proxy → real Open Interpreter) with the sink encrypted to
+ * the security team: the files on the host hold none of the session's content, the identity reads and
+ * verifies them, without it every reader refuses with exit 2, and a flipped byte is reported.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/openinterpreter/demo-script.js';
+import { runCli } from '../helpers/cli.js';
+
+let root: string;
+let out: string;
+let keys: string;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'oi-at-rest-e2e-'));
+  out = join(root, 'logs');
+  keys = join(root, 'keys');
+  const gen = await runCli(['keygen', keys, '--at-rest']);
+  expect(gen.code, gen.stderr).toBe(0);
+  const demo = await runCli(['demo', '--out', out, '--keys', keys, '--approve', 'all'], {
+    env: { ...process.env, OI_AUDIT_AT_REST_RECIPIENT: join(keys, 'at-rest.recipient') },
+  });
+  expect(demo.code, demo.stderr).toBe(0);
+  expect(demo.stdout).toMatch(/encrypted at rest/);
+}, 300_000);
+
+describe('audit files encrypted at rest', () => {
+  it('hold none of the session in plaintext', () => {
+    const files = readdirSync(out);
+    expect(files).toContain('logs.jsonl');
+    const needles = [DEMO_SCRIPT.turns[0]!.user, DEMO_MARKERS.pythonToken, DEMO_MARKERS.shellOk, DEMO_MARKERS.missingPath, 'oi_audit.user.input'];
+    for (const f of files) {
+      const text = readFileSync(join(out, f), 'utf8');
+      for (const n of needles) expect(text, `${f} holds "${n}"`).not.toContain(n);
+    }
+  });
+
+  it('view and verify read them with the identity: VALID, the session content there', async () => {
+    const identity = join(keys, 'at-rest.identity');
+    const verified = await runCli(['verify', out, '--key', join(keys, 'mac-seed'), '--public-key', join(keys, 'signing-key.pub.pem'), '--identity', identity]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/VALID/);
+    const viewed = await runCli(['view', out, '--identity', identity]);
+    expect(viewed.code, viewed.stderr).toBe(0);
+    expect(viewed.stdout).toContain(DEMO_MARKERS.shellOk);
+  });
+
+  it('without the identity, view, verify and export say the input is encrypted and exit 2', async () => {
+    for (const args of [['view', out], ['verify', out], ['export', out, '--format', 'ecs']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/encrypted at rest.*--identity/);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('a flipped byte in a ciphertext line is reported (authentication), naming the line', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'oi-at-rest-flip-'));
+    const lines = readFileSync(join(out, 'logs.jsonl'), 'utf8').split('\n');
+    const b = Buffer.from(lines[3]!, 'base64');
+    b[10]! ^= 0x01;
+    lines[3] = b.toString('base64');
+    writeFileSync(join(copy, 'logs.jsonl'), lines.join('\n'));
+    const r = await runCli(['verify', copy, '--identity', join(keys, 'at-rest.identity')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not authenticate/);
+    expect(r.stderr).toMatch(/logs\.jsonl:4/);
+  });
+});
