@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { JsonValue } from '../security/canonical-json.js';
 import { AuditedInterpreter } from '../openinterpreter/audited-interpreter.js';
-import { startLlmProxy, type LlmProxy } from '../openinterpreter/llm-proxy.js';
+import { startLlmProxy, type LlmProxy } from '../llm-proxy/proxy.js';
 import type { HoldCallback } from '../detect/policy.js';
 import { approvalFor, type ApprovalMode } from '../openinterpreter/approval.js';
 

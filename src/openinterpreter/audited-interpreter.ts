@@ -1,7 +1,7 @@
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
 import type { JsonValue } from '../security/canonical-json.js';
-import type { LlmProxy } from './llm-proxy.js';
+import type { LlmProxy } from '../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc-client.js';
 import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';

@@ -6,10 +6,10 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import type { CaptureMode } from '../../src/config/config.js';
-import { DEMO_SCRIPT } from '../../src/openinterpreter/demo-script.js';
-import { startLlmProxy, type LlmProxy, type LlmProxyOptions, type UnknownTokenInfo } from '../../src/openinterpreter/llm-proxy.js';
-import { startScriptedModel, type Script, type ScriptedModel, type ScriptedModelOptions } from '../../src/openinterpreter/scripted-model.js';
-import { ChatCompletionAssembler, encodeSseData, SseParser, SSE_DONE, type SseEvent } from '../../src/openinterpreter/sse.js';
+import { DEMO_SCRIPT } from '../../src/demo/demo-script.js';
+import { startLlmProxy, type LlmProxy, type LlmProxyOptions, type UnknownTokenInfo } from '../../src/llm-proxy/proxy.js';
+import { startScriptedModel, type Script, type ScriptedModel, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';
+import { ChatCompletionAssembler, encodeSseData, SseParser, SSE_DONE, type SseEvent } from '../../src/llm-proxy/sse.js';
 
 const UPSTREAM_KEY = 'sk-upstream-SECRET-0123456789abcdefABCDEF';
 const OI_KEY = 'oi-side-key-must-not-be-forwarded';

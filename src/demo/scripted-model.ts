@@ -27,7 +27,7 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeSseData, SSE_DONE } from './sse.js';
+import { encodeSseData, SSE_DONE } from '../llm-proxy/sse.js';
 
 // --- script types and validation -----------------------------------------------------------------
 
