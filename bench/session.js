@@ -23,10 +23,10 @@ import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-tra
 import { AuditRecorder } from '../dist/audit/recorder.js';
 import { AuditedInterpreter } from '../dist/openinterpreter/audited-interpreter.js';
 import { approvalFor } from '../dist/openinterpreter/approval.js';
-import { DEMO_SCRIPT } from '../dist/openinterpreter/demo-script.js';
-import { startLlmProxy } from '../dist/openinterpreter/llm-proxy.js';
+import { DEMO_SCRIPT } from '../dist/demo/demo-script.js';
+import { startLlmProxy } from '../dist/llm-proxy/proxy.js';
 import { LmcConnection } from '../dist/openinterpreter/lmc-client.js';
-import { startScriptedModel } from '../dist/openinterpreter/scripted-model.js';
+import { startScriptedModel } from '../dist/demo/scripted-model.js';
 import { startInterpreterServer } from '../dist/openinterpreter/supervisor.js';
 import { ensureOpenInterpreter } from '../dist/openinterpreter/venv.js';
 import { FileLogRecordExporter, FileSpanExporter } from '../dist/otel/file-sink.js';

@@ -22,8 +22,7 @@ export { canonicalize, type JsonValue, type JsonObject } from './security/canoni
 // Open Interpreter integration
 export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './openinterpreter/audited-interpreter.js';
 export { TurnDriver, type ApprovalHook, type BlockForApproval, type LmcChunk, type TurnResult } from './openinterpreter/turn-driver.js';
-export { startLlmProxy, type LlmProxy, type LlmProxyOptions } from './openinterpreter/llm-proxy.js';
-export { startScriptedModel, loadScript, type Script, type ScriptedModel } from './openinterpreter/scripted-model.js';
+export { startLlmProxy, type LlmProxy, type LlmProxyOptions } from './llm-proxy/proxy.js';
 export { startInterpreterServer, type InterpreterServer } from './openinterpreter/supervisor.js';
 export { ensureOpenInterpreter } from './openinterpreter/venv.js';
 export { importConversation } from './openinterpreter/import.js';

@@ -1,5 +1,5 @@
 /** Helper process for part 2: the scripted model (the "remote" LLM), out of the measured processes. */
-import { startScriptedModel } from '../../dist/openinterpreter/scripted-model.js';
+import { startScriptedModel } from '../../dist/demo/scripted-model.js';
 import { serveCommands } from './ipc-child.js';
 
 import { STREAM_USER_TEXT } from './stream-text.js';

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import { AuditRecorder } from '../../dist/audit/recorder.js';
-import { startLlmProxy } from '../../dist/openinterpreter/llm-proxy.js';
+import { startLlmProxy } from '../../dist/llm-proxy/proxy.js';
 import { serveCommands } from './ipc-child.js';
 import { STREAM_USER_TEXT } from './stream-text.js';
 import { createProviders } from './otel.js';
@@ -105,7 +105,7 @@ serveCommands({
         },
       };
       sessions.push(entry);
-      out.push({ session: sessions.length - 1, baseUrl: reg.baseUrl });
+      out.push({ session: sessions.length - 1, baseUrl: reg.baseUrl, token: reg.token });
     }
     return out;
   },

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { JsonValue } from '../security/canonical-json.js';
-import { AuditedInterpreter } from '../openinterpreter/audited-interpreter.js';
-import { startLlmProxy, type LlmProxy } from '../openinterpreter/llm-proxy.js';
+import { AuditedInterpreter, type InterpreterLlmSettings } from '../openinterpreter/audited-interpreter.js';
+import { startLlmProxy, type LlmProxy } from '../llm-proxy/proxy.js';
 import type { HoldCallback } from '../detect/policy.js';
 import { approvalFor, type ApprovalMode } from '../openinterpreter/approval.js';
 
@@ -22,6 +22,8 @@ export interface GatewayOptions {
   upstreamBaseUrl: string;
   upstreamApiKey?: string;
   model: string;
+  /** Open Interpreter's LLM settings for every session (context window, max tokens, api-version, tool calling). */
+  llm?: InterpreterLlmSettings;
   host?: string;
   port?: number;
   /** `all`, `none` or `policy`; under `policy`, held blocks are asked of the connected client. */
@@ -145,6 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ...(user.roles ? { roles: user.roles } : {}),
         clientAddress: address,
         model: options.model,
+        ...(options.llm ? { llm: options.llm } : {}),
         approve: approval.hook,
         policyName: approval.name,
         ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}),

@@ -1,9 +1,9 @@
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
 import type { JsonValue } from '../security/canonical-json.js';
-import type { LlmProxy } from './llm-proxy.js';
+import type { LlmProxy } from '../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc-client.js';
-import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
+import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { TurnDriver, type ApprovalHook, type LmcChunk, type TurnResult } from './turn-driver.js';
 import { ensureOpenInterpreter } from './venv.js';
@@ -32,7 +32,11 @@ export interface AuditedInterpreterOptions {
   workDir?: string;
   chunkTimeoutMs?: number;
   startTimeoutMs?: number;
+  /** LLM settings for Open Interpreter (context window, max tokens, Azure api-version, tool-calling mode). */
+  llm?: InterpreterLlmSettings;
 }
+
+export type InterpreterLlmSettings = Pick<StartInterpreterServerOptions, 'contextWindow' | 'maxTokens' | 'apiVersion' | 'toolCalling'>;
 
 /**
  * One audited Open Interpreter session: its own `interpreter --server` process, its own LLM proxy
@@ -82,9 +86,10 @@ export class AuditedInterpreter {
     try {
       server = await startInterpreterServer({
         llmBaseUrl: registration.baseUrl,
-        // Open Interpreter's key only reaches our proxy, which never forwards it; the upstream key stays with the proxy.
-        llmApiKey: 'oi-audit-proxy',
+        // The session's proxy key, through OI's environment only: it is the credential that ties its LLM calls to this session.
+        llmApiKey: registration.token,
         model: options.model,
+        ...options.llm,
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
       });

@@ -2,8 +2,9 @@
  * Starts and stops one real Open Interpreter 0.4.3 server (`interpreter --server`) per session.
  *
  * One server process holds exactly one conversation, so each session gets its own process on 127.0.0.1, a free
- * port, a random INTERPRETER_API_KEY, its own config dir, telemetry off, `--offline`, text (markdown) mode,
- * auto-run off, and every LLM call aimed at `llmBaseUrl` (the audit proxy's per-session URL).
+ * port, a random INTERPRETER_API_KEY, its own config dir, telemetry off, `--offline`, text (markdown) or tool-calling
+ * mode, auto-run off, and every LLM call aimed at the audit proxy's route for the model's provider, with the
+ * session's proxy key as the provider key (environment only; see llm-routing.ts).
  *
  * Killing it is the hard part (observed with 0.4.3, see docs/open-interpreter-protocol.md):
  * - the Jupyter kernel runs in its own session and process group, so killing the server's group misses it and
@@ -21,14 +22,19 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 
+import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from './llm-routing.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
 
 export interface StartInterpreterServerOptions {
-  /** OpenAI-compatible base URL including `/v1`, e.g. `http://127.0.0.1:P/s/<token>/v1`. */
+  /** The proxy's OpenAI-style base URL including `/v1`, e.g. `http://127.0.0.1:P/v1` (no secret in it). */
   llmBaseUrl: string;
-  /** Key sent to `llmBaseUrl` (passed through the environment, never on the command line). */
+  /** The session's proxy key, sent as the provider's API key (passed through the environment only, never argv). */
   llmApiKey: string;
-  /** Model name; `openai/` is prefixed when missing so litellm speaks the OpenAI protocol to `llmBaseUrl`. */
+  /**
+   * Model name as users write it: `gpt-4o-mini` (`openai/` is prefixed), `azure/<deployment>`,
+   * `anthropic/<model>`, `ollama/<model>`, `ollama_chat/<model>`. Each is routed to the proxy's route
+   * for that provider (llm-routing.ts); other provider prefixes are refused.
+   */
   model: string;
   /** Working directory of the server, hence of the code it runs. Default: the session's temp config dir. */
   workDir?: string;
@@ -36,7 +42,7 @@ export interface StartInterpreterServerOptions {
   startTimeoutMs?: number;
   /**
    * Extra environment for the server and the code it runs. It cannot override the variables this module sets
-   * to keep the audit intact (INTERPRETER_*, HOME, XDG_CONFIG_HOME, OPENAI_*, LITELLM_LOCAL_MODEL_COST_MAP,
+   * to keep the audit intact (INTERPRETER_*, HOME, XDG_CONFIG_HOME, every provider key/base variable, LITELLM_LOCAL_MODEL_COST_MAP,
    * DISABLE_TELEMETRY).
    */
   env?: Record<string, string>;
@@ -46,6 +52,14 @@ export interface StartInterpreterServerOptions {
   contextWindow?: number;
   /** `max_tokens` for each LLM call. Default 1000. */
   maxTokens?: number;
+  /** Azure OpenAI api-version (azure/ models). Default DEFAULT_AZURE_API_VERSION. */
+  apiVersion?: string;
+  /**
+   * Open Interpreter's function-calling mode (code proposed as `execute` tool calls): `on`, `off` (text
+   * mode: fenced code blocks), or `auto` (Open Interpreter decides: litellm's supports_function_calling
+   * for the model). Default `off`.
+   */
+  toolCalling?: 'auto' | 'on' | 'off';
   /** Virtualenv holding Open Interpreter. Default: `$OI_AUDIT_VENV` or `<repo>/.venv/oi`. */
   venvDir?: string;
   /** How long stop() waits after SIGTERM before SIGKILL. Default 1000 ms. */
@@ -110,6 +124,7 @@ export async function startInterpreterServer(opts: StartInterpreterServerOptions
     // Model "i" makes Open Interpreter replace api_base with its hosted service, bypassing the audit proxy.
     throw new Error(`model "${opts.model}" is refused: Open Interpreter routes it to its hosted API, not llmBaseUrl`);
   }
+  routeOfModel(opts.model); // throws, before anything starts, for a provider the proxy does not speak
   const version = await installedOpenInterpreterVersion(venvDir);
 
   for (let attempt = 1; ; attempt++) {
@@ -136,18 +151,7 @@ async function startOnce(
   const xdgConfig = join(configHome, '.config');
   await mkdir(xdgConfig, { recursive: true });
 
-  const model = opts.model.includes('/') ? opts.model : `openai/${opts.model}`;
-  const args = [
-    '--server',
-    '--offline', // no PyPI update check, no hosted features
-    '--disable_telemetry',
-    '--model', model,
-    '--api_base', opts.llmBaseUrl,
-    // Text (markdown) mode: code blocks arrive as fenced markdown. The key goes through OPENAI_API_KEY.
-    '--no-llm_supports_functions',
-    '--context_window', String(opts.contextWindow ?? 8000),
-    '--max_tokens', String(opts.maxTokens ?? 1000),
-  ];
+  const args = buildServerArgs(opts);
   const env = buildServerEnv(opts, { port, apiKey, configHome, xdgConfig });
 
   const child = spawn(interpreterBin, args, {
@@ -202,6 +206,23 @@ async function startOnce(
   return { url: `ws://127.0.0.1:${port}/`, httpUrl, port, apiKey, pid, version, exited, stop };
 }
 
+/** Open Interpreter's command line: the model and proxy base per provider, limits, and the code-proposal mode. No secret. */
+export function buildServerArgs(opts: StartInterpreterServerOptions): string[] {
+  const routing = llmRouting(opts.model, opts.llmBaseUrl.replace(/\/+$/, '').replace(/\/v1$/, ''), opts.llmApiKey, opts.apiVersion);
+  const toolCalling = opts.toolCalling ?? 'off';
+  return [
+    '--server',
+    '--offline', // no PyPI update check, no hosted features
+    '--disable_telemetry',
+    '--model', routing.model,
+    ...(routing.apiBase ? ['--api_base', routing.apiBase] : []),
+    // off: text (markdown) mode, code arrives as fenced blocks; on: `execute` tool calls; auto: OI asks litellm.
+    ...(toolCalling === 'on' ? ['--llm_supports_functions'] : toolCalling === 'off' ? ['--no-llm_supports_functions'] : []),
+    '--context_window', String(opts.contextWindow ?? 8000),
+    '--max_tokens', String(opts.maxTokens ?? 1000),
+  ];
+}
+
 function buildServerEnv(
   opts: StartInterpreterServerOptions,
   s: { port: number; apiKey: string; configHome: string; xdgConfig: string },
@@ -231,11 +252,11 @@ function buildServerEnv(
     DISABLE_TELEMETRY: 'true',
     // litellm fetches its cost map from GitHub at first import unless told not to (5 s timeout offline).
     LITELLM_LOCAL_MODEL_COST_MAP: 'True',
-    // Backstop for calls that ignore llm.api_base (the Jupyter input-patience call).
-    OPENAI_API_BASE: opts.llmBaseUrl,
-    OPENAI_BASE_URL: opts.llmBaseUrl,
-    OPENAI_API_KEY: opts.llmApiKey,
   });
+  // The provider's key variable holds the session's proxy key; every other provider variable is cleared.
+  for (const name of PROVIDER_ENV_VARS) delete env[name];
+  const routing = llmRouting(opts.model, opts.llmBaseUrl.replace(/\/+$/, '').replace(/\/v1$/, ''), opts.llmApiKey, opts.apiVersion);
+  Object.assign(env, routing.env);
   return env;
 }
 

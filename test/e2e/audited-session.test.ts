@@ -6,9 +6,9 @@ import WebSocket from 'ws';
 import { startGateway } from '../../src/gateway/gateway.js';
 import { approvalFor } from '../../src/openinterpreter/approval.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
-import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/openinterpreter/demo-script.js';
-import { startLlmProxy, type LlmProxy } from '../../src/openinterpreter/llm-proxy.js';
-import { startScriptedModel, type Script, type ScriptedFaults, type ScriptedModel } from '../../src/openinterpreter/scripted-model.js';
+import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/demo/demo-script.js';
+import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
+import { startScriptedModel, type Script, type ScriptedFaults, type ScriptedModel } from '../../src/demo/scripted-model.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

@@ -32,8 +32,8 @@ import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSp
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { approvalFor } from '../../src/openinterpreter/approval.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
-import { startLlmProxy, type LlmProxy } from '../../src/openinterpreter/llm-proxy.js';
-import { startScriptedModel, type Script, type ScriptedModel } from '../../src/openinterpreter/scripted-model.js';
+import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
+import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
 import { generateKeyFiles } from '../../src/security/keygen.js';
 import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/openinterpreter/demo-script.js';
+import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/demo/demo-script.js';
 import {
   chunkContent,
   DEFAULT_CLOSING_REPLY,
@@ -16,8 +16,9 @@ import {
   type Script,
   type ScriptedModel,
   type ScriptedModelOptions,
-} from '../../src/openinterpreter/scripted-model.js';
-import { ChatCompletionAssembler, SseParser, type SseEvent } from '../../src/openinterpreter/sse.js';
+} from '../../src/demo/scripted-model.js';
+import { ChatCompletionAssembler } from '../../src/llm-proxy/openai-chat.js';
+import { SseParser, type SseEvent } from '../../src/llm-proxy/sse.js';
 
 const TOOL_SCRIPT: Script = {
   turns: [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, type SseEvent } from '../../src/openinterpreter/sse.js';
+import { SseParser, type SseEvent } from '../../src/llm-proxy/sse.js';
 import { prng } from '../helpers/prng.js';
 
 /**

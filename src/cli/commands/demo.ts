@@ -5,14 +5,15 @@ import { register } from '../../otel/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../security/keygen.js';
 import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
 import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
-import { DEMO_SCRIPT } from '../../openinterpreter/demo-script.js';
-import { startLlmProxy } from '../../openinterpreter/llm-proxy.js';
-import { loadScriptSync, startScriptedModel, type Script } from '../../openinterpreter/scripted-model.js';
+import { DEMO_SCRIPT } from '../../demo/demo-script.js';
+import { startLlmProxy } from '../../llm-proxy/proxy.js';
+import { loadScriptSync, startScriptedModel, type Script } from '../../demo/scripted-model.js';
 import type { TurnResult } from '../../openinterpreter/turn-driver.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../../view/timeline.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { createStyle, progress } from '../style.js';
 
 /**
@@ -30,10 +31,10 @@ function demoKeys(dir: string) {
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary: 'Run one audited Open Interpreter session end to end, offline, and print its timeline.',
-  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--json]',
+  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--model M] [--api-base URL] [--tool-calling auto|on|off] [--json]',
   help: `
-Starts the scripted model (an OpenAI-compatible stand-in for an LLM), the audit LLM proxy and a real
-Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
+Starts the scripted model (an offline stand-in for an LLM that speaks the OpenAI, Azure, Anthropic and
+Ollama wire formats), the audit LLM proxy and a real Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
 holds every proposed code block for approval, runs the approved ones for real, and records it all.
 
 Options:
@@ -46,6 +47,9 @@ Options:
                             OI_AUDIT_MAC_SEED*/OI_AUDIT_SIGNING_KEY_FILE is set (default ./oi-audit-keys)
   --user ID                 the user the session is recorded for (only its pseudonym is stored; default demo-user)
   --json                    print the session as JSON instead of the timeline
+${LLM_FLAG_HELP}
+                            (demo: --model defaults to "scripted"; without --api-base the scripted model answers
+                            in the model's provider format, with it the script's user turns go to that upstream)
   -h, --help                this help
 
 Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error.`,
@@ -56,10 +60,12 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     user: { type: 'string' },
     keys: { type: 'string' },
     json: { type: 'boolean' },
+    ...LLM_FLAG_OPTIONS,
   },
   allowPositionals: false,
   async run(values) {
     const approveMode = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
+    const llm = llmFlags(values);
     const scriptPath = stringOption(values, 'script');
     let script: Script = DEMO_SCRIPT;
     if (scriptPath) {
@@ -76,7 +82,8 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
 
     const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-demo-'));
     const model = await startScriptedModel({ script });
-    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'scripted-model-key' });
+    const upstreamKey = llm.apiBase ? process.env.OI_AUDIT_UPSTREAM_API_KEY : 'scripted-model-key';
+    const proxy = await startLlmProxy({ upstreamBaseUrl: llm.apiBase ?? model.url, ...(upstreamKey ? { upstreamApiKey: upstreamKey } : {}) });
     const results: TurnResult[] = [];
     let sessionId = '';
     let failed = false;
@@ -87,7 +94,8 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         proxy,
         userId: stringOption(values, 'user') ?? 'demo-user',
         clientAddress: '127.0.0.1',
-        model: 'scripted',
+        model: llm.model ?? 'scripted',
+        llm: llm.llm,
         approve: approval.hook,
         policyName: approval.name,
         ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),

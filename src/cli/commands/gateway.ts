@@ -3,6 +3,7 @@ import { register } from '../../otel/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 
 /** Tokens file: {"<token>": {"user": "alice", "roles": ["analyst"]}}; env: "token=user,token2=user2". */
 function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string, GatewayUser> {
@@ -42,7 +43,9 @@ Options:
   --tokens FILE     JSON {"<token>": {"user": "alice", "roles": ["…"]}}; also OI_AUDIT_GATEWAY_TOKENS="tok=user,…"
   --upstream URL    OpenAI-compatible base URL incl. /v1 (default $OI_AUDIT_UPSTREAM_BASE_URL)
                     the upstream key is read from $OI_AUDIT_UPSTREAM_API_KEY only (never a flag: argv leaks)
-  --model M         model name sent upstream (default $OI_AUDIT_MODEL or gpt-4o)
+  --model M         model name sent upstream (default $OI_AUDIT_MODEL or gpt-4o); provider prefixes as below
+  --api-base URL    same as --upstream
+  --api-version V, --context-window N, --max-tokens N, --tool-calling auto|on|off: see \`oi-audit demo --help\`
   --approve MODE    all, none or policy (default policy; held blocks are asked of the connected client)
   -h, --help        this help
 
@@ -52,14 +55,15 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
     port: { type: 'string' },
     tokens: { type: 'string' },
     upstream: { type: 'string' },
-    model: { type: 'string' },
     approve: { type: 'string' },
+    ...LLM_FLAG_OPTIONS,
   },
   allowPositionals: false,
   async run(values) {
     const users = loadUsers(stringOption(values, 'tokens'), process.env);
     if (users.size === 0) throw new UsageError('no client tokens: give --tokens FILE or OI_AUDIT_GATEWAY_TOKENS');
-    const upstream = stringOption(values, 'upstream') ?? process.env.OI_AUDIT_UPSTREAM_BASE_URL;
+    const llm = llmFlags(values);
+    const upstream = stringOption(values, 'upstream') ?? llm.apiBase ?? process.env.OI_AUDIT_UPSTREAM_BASE_URL;
     if (!upstream) throw new UsageError('no upstream LLM: give --upstream URL or OI_AUDIT_UPSTREAM_BASE_URL');
     const port = Number(stringOption(values, 'port') ?? '8765');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
@@ -70,7 +74,8 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
       users,
       upstreamBaseUrl: upstream,
       ...(process.env.OI_AUDIT_UPSTREAM_API_KEY ? { upstreamApiKey: process.env.OI_AUDIT_UPSTREAM_API_KEY } : {}),
-      model: stringOption(values, 'model') ?? process.env.OI_AUDIT_MODEL ?? 'gpt-4o',
+      model: llm.model ?? process.env.OI_AUDIT_MODEL ?? 'gpt-4o',
+      llm: llm.llm,
       host: stringOption(values, 'host') ?? '127.0.0.1',
       port,
       policy,
