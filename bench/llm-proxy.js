@@ -46,12 +46,12 @@ const requestBody = JSON.stringify({
   ],
 });
 
-/** One streaming chat completion; the same code for both paths. */
-async function streamOnce(baseUrl, onFirstToken) {
+/** One streaming chat completion; the same code for both paths (the proxy finds the session by its key). */
+async function streamOnce(baseUrl, onFirstToken, key = 'client-key') {
   const t0 = performance.now();
   const res = await fetch(`${baseUrl}/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: 'Bearer client-key' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: requestBody,
   });
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
@@ -103,14 +103,14 @@ try {
   // --- memory per concurrent stream (first, while the proxy process is still small) ---
   const streams = await proxyHost.call('sessions', { proxy: p1.proxy, n: concurrency });
   // A few requests first so code is compiled and pools exist before the baseline.
-  for (let i = 0; i < Math.min(5, concurrency); i++) await streamOnce(streams[i].baseUrl);
+  for (let i = 0; i < Math.min(5, concurrency); i++) await streamOnce(streams[i].baseUrl, undefined, streams[i].token);
   const base = await proxyHost.call('memory', { gc: true });
   await proxyHost.call('sampleStart', { everyMs: 5 });
   const t0 = performance.now();
   let started = 0;
   let allStarted;
   const allStartedP = new Promise((r) => (allStarted = r));
-  const concP = Promise.all(streams.map((s) => streamOnce(s.baseUrl, () => ++started === concurrency && allStarted())));
+  const concP = Promise.all(streams.map((s) => streamOnce(s.baseUrl, () => ++started === concurrency && allStarted(), s.token)));
   await allStartedP;
   // All streams are open (each lasts ~chunks × chunkDelayMs): live memory after a full GC.
   const live = await proxyHost.call('memory', { gc: true });
@@ -126,14 +126,14 @@ try {
     direct: async () => streamOnce(fast.url),
     proxy: async () => {
       await proxyHost.call('newTurn', { session: s0.session });
-      return streamOnce(s0.baseUrl);
+      return streamOnce(s0.baseUrl, undefined, s0.token);
     },
   };
   if (decompose) {
-    paths.passthrough = async () => streamOnce(pt.baseUrl);
+    paths.passthrough = async () => streamOnce(pt.baseUrl, undefined, pt.token);
     paths.proxyHashOnly = async () => {
       await proxyHost.call('newTurn', { session: sh.session });
-      return streamOnce(sh.baseUrl);
+      return streamOnce(sh.baseUrl, undefined, sh.token);
     };
   }
   const names = Object.keys(paths);

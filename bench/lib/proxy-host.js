@@ -105,7 +105,7 @@ serveCommands({
         },
       };
       sessions.push(entry);
-      out.push({ session: sessions.length - 1, baseUrl: reg.baseUrl });
+      out.push({ session: sessions.length - 1, baseUrl: reg.baseUrl, token: reg.token });
     }
     return out;
   },

@@ -1,328 +1,27 @@
 /**
- * The scripted model: an OpenAI-compatible HTTP server that replays a JSON script, so the demo and the
- * tests run offline and deterministically against the real Open Interpreter.
- *
- * Script format (other tools rely on it; keep it exactly):
- *
- *   { "turns": [ { "user": "what the user types",
- *                  "replies": [ "reply to LLM call 1 (markdown, at most one fenced code block)",
- *                               "reply to LLM call 2, after the code output came back",
- *                               { "content": "...", "tool_call": { "language": "python", "code": "..." } } ] } ] }
- *
- * Which reply a request gets is derived from the request's own `messages`, not from server state, so
- * concurrent sessions and client retries get consistent answers:
- * - the turn is the one whose `user` text the latest real user message equals (or, failing that,
- *   contains — Open Interpreter merges adjacent same-role messages and applies a user template).
- *   Open Interpreter's own feedback messages ("Code output: …", "The code above was executed …",
- *   the Jupyter input-patience prompt) are not user turns and are skipped;
- * - the reply index is the number of assistant runs (consecutive assistant messages count once:
- *   in function-calling mode a reply's text and its tool call are two messages) after that user message,
- *   i.e. the number of LLM calls of the turn that already completed;
- * - past the end of a turn's replies the closing reply (default "Done.") is served; when no turn
- *   matches, a short no-code reply says so.
- * Limitation: with Open Interpreter's `code_output_sender="assistant"` (not the default) code output is an
- * assistant message merged into the previous one, so reply indexes would not advance.
+ * The scripted model: an HTTP server that replays a demo script (script.ts) in every provider wire
+ * format the proxy speaks, so the demo and the tests run offline and deterministically against the
+ * real Open Interpreter (and Codex): OpenAI Chat Completions and Azure OpenAI, OpenAI Responses,
+ * Anthropic Messages, Ollama chat and generate. How each format is written is in scripted-replies.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeSseData, SSE_DONE } from '../llm-proxy/sse.js';
+import { DEFAULT_CLOSING_REPLY, isPlainObject, messageText, selectReply, validateScript, type ReplySelection, type Script } from './script.js';
+import { renderAnthropic, renderChat, renderOllama, renderResponses, type Rendered, type ReplyPlan } from './scripted-replies.js';
 
-// --- script types and validation -----------------------------------------------------------------
-
-export interface ScriptToolCall {
-  language: string;
-  code: string;
-}
-
-/** A reply: markdown text (text mode), or text plus a function call (function-calling mode). */
-export type ScriptReply = string | { content?: string; tool_call?: ScriptToolCall };
-
-export interface ScriptTurn {
-  user: string;
-  replies: ScriptReply[];
-}
-
-export interface Script {
-  turns: ScriptTurn[];
-}
-
-export class ScriptError extends Error {
-  override name = 'ScriptError';
-}
-
-const TOP_LEVEL_KEYS = new Set(['turns', 'description', '$schema']);
-const TURN_KEYS = new Set(['user', 'replies']);
-const REPLY_KEYS = new Set(['content', 'tool_call']);
-const TOOL_CALL_KEYS = new Set(['language', 'code']);
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`.slice(0, 60);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function checkKeys(obj: Record<string, unknown>, allowed: Set<string>, where: string, source: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) {
-      throw new ScriptError(`${source}: ${where} has unknown key "${key}" (allowed: ${[...allowed].join(', ')})`);
-    }
-  }
-}
-
-/** Count of ``` fences in a text reply: 0 (no code) or 2 (one block) are what Open Interpreter's text mode handles. */
-function fenceCount(text: string): number {
-  return (text.match(/```/g) ?? []).length;
-}
-
-/**
- * Validate a parsed script. Errors name the source and the exact place, e.g.
- * `demo.json: turns[1].replies[0].tool_call.language must be a non-empty string`.
- */
-export function validateScript(value: unknown, source = 'script'): Script {
-  if (!isPlainObject(value)) throw new ScriptError(`${source}: the script must be a JSON object with a "turns" array, got ${describe(value)}`);
-  checkKeys(value, TOP_LEVEL_KEYS, 'the top level', source);
-  const turns = value.turns;
-  if (!Array.isArray(turns)) throw new ScriptError(`${source}: "turns" must be an array, got ${describe(turns)}`);
-  if (turns.length === 0) throw new ScriptError(`${source}: "turns" is empty; a script needs at least one turn`);
-  const out: ScriptTurn[] = turns.map((turn, t) => {
-    const at = `turns[${t}]`;
-    if (!isPlainObject(turn)) throw new ScriptError(`${source}: ${at} must be an object with "user" and "replies", got ${describe(turn)}`);
-    checkKeys(turn, TURN_KEYS, at, source);
-    if (typeof turn.user !== 'string' || turn.user.trim().length === 0) {
-      throw new ScriptError(`${source}: ${at}.user must be a non-empty string, got ${describe(turn.user)}`);
-    }
-    if (!Array.isArray(turn.replies)) throw new ScriptError(`${source}: ${at}.replies must be an array, got ${describe(turn.replies)}`);
-    const replies: ScriptReply[] = turn.replies.map((reply, r) => {
-      const rat = `${at}.replies[${r}]`;
-      if (typeof reply === 'string') {
-        const fences = fenceCount(reply);
-        if (fences !== 0 && fences !== 2) {
-          throw new ScriptError(
-            `${source}: ${rat} has ${fences} \`\`\` fences; a text reply may hold at most one fenced code block ` +
-              '(Open Interpreter runs only the first block and stops reading at its closing fence)',
-          );
-        }
-        return reply;
-      }
-      if (!isPlainObject(reply)) throw new ScriptError(`${source}: ${rat} must be a string or an object {content, tool_call}, got ${describe(reply)}`);
-      checkKeys(reply, REPLY_KEYS, rat, source);
-      if (reply.content !== undefined && typeof reply.content !== 'string') {
-        throw new ScriptError(`${source}: ${rat}.content must be a string, got ${describe(reply.content)}`);
-      }
-      const norm: { content?: string; tool_call?: ScriptToolCall } = {};
-      if (typeof reply.content === 'string') norm.content = reply.content;
-      if (reply.tool_call !== undefined) {
-        const tc = reply.tool_call;
-        if (!isPlainObject(tc)) throw new ScriptError(`${source}: ${rat}.tool_call must be an object {language, code}, got ${describe(tc)}`);
-        checkKeys(tc, TOOL_CALL_KEYS, `${rat}.tool_call`, source);
-        if (typeof tc.language !== 'string' || tc.language.trim().length === 0) {
-          throw new ScriptError(`${source}: ${rat}.tool_call.language must be a non-empty string, got ${describe(tc.language)}`);
-        }
-        if (typeof tc.code !== 'string') throw new ScriptError(`${source}: ${rat}.tool_call.code must be a string, got ${describe(tc.code)}`);
-        norm.tool_call = { language: tc.language, code: tc.code };
-      }
-      if (norm.content === undefined && norm.tool_call === undefined) {
-        throw new ScriptError(`${source}: ${rat} must have "content", "tool_call" or both`);
-      }
-      return norm;
-    });
-    return { user: turn.user, replies };
-  });
-  return { turns: out };
-}
-
-/** Parse and validate script text. */
-export function parseScript(text: string, source = 'script'): Script {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new ScriptError(`${source}: not valid JSON: ${(err as Error).message}`);
-  }
-  return validateScript(parsed, source);
-}
-
-/** Read, parse and validate a script file. Errors start with the path. */
-export async function loadScript(path: string): Promise<Script> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ScriptError(`${path}: cannot read script: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseScript(text, path);
-}
-
-/** Synchronous loadScript, for CLI start-up code. */
-export function loadScriptSync(path: string): Script {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ScriptError(`${path}: cannot read script: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseScript(text, path);
-}
-
-// --- reply selection ------------------------------------------------------------------------------
-
-export interface NormalizedReply {
-  content: string;
-  toolCall?: ScriptToolCall;
-}
-
-export interface ReplySelection {
-  kind: 'reply' | 'closing' | 'unmatched';
-  /** Script turn index, when a turn matched. */
-  turnIndex?: number;
-  /** Index of the reply in the turn (for `closing`, the index that was past the end). */
-  replyIndex: number;
-  reply: NormalizedReply;
-}
-
-export const DEFAULT_CLOSING_REPLY = 'Done.';
-export const UNMATCHED_REPLY = 'The scripted model has no scripted turn for this conversation.';
-
-/** Open Interpreter's own user-role messages (code output feedback, input-patience prompt): never a user turn. */
-const OI_FEEDBACK_PREFIXES = ['Code output:', 'The code above was executed on my machine.'];
-const OI_FEEDBACK_MARKERS = ['The program above has been running for over'];
-
-function messageText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((part) => (isPlainObject(part) && typeof part.text === 'string' ? part.text : ''))
-      .filter((s) => s.length > 0)
-      .join('\n');
-  }
-  return '';
-}
-
-function isFeedback(text: string): boolean {
-  const t = text.trimStart();
-  return OI_FEEDBACK_PREFIXES.some((p) => t.startsWith(p)) || OI_FEEDBACK_MARKERS.some((m) => t.includes(m));
-}
-
-function normalizeReply(reply: ScriptReply): NormalizedReply {
-  if (typeof reply === 'string') return { content: reply };
-  const out: NormalizedReply = { content: reply.content ?? '' };
-  if (reply.tool_call) out.toolCall = { ...reply.tool_call };
-  return out;
-}
-
-/** Which script turns a user message belongs to: exact matches first, else the most specific contained text. */
-function matchingTurns(script: Script, text: string): number[] {
-  const t = text.trim();
-  const exact = script.turns.flatMap((turn, i) => (turn.user.trim() === t ? [i] : []));
-  if (exact.length > 0) return exact;
-  if (isFeedback(text)) return [];
-  let best: number[] = [];
-  let bestLen = 0;
-  script.turns.forEach((turn, i) => {
-    const u = turn.user.trim();
-    if (!t.includes(u)) return;
-    if (u.length > bestLen) {
-      best = [i];
-      bestLen = u.length;
-    } else if (u.length === bestLen && script.turns[best[0]!]!.user.trim() === u) {
-      best.push(i);
-    }
-  });
-  return best;
-}
-
-/** Pick the reply for a request from its messages (see the module comment for the rules). */
-export function selectReply(script: Script, messages: unknown, closingReply = DEFAULT_CLOSING_REPLY): ReplySelection {
-  const msgs = Array.isArray(messages) ? messages : [];
-  const roleOf = (m: unknown): string | undefined => (isPlainObject(m) && typeof m.role === 'string' ? m.role : undefined);
-  for (let i = msgs.length - 1; i >= 0; i--) {
-    const m = msgs[i];
-    if (roleOf(m) !== 'user' || !isPlainObject(m)) continue;
-    const text = messageText(m.content);
-    const candidates = matchingTurns(script, text);
-    if (candidates.length === 0) continue;
-    let turnIndex = candidates[0]!;
-    if (candidates.length > 1) {
-      // Several turns share this user text: the k-th earlier occurrence in the conversation picks the k-th turn.
-      const same = script.turns[turnIndex]!.user.trim();
-      let earlier = 0;
-      for (let j = 0; j < i; j++) {
-        const mj = msgs[j];
-        if (roleOf(mj) !== 'user' || !isPlainObject(mj)) continue;
-        if (matchingTurns(script, messageText(mj.content)).some((k) => script.turns[k]!.user.trim() === same)) earlier++;
-      }
-      turnIndex = candidates[Math.min(earlier, candidates.length - 1)]!;
-    }
-    let replyIndex = 0;
-    for (let j = i + 1; j < msgs.length; j++) {
-      if (roleOf(msgs[j]) === 'assistant' && roleOf(msgs[j - 1]) !== 'assistant') replyIndex++;
-    }
-    const replies = script.turns[turnIndex]!.replies;
-    const reply = replies[replyIndex];
-    if (reply !== undefined) return { kind: 'reply', turnIndex, replyIndex, reply: normalizeReply(reply) };
-    return { kind: 'closing', turnIndex, replyIndex, reply: { content: closingReply } };
-  }
-  return { kind: 'unmatched', replyIndex: 0, reply: { content: UNMATCHED_REPLY } };
-}
-
-// --- chunking -----------------------------------------------------------------------------------
-
-/**
- * Split reply text into stream deltas the way Open Interpreter's text-mode parser can digest:
- * - every ``` fence is a delta of its own, and the language tag line after an opening fence (with its
- *   newline) is one delta — the parser drops a delta that ends with a backtick and reads the language
- *   from the first line after the fence;
- * - other text is cut every `chunkSize` characters (code points, never splitting a surrogate pair),
- *   and no delta ends with a backtick (a cut that would is moved past the backticks).
- */
-export function chunkContent(text: string, chunkSize: number): string[] {
-  const size = Math.max(1, Math.floor(chunkSize));
-  const out: string[] = [];
-  const plain = (s: string) => {
-    const cps = Array.from(s);
-    let i = 0;
-    while (i < cps.length) {
-      let end = Math.min(i + size, cps.length);
-      while (end < cps.length && cps[end - 1] === '`') end++;
-      out.push(cps.slice(i, end).join(''));
-      i = end;
-    }
-  };
-  const parts = text.split('```');
-  parts.forEach((part, k) => {
-    if (k > 0) out.push('```');
-    if (part.length === 0) return;
-    const opening = k % 2 === 1; // text right after an odd fence is inside a code block
-    if (opening) {
-      const nl = part.indexOf('\n');
-      if (nl !== -1) {
-        out.push(part.slice(0, nl + 1));
-        plain(part.slice(nl + 1));
-        return;
-      }
-    }
-    plain(part);
-  });
-  return out;
-}
+export * from './script.js';
 
 // --- the server ----------------------------------------------------------------------------------
 
-/** Restrict a fault to some requests: 1-based numbers of chat-completion requests; absent = every request. */
+/** Restrict a fault to some requests: 1-based numbers of LLM requests (any format); absent = every request. */
 export interface FaultTarget {
   requests?: number[];
 }
 
 export interface ScriptedFaults {
-  /** Respond HTTP 500 with an OpenAI-style error body. */
+  /** Respond HTTP 500 with an error body in the request's format. */
   http500?: FaultTarget & { message?: string };
-  /** Destroy the socket after this many SSE data events (the role delta is the first). */
+  /** Destroy the socket after this many stream events (chat: the role delta is the first). */
   cutStream?: FaultTarget & { afterChunks: number };
   /** Send headers at once, then wait this long before the first data event. */
   firstChunkDelay?: FaultTarget & { ms: number };
@@ -330,7 +29,7 @@ export interface ScriptedFaults {
   headersDelay?: FaultTarget & { ms: number };
   /** Replace the reply with `bytes` bytes of hostile filler (ANSI escapes, bidi overrides, CR), no code. */
   hugeReply?: FaultTarget & { bytes: number };
-  /** After `afterChunks` data events (default 1), send a data event that is not JSON, then carry on. */
+  /** After `afterChunks` events (default 1), send an event (or NDJSON line) that is not JSON, then carry on. */
   malformedSse?: FaultTarget & { afterChunks?: number };
 }
 
@@ -351,22 +50,39 @@ export interface ScriptedModelOptions {
   faults?: ScriptedFaults;
 }
 
+/** The wire formats served, by route. */
+export type ScriptedFormat = 'openai-chat' | 'azure-openai-chat' | 'openai-responses' | 'anthropic-messages' | 'ollama-chat' | 'ollama-generate';
+
 export interface ServedRequest {
-  /** 1-based number among chat-completion requests. */
+  /** 1-based number among LLM requests (any format). */
   n: number;
+  format: ScriptedFormat;
   stream: boolean;
   selection: ReplySelection;
   /** Fault applied, if any. */
   fault?: keyof ScriptedFaults;
 }
 
-export interface ScriptedModel {
-  /** Base URL including `/v1`, e.g. `http://127.0.0.1:40123/v1`. */
+/** One LLM request as it arrived: what a stand-in test checks (route, auth header, body). */
+export interface ReceivedRequest {
+  format: ScriptedFormat;
+  method: string;
+  /** Path and query as sent. */
   url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface ScriptedModel {
+  /** Base URL including `/v1`, e.g. `http://127.0.0.1:40123/v1` (OpenAI-style clients). */
+  url: string;
+  /** `http://127.0.0.1:40123` (Azure, Anthropic and Ollama clients). */
+  rootUrl: string;
   port: number;
-  /** Chat-completion request bodies as received (parsed JSON; the raw text when not JSON). */
+  /** LLM request bodies as received (parsed JSON; the raw text when not JSON). */
   requests: unknown[];
-  /** What was served for each chat-completion request. */
+  /** Route and headers of each LLM request, in the same order as `requests`. */
+  received: ReceivedRequest[];
+  /** What was served for each LLM request. */
   served: ServedRequest[];
   close(): Promise<void>;
 }
@@ -387,18 +103,16 @@ function estimateTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));
 }
 
-function promptText(messages: unknown): string {
-  if (!Array.isArray(messages)) return '';
-  return messages.map((m) => (isPlainObject(m) ? messageText(m.content) : '')).join('\n');
-}
-
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-function errorBody(message: string, type: string, code: string | null = null) {
+/** An error body in the format's own shape. */
+function errorBody(format: ScriptedFormat, message: string, type: string, code: string | null = null): unknown {
+  if (format === 'anthropic-messages') return { type: 'error', error: { type: type === 'server_error' ? 'api_error' : type, message } };
+  if (format === 'ollama-chat' || format === 'ollama-generate') return { error: message };
   return { error: { message, type, param: null, code } };
 }
 
@@ -444,6 +158,60 @@ function writeFlushed(res: ServerResponse, text: string): Promise<boolean> {
   });
 }
 
+/** The conversation of a request as role/content messages, whatever its format (for reply selection). */
+export function conversationOf(format: ScriptedFormat, body: Record<string, unknown>): unknown[] {
+  if (format === 'openai-responses') {
+    const input = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : Array.isArray(body.input) ? body.input : [];
+    // function_call items are the assistant's turn; their outputs are the tool's, not the user's.
+    return input.map((it) =>
+      isPlainObject(it) && it.type === 'function_call' ? { role: 'assistant', content: '' }
+      : isPlainObject(it) && typeof it.type === 'string' && it.type.endsWith('_output') ? { role: 'tool', content: '' }
+      : it,
+    );
+  }
+  if (format === 'ollama-generate') return promptMessages(typeof body.prompt === 'string' ? body.prompt : '');
+  return Array.isArray(body.messages) ? body.messages : [];
+}
+
+/** litellm writes an Ollama /api/generate prompt as `### System:` / `### User:` / `### Assistant:` sections. */
+function promptMessages(prompt: string): unknown[] {
+  const out: { role: string; content: string }[] = [];
+  const re = /^### (System|User|Assistant):\n/gm;
+  const marks = [...prompt.matchAll(re)];
+  if (marks.length === 0) return [{ role: 'user', content: prompt }];
+  marks.forEach((m, i) => {
+    const end = i + 1 < marks.length ? marks[i + 1]!.index : prompt.length;
+    out.push({ role: m[1]!.toLowerCase(), content: prompt.slice(m.index + m[0].length, end).trim() });
+  });
+  return out;
+}
+
+function routeOf(method: string, path: string): ScriptedFormat | undefined {
+  if (method !== 'POST') return undefined;
+  if (path === '/v1/chat/completions' || path === '/chat/completions') return 'openai-chat';
+  if (/^\/openai\/deployments\/[^/]+\/chat\/completions$/.test(path)) return 'azure-openai-chat';
+  if (path === '/v1/responses' || path === '/responses') return 'openai-responses';
+  if (path === '/v1/messages') return 'anthropic-messages';
+  if (path === '/api/chat') return 'ollama-chat';
+  if (path === '/api/generate') return 'ollama-generate';
+  return undefined;
+}
+
+function render(format: ScriptedFormat, plan: ReplyPlan, body: Record<string, unknown>): Rendered {
+  switch (format) {
+    case 'openai-responses':
+      return renderResponses(plan, body);
+    case 'anthropic-messages':
+      return renderAnthropic(plan);
+    case 'ollama-chat':
+      return renderOllama(plan, 'chat');
+    case 'ollama-generate':
+      return renderOllama(plan, 'generate');
+    default:
+      return renderChat(plan, body);
+  }
+}
+
 export async function startScriptedModel(options: ScriptedModelOptions): Promise<ScriptedModel> {
   const script = validateScript(options.script, 'scripted model options.script');
   const host = options.host ?? '127.0.0.1';
@@ -453,19 +221,53 @@ export async function startScriptedModel(options: ScriptedModelOptions): Promise
   const closingReply = options.closingReply ?? DEFAULT_CLOSING_REPLY;
   const faults = options.faults ?? {};
   const requests: unknown[] = [];
+  const received: ReceivedRequest[] = [];
   const served: ServedRequest[] = [];
   let counter = 0;
-  let idCounter = 0;
 
-  const handleChat = async (req: IncomingMessage, res: ServerResponse) => {
+  /** Stream the rendered events with the configured faults applied. */
+  const stream = async (res: ServerResponse, r: Rendered, n: number, record: ServedRequest) => {
+    res.writeHead(200, { 'content-type': r.contentType, 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.flushHeaders();
+    if (applies(faults.firstChunkDelay, n)) {
+      record.fault ??= 'firstChunkDelay';
+      await sleep(faults.firstChunkDelay!.ms);
+    }
+    const cut = applies(faults.cutStream, n) ? faults.cutStream!.afterChunks : undefined;
+    const malformedAt = applies(faults.malformedSse, n) ? (faults.malformedSse!.afterChunks ?? 1) : undefined;
+    const hangUp = () => {
+      record.fault = 'cutStream';
+      res.socket?.destroy();
+      res.destroy();
+    };
+    let sent = 0;
+    for (const ev of r.events) {
+      if (cut !== undefined && sent >= cut) return hangUp();
+      if (malformedAt !== undefined && sent === malformedAt) {
+        record.fault = 'malformedSse';
+        if (!(await write(res, r.malformed))) return;
+      }
+      if (sent > 0) await sleep(chunkDelayMs);
+      // Before a cut, wait until the chunk has reached the socket, so the client sees exactly K chunks.
+      if (!(await (cut !== undefined && sent + 1 >= cut ? writeFlushed(res, ev) : write(res, ev)))) return;
+      sent++;
+    }
+    if (cut !== undefined && sent >= cut) return hangUp();
+    if (r.trailer) await write(res, r.trailer);
+    res.end();
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, format: ScriptedFormat) => {
+    const url = req.url ?? '/';
     let text: string;
     try {
       text = await readBody(req, 64 * 1024 * 1024);
     } catch {
-      if (!res.headersSent) sendJson(res, 413, errorBody('request body too large', 'invalid_request_error'));
+      if (!res.headersSent) sendJson(res, 413, errorBody(format, 'request body too large', 'invalid_request_error'));
       return;
     }
     const n = ++counter;
+    received.push({ format, method: req.method ?? 'POST', url, headers: { ...req.headers } });
     let body: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(text);
@@ -474,140 +276,63 @@ export async function startScriptedModel(options: ScriptedModelOptions): Promise
       requests.push(parsed);
     } catch (err) {
       requests.push(text);
-      sendJson(res, 400, errorBody(`invalid JSON body: ${(err as Error).message}`, 'invalid_request_error'));
+      sendJson(res, 400, errorBody(format, `invalid JSON body: ${(err as Error).message}`, 'invalid_request_error'));
       return;
     }
-    const stream = body.stream === true;
-    const selection = selectReply(script, body.messages, closingReply);
-    const record: ServedRequest = { n, stream, selection };
+    // Ollama streams unless told not to; the others only when asked.
+    const streamed = format.startsWith('ollama') ? body.stream !== false : body.stream === true;
+    const messages = conversationOf(format, body);
+    const selection = selectReply(script, messages, closingReply);
+    const record: ServedRequest = { n, format, stream: streamed, selection };
     served.push(record);
 
     if (applies(faults.headersDelay, n)) await sleep(faults.headersDelay!.ms);
     if (applies(faults.http500, n)) {
       record.fault = 'http500';
-      sendJson(res, 500, errorBody(faults.http500!.message ?? 'scripted fault: internal server error', 'server_error'));
+      sendJson(res, 500, errorBody(format, faults.http500!.message ?? 'scripted fault: internal server error', 'server_error'));
       return;
     }
-
     let reply = selection.reply;
     if (applies(faults.hugeReply, n)) {
       record.fault = 'hugeReply';
       const bytes = faults.hugeReply!.bytes;
-      const reps = Math.ceil(bytes / Buffer.byteLength(HOSTILE_FILLER));
-      reply = { content: HOSTILE_FILLER.repeat(reps).slice(0, bytes) };
+      reply = { content: HOSTILE_FILLER.repeat(Math.ceil(bytes / Buffer.byteLength(HOSTILE_FILLER))).slice(0, bytes) };
     }
-
     const model = typeof body.model === 'string' && body.model.length > 0 ? body.model : defaultModel;
-    const id = `chatcmpl-scripted-${++idCounter}`;
-    const created = Math.floor(Date.now() / 1000);
-    const toolCallId = `call_scripted_${idCounter}`;
-    const args = reply.toolCall ? JSON.stringify({ language: reply.toolCall.language, code: reply.toolCall.code }) : '';
-    const promptTokens = estimateTokens(promptText(body.messages));
-    const completionTokens = estimateTokens(reply.content + args);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-    const finishReason = reply.toolCall ? 'tool_calls' : 'stop';
-
-    if (!stream) {
-      const message: Record<string, unknown> = { role: 'assistant', content: reply.content.length > 0 || !reply.toolCall ? reply.content : null };
-      if (reply.toolCall) {
-        message.tool_calls = [{ id: toolCallId, type: 'function', function: { name: 'execute', arguments: args } }];
-      }
-      sendJson(res, 200, {
-        id,
-        object: 'chat.completion',
-        created,
-        model,
-        choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-        usage,
-      });
-      return;
-    }
-
-    const streamOptions = isPlainObject(body.stream_options) ? body.stream_options : undefined;
-    const includeUsage = streamOptions?.include_usage === true;
-    const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) => ({
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model,
-      system_fingerprint: null,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      ...extra,
-    });
-    const events: string[] = [];
-    events.push(encodeSseData(chunk({ role: 'assistant', content: '' })));
-    for (const piece of chunkContent(reply.content, chunkSize)) events.push(encodeSseData(chunk({ content: piece })));
-    if (reply.toolCall) {
-      events.push(
-        encodeSseData(chunk({ tool_calls: [{ index: 0, id: toolCallId, type: 'function', function: { name: 'execute', arguments: '' } }] })),
-      );
-      const cps = Array.from(args);
-      for (let i = 0; i < cps.length; i += chunkSize) {
-        events.push(encodeSseData(chunk({ tool_calls: [{ index: 0, function: { arguments: cps.slice(i, i + chunkSize).join('') } }] })));
-      }
-    }
-    // Without stream_options.include_usage OpenAI sends no usage at all; we still put it on the final
-    // chunk (litellm and the openai SDK accept it) so the proxy has token counts to record.
-    events.push(encodeSseData(chunk({}, finishReason, includeUsage ? {} : { usage })));
-    if (includeUsage) {
-      events.push(encodeSseData({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices: [], usage }));
-    }
-
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    res.flushHeaders();
-    if (applies(faults.firstChunkDelay, n)) {
-      record.fault ??= 'firstChunkDelay';
-      await sleep(faults.firstChunkDelay!.ms);
-    }
-    const cut = applies(faults.cutStream, n) ? faults.cutStream!.afterChunks : undefined;
-    const malformedAt = applies(faults.malformedSse, n) ? (faults.malformedSse!.afterChunks ?? 1) : undefined;
-    let sent = 0;
-    for (const ev of events) {
-      if (cut !== undefined && sent >= cut) {
-        record.fault = 'cutStream';
-        res.socket?.destroy();
-        res.destroy();
-        return;
-      }
-      if (malformedAt !== undefined && sent === malformedAt) {
-        record.fault = 'malformedSse';
-        if (!(await write(res, 'data: {"id": "broken", "choices": [\n\n'))) return;
-      }
-      if (sent > 0) await sleep(chunkDelayMs);
-      // Before a cut, wait until the chunk has reached the socket, so the client sees exactly K chunks.
-      if (!(await (cut !== undefined && sent + 1 >= cut ? writeFlushed(res, ev) : write(res, ev)))) return;
-      sent++;
-    }
-    if (cut !== undefined && sent >= cut) {
-      record.fault = 'cutStream';
-      res.socket?.destroy();
-      res.destroy();
-      return;
-    }
-    await write(res, SSE_DONE);
-    res.end();
+    const prompt = messages.map((m) => (isPlainObject(m) ? messageText(m.content) : '')).join('\n');
+    const toolText = reply.toolCall ? JSON.stringify(reply.toolCall) : '';
+    const plan: ReplyPlan = { n, model, reply, chunkSize, inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(reply.content + toolText) };
+    const rendered = render(format, plan, body);
+    if (!streamed) return sendJson(res, 200, rendered.whole);
+    await stream(res, rendered, n, record);
   };
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
-    const route = path.startsWith('/v1/') ? path.slice(3) : path;
-    if (req.method === 'POST' && route === '/chat/completions') {
-      handleChat(req, res).catch((err: unknown) => {
-        if (!res.headersSent) sendJson(res, 500, errorBody(`scripted model error: ${(err as Error).message}`, 'server_error'));
+    const method = req.method ?? 'GET';
+    const format = routeOf(method, path);
+    if (format) {
+      handle(req, res, format).catch((err: unknown) => {
+        if (!res.headersSent) sendJson(res, 500, errorBody(format, `scripted model error: ${(err as Error).message}`, 'server_error'));
         else res.destroy();
       });
       return;
     }
-    if (req.method === 'GET' && route === '/models') {
+    const route = path.startsWith('/v1/') ? path.slice(3) : path;
+    if (method === 'GET' && route === '/models') {
       sendJson(res, 200, { object: 'list', data: [{ id: defaultModel, object: 'model', created: 0, owned_by: 'oi-audit' }] });
       return;
     }
-    if (req.method === 'GET' && (route === '' || route === '/health')) {
+    if (method === 'GET' && path === '/api/tags') {
+      sendJson(res, 200, { models: [{ name: `${defaultModel}:latest`, model: `${defaultModel}:latest` }] });
+      return;
+    }
+    if (method === 'GET' && (route === '' || route === '/health')) {
       sendJson(res, 200, { status: 'ok' });
       return;
     }
     req.resume();
-    sendJson(res, 404, errorBody(`no route ${req.method} ${path}`, 'invalid_request_error', 'not_found'));
+    sendJson(res, 404, errorBody('openai-chat', `no route ${method} ${path}`, 'invalid_request_error', 'not_found'));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -622,8 +347,10 @@ export async function startScriptedModel(options: ScriptedModelOptions): Promise
   let closed: Promise<void> | undefined;
   return {
     url: `http://${hostPart}:${port}/v1`,
+    rootUrl: `http://${hostPart}:${port}`,
     port,
     requests,
+    received,
     served,
     close() {
       closed ??= new Promise<void>((resolve) => {

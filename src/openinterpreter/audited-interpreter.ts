@@ -82,8 +82,8 @@ export class AuditedInterpreter {
     try {
       server = await startInterpreterServer({
         llmBaseUrl: registration.baseUrl,
-        // Open Interpreter's key only reaches our proxy, which never forwards it; the upstream key stays with the proxy.
-        llmApiKey: 'oi-audit-proxy',
+        // The session's proxy key, through OI's environment only: it is the credential that ties its LLM calls to this session.
+        llmApiKey: registration.token,
         model: options.model,
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),

@@ -9,10 +9,10 @@ import type { CaptureMode } from '../../src/config/config.js';
 import { DEMO_SCRIPT } from '../../src/demo/demo-script.js';
 import { startLlmProxy, type LlmProxy, type LlmProxyOptions, type UnknownTokenInfo } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';
-import { ChatCompletionAssembler, encodeSseData, SseParser, SSE_DONE, type SseEvent } from '../../src/llm-proxy/sse.js';
+import { ChatCompletionAssembler } from '../../src/llm-proxy/openai-chat.js';
+import { encodeSseData, SseParser, SSE_DONE, type SseEvent } from '../../src/llm-proxy/sse.js';
 
 const UPSTREAM_KEY = 'sk-upstream-SECRET-0123456789abcdefABCDEF';
-const OI_KEY = 'oi-side-key-must-not-be-forwarded';
 const TURN1 = DEMO_SCRIPT.turns[0]!;
 
 // --- harness ---------------------------------------------------------------------------------------
@@ -121,10 +121,11 @@ function chatRequest(text: string, extra: Record<string, unknown> = {}) {
   };
 }
 
-async function post(baseUrl: string, body: unknown, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${baseUrl}/chat/completions`, {
+/** A chat-completions call the way litellm makes it: the session's key as the Bearer credential. */
+async function post(reg: { baseUrl: string; token: string }, body: unknown, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${reg.baseUrl}/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${OI_KEY}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${reg.token}` },
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...(signal ? { signal } : {}),
   });
@@ -167,22 +168,27 @@ describe('LLM proxy', () => {
     const proxy = await proxyFor(model.url);
     const session = h.recorder.openSession({ userId: 'alice' });
     const reg = proxy.register(session);
-    expect(reg.token).toMatch(/^[0-9a-f]{64}$/);
-    expect(reg.baseUrl).toBe(`${proxy.url}/s/${reg.token}/v1`);
-    expect(reg.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/s\/[0-9a-f]{64}\/v1$/);
+    expect(reg.token).toMatch(/^oia_[0-9a-f]{64}$/);
+    // The base URL carries no secret: the session is found by the key alone.
+    expect(reg.baseUrl).toBe(`${proxy.url}/v1`);
+    expect(reg.rootUrl).toBe(proxy.url);
+    expect(reg.baseUrl).not.toContain(reg.token.slice(4));
     const turn = session.startTurn(TURN1.user);
 
     const request = chatRequest(TURN1.user);
     request.messages.push({ role: 'assistant', content: 'Tab\tnewline\n"quoted" ünïcødé 😀' }, { role: 'user', content: TURN1.user });
-    const res = await post(reg.baseUrl, request);
+    const res = await post(reg, request);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const { events, raw } = await readAll(res);
     expect(raw.endsWith(SSE_DONE)).toBe(true);
     expect(assemble(events).content).toBe(TURN1.replies[0]);
 
-    // The upstream got the request byte for byte, with our key and not Open Interpreter's.
-    expect(model.requests).toEqual([request]);
+    // The upstream got the request unchanged in meaning, plus the ask for stream usage the client did not make.
+    expect(model.requests).toEqual([{ ...request, stream_options: { include_usage: true } }]);
+    // ...and the client did not get the usage-only chunk that ask added.
+    const usageOnly = events.filter((e) => e.data !== '[DONE]' && (JSON.parse(e.data) as { choices: unknown[] }).choices.length === 0);
+    expect(usageOnly).toEqual([]);
 
     const [gen] = h.chatSpans();
     expect(gen).toBeDefined();
@@ -198,7 +204,8 @@ describe('LLM proxy', () => {
       'gen_ai.response.finish_reasons': ['stop'],
       'gen_ai.usage.input_tokens': expect.any(Number),
       'gen_ai.usage.output_tokens': expect.any(Number),
-      'oi_audit.llm.chunks': events.length - 1,
+      // every chunk the client got (all but [DONE]) plus the hidden usage chunk
+      'oi_audit.llm.chunks': events.length,
       'oi_audit.llm.upstream_status': 200,
     });
     expect(gen!.attributes['oi_audit.llm.time_to_first_chunk_ms']).toEqual(expect.any(Number));
@@ -233,7 +240,7 @@ describe('LLM proxy', () => {
     const reg = proxy.register(session);
     session.startTurn('hi');
     const t0 = performance.now();
-    const res = await post(reg.baseUrl, chatRequest('hi'));
+    const res = await post(reg, chatRequest('hi'));
     const reader = res.body!.getReader();
     const firstRead = await reader.read();
     const tFirst = performance.now() - t0;
@@ -275,19 +282,19 @@ describe('LLM proxy', () => {
     const reg = proxy.register(session);
     session.startTurn('hi');
 
-    const ok = await readAll(await post(reg.baseUrl, chatRequest('hi')));
+    const ok = await readAll(await post(reg, chatRequest('hi')));
     expect(ok.raw).toContain('[DONE]');
     expect(upstream.seen[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
-    expect(JSON.stringify(upstream.seen[0]!.headers)).not.toContain(OI_KEY);
+    expect(JSON.stringify(upstream.seen[0]!.headers)).not.toContain(reg.token);
 
-    const denied = await post(reg.baseUrl, chatRequest('fail please'));
+    const denied = await post(reg, chatRequest('fail please'));
     expect(denied.status).toBe(401);
     const deniedText = await denied.text();
     expect(deniedText).not.toContain(UPSTREAM_KEY);
     expect(deniedText).toContain('Incorrect API key provided');
 
     // Even a request that carries the key is recorded without it.
-    await readAll(await post(reg.baseUrl, chatRequest(`my key is ${UPSTREAM_KEY}`)));
+    await readAll(await post(reg, chatRequest(`my key is ${UPSTREAM_KEY}`)));
     expect(upstream.seen[2]!.body).toContain(UPSTREAM_KEY);
     expect(h.events('error').map((e) => e.data.type)).toEqual(expect.arrayContaining(['upstream_401', 'upstream_key_in_request']));
 
@@ -298,7 +305,8 @@ describe('LLM proxy', () => {
     expect(all).toContain('Incorrect API key provided');
     expect(all).not.toContain(UPSTREAM_KEY);
     expect(all).not.toContain(UPSTREAM_KEY.slice(0, 24));
-    expect(all).not.toContain(OI_KEY);
+    // The session key (Open Interpreter's credential) is in no exported record.
+    expect(all).not.toContain(reg.token);
   });
 
   it('ends the generation with client_disconnected when the client hangs up mid-stream (text mode), and aborts upstream', async () => {
@@ -323,7 +331,7 @@ describe('LLM proxy', () => {
 
     // Read like Open Interpreter's text mode: stop at the closing fence and hang up.
     const controller = new AbortController();
-    const res = await post(reg.baseUrl, chatRequest('run'), controller.signal);
+    const res = await post(reg, chatRequest('run'), controller.signal);
     const parser = new SseParser();
     const asm = new ChatCompletionAssembler();
     const reader = res.body!.getReader();
@@ -366,10 +374,11 @@ describe('LLM proxy', () => {
   }
 
   /** Start a streamed call with node:http, read until the closing fence, then stop reading without hanging up. */
-  function startStalledClient(baseUrl: string, body: unknown) {
-    const url = new URL(`${baseUrl}/chat/completions`);
+  function startStalledClient(reg: { baseUrl: string; token: string }, body: unknown) {
+    const url = new URL(`${reg.baseUrl}/chat/completions`);
     return new Promise<{ drain: () => Promise<{ complete: boolean }> }>((resolve, reject) => {
-      const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${reg.token}` };
+      const req = httpRequest(url, { method: 'POST', headers }, (res) => {
         let text = '';
         /** Resume reading (a paused socket does not see the close) and report how the response ended. */
         const drain = () =>
@@ -402,7 +411,7 @@ describe('LLM proxy', () => {
     const reg = proxy.register(session);
     session.startTurn('run');
     const t0 = performance.now();
-    const client = await startStalledClient(reg.baseUrl, chatRequest('run'));
+    const client = await startStalledClient(reg, chatRequest('run'));
     const [resp] = await waitFor(() => h.events('llm.response').length > 0 && h.events('llm.response'), 'llm.response');
     expect(performance.now() - t0).toBeLessThan(3000);
     expect(resp!.data.client_disconnected).toBe(true);
@@ -420,12 +429,12 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn('run');
-    await startStalledClient(reg.baseUrl, chatRequest('run'));
+    await startStalledClient(reg, chatRequest('run'));
     await sleep(300); // let the buffers fill: the proxy is now waiting on the client
     expect(proxy.activeRequests).toBe(1);
     expect(h.events('llm.response')).toEqual([]);
     // The session's next call (its upstream reply does not matter here): the unread stream ends first.
-    const second = await post(reg.baseUrl, chatRequest('next'), AbortSignal.timeout(2000)).catch(() => undefined);
+    const second = await post(reg, chatRequest('next'), AbortSignal.timeout(2000)).catch(() => undefined);
     await second?.body?.cancel().catch(() => undefined);
     const first = await waitFor(() => h.events('llm.response').find((e) => e.data.call === 0), 'first response');
     expect(first.data.client_disconnected).toBe(true);
@@ -440,7 +449,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     const turn = session.startTurn(TURN1.user);
-    const res = await post(reg.baseUrl, chatRequest(TURN1.user));
+    const res = await post(reg, chatRequest(TURN1.user));
     expect(res.status).toBe(500);
     expect(((await res.json()) as any).error.message).toBe('model exploded');
     const [err] = h.events('error');
@@ -461,7 +470,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn(TURN1.user);
-    const res = await post(reg.baseUrl, chatRequest(TURN1.user));
+    const res = await post(reg, chatRequest(TURN1.user));
     expect(res.status).toBe(200);
     const { events, error } = await readAll(res);
     expect(error).toBeUndefined(); // the client response ends cleanly...
@@ -488,7 +497,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn('x');
-    const { events } = await readAll(await post(reg.baseUrl, chatRequest('x')));
+    const { events } = await readAll(await post(reg, chatRequest('x')));
     expect(JSON.parse(events.at(-1)!.data).error.type).toBe('upstream_stream_cut');
     expect(h.events('error')[0]!.data.type).toBe('upstream_stream_cut');
   });
@@ -501,7 +510,7 @@ describe('LLM proxy', () => {
     const reg = proxy.register(session);
     session.startTurn(TURN1.user);
     const t0 = performance.now();
-    const { events } = await readAll(await post(reg.baseUrl, chatRequest(TURN1.user)));
+    const { events } = await readAll(await post(reg, chatRequest(TURN1.user)));
     expect(performance.now() - t0).toBeLessThan(1200);
     expect(JSON.parse(events.at(-1)!.data).error.type).toBe('upstream_timeout');
 
@@ -512,34 +521,40 @@ describe('LLM proxy', () => {
     });
     const proxy2 = await proxyFor(erring.url);
     const reg2 = proxy2.register(session);
-    const r2 = await readAll(await post(reg2.baseUrl, chatRequest('x')));
+    const r2 = await readAll(await post(reg2, chatRequest('x')));
     expect(JSON.parse(r2.events.at(-1)!.data).error.message).toBe('overloaded'); // passed through as sent
     expect(h.events('error').map((e) => e.data.type)).toEqual(['upstream_timeout', 'upstream_stream_error']);
     expect(h.events('llm.response').map((e) => e.data.content.text)).toEqual(['', 'partial']);
   });
 
-  it('refuses unknown and missing tokens with 404, counts them and reports them', async () => {
+  it('refuses unknown, missing and misplaced keys with 401, counts them and reports them', async () => {
     const h = inMemory();
     const model = await scripted();
     const seen: UnknownTokenInfo[] = [];
     const proxy = await proxyFor(model.url, { onUnknownToken: (i) => seen.push(i) });
     const session = h.recorder.openSession({ userId: 'u' });
-    proxy.register(session);
+    const reg = proxy.register(session);
     session.startTurn(TURN1.user);
 
-    const forged = 'ab'.repeat(32);
-    const r1 = await post(`${proxy.url}/s/${forged}/v1`, chatRequest(TURN1.user));
-    expect(r1.status).toBe(404);
-    expect(((await r1.json()) as any).error).toMatchObject({ type: 'invalid_request_error', code: 'unknown_token' });
-    const r2 = await post(`${proxy.url}/v1`, chatRequest(TURN1.user));
-    expect(r2.status).toBe(404);
+    const forged = `oia_${'ab'.repeat(32)}`;
+    const r1 = await post({ baseUrl: `${proxy.url}/v1`, token: forged }, chatRequest(TURN1.user));
+    expect(r1.status).toBe(401);
+    expect(((await r1.json()) as any).error).toMatchObject({ type: 'authentication_error', code: 'unknown_token' });
+    const r2 = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chatRequest(TURN1.user)) });
+    expect(r2.status).toBe(401);
     expect(((await r2.json()) as any).error.code).toBe('missing_token');
-    const r3 = await fetch(`${proxy.url}/s/not-a-token/v1/models`);
-    expect(r3.status).toBe(404);
+    const r3 = await fetch(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer not-a-token' } });
+    expect(r3.status).toBe(401);
+    // The right key in another provider's header is not this route's credential.
+    const r4 = await fetch(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'x-api-key': reg.token }, body: JSON.stringify(chatRequest(TURN1.user)) });
+    expect(r4.status).toBe(401);
+    // The old URL-token form is gone: a key in the path is no credential.
+    const r5 = await fetch(`${proxy.url}/s/${reg.token}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chatRequest(TURN1.user)) });
+    expect(r5.status).toBe(404);
 
-    expect(proxy.unknownTokenRequests).toBe(3);
-    expect(seen.map((s) => s.reason)).toEqual(['unknown_token', 'missing_token', 'unknown_token']);
-    expect(seen[0]).toMatchObject({ method: 'POST', path: '/s/<token>/v1/chat/completions', remoteAddress: '127.0.0.1' });
+    expect(proxy.unknownTokenRequests).toBe(4);
+    expect(seen.map((s) => s.reason)).toEqual(['unknown_token', 'missing_token', 'unknown_token', 'missing_token']);
+    expect(seen[0]).toMatchObject({ method: 'POST', path: '/v1/chat/completions', remoteAddress: '127.0.0.1' });
     expect(seen[0]!.tokenSha256Prefix).toMatch(/^[0-9a-f]{16}$/);
     expect(JSON.stringify(seen)).not.toContain(forged);
     expect(model.requests).toEqual([]); // nothing reached the model
@@ -555,13 +570,13 @@ describe('LLM proxy', () => {
     s1.startTurn(TURN1.user);
     const unregister = r1.unregister;
     unregister();
-    expect((await post(r1.baseUrl, chatRequest(TURN1.user))).status).toBe(404);
+    expect((await post(r1, chatRequest(TURN1.user))).status).toBe(401);
 
     const s2 = h.recorder.openSession({ userId: 'u' });
     const r2 = proxy.register(s2);
     s2.end('complete');
-    const res = await post(r2.baseUrl, chatRequest(TURN1.user));
-    expect(res.status).toBe(404);
+    const res = await post(r2, chatRequest(TURN1.user));
+    expect(res.status).toBe(401);
     expect(((await res.json()) as any).error.code).toBe('session_ended');
     expect(proxy.unknownTokenRequests).toBe(2);
     expect(model.requests).toEqual([]);
@@ -574,10 +589,10 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     const turn = session.startTurn('x');
-    const res = await post(reg.baseUrl, '{"model": "m", "messages": [');
+    const res = await post(reg, '{"model": "m", "messages": [');
     expect(res.status).toBe(400);
     expect(((await res.json()) as any).error.code).toBe('invalid_json');
-    const bad = await post(reg.baseUrl, { model: 'm', messages: 'not a list' });
+    const bad = await post(reg, { model: 'm', messages: 'not a list' });
     expect(bad.status).toBe(400);
     const errors = h.events('error');
     expect(errors.map((e) => e.data.type)).toEqual(['invalid_request', 'invalid_request']);
@@ -595,7 +610,7 @@ describe('LLM proxy', () => {
     const dead = await proxyFor(`http://127.0.0.1:${deadPort}/v1`);
     const session = h.recorder.openSession({ userId: 'u' });
     session.startTurn('x');
-    const r1 = await post(dead.register(session).baseUrl, chatRequest('x'));
+    const r1 = await post(dead.register(session), chatRequest('x'));
     expect(r1.status).toBe(502);
     expect(((await r1.json()) as any).error.type).toBe('upstream_unreachable');
 
@@ -603,7 +618,7 @@ describe('LLM proxy', () => {
     const proxy = await proxyFor(slow.url, { requestTimeoutMs: 200 });
     const reg = proxy.register(session);
     const t0 = performance.now();
-    const r2 = await post(reg.baseUrl, chatRequest(TURN1.user));
+    const r2 = await post(reg, chatRequest(TURN1.user));
     expect(r2.status).toBe(504);
     expect(performance.now() - t0).toBeLessThan(1200);
     expect(((await r2.json()) as any).error.type).toBe('upstream_timeout');
@@ -622,8 +637,8 @@ describe('LLM proxy', () => {
     const reg = proxy.register(session);
     session.startTurn('tool');
     const tools = [{ type: 'function', function: { name: 'execute', parameters: { type: 'object' } } }];
-    await readAll(await post(reg.baseUrl, chatRequest('tool', { tools })));
-    const res = await post(reg.baseUrl, chatRequest('tool', { stream: false }));
+    await readAll(await post(reg, chatRequest('tool', { tools })));
+    const res = await post(reg, chatRequest('tool', { stream: false }));
     expect(((await res.json()) as any).choices[0].message.tool_calls[0].function.name).toBe('execute');
 
     const [req] = h.events('llm.request');
@@ -645,7 +660,7 @@ describe('LLM proxy', () => {
     const proxy = await proxyFor(model.url);
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
-    const res = await post(reg.baseUrl, chatRequest(TURN1.user));
+    const res = await post(reg, chatRequest(TURN1.user));
     expect(res.status).toBe(200);
     await readAll(res);
     const root = session.rootSpan.spanContext().spanId;
@@ -661,7 +676,7 @@ describe('LLM proxy', () => {
 
     const strict = await proxyFor(model.url, { outsideTurn: 'refuse' });
     const reg2 = strict.register(session);
-    const refused = await post(reg2.baseUrl, chatRequest(TURN1.user));
+    const refused = await post(reg2, chatRequest(TURN1.user));
     expect(refused.status).toBe(409);
     expect(model.requests).toHaveLength(1);
     expect(h.events('error').map((e) => e.data.type)).toEqual(['llm_call_outside_turn', 'llm_call_outside_turn', 'llm_call_refused']);
@@ -674,7 +689,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn(TURN1.user);
-    const { raw } = await readAll(await post(reg.baseUrl, chatRequest(TURN1.user)));
+    const { raw } = await readAll(await post(reg, chatRequest(TURN1.user)));
     expect(raw).toContain('data: {"id": "broken"');
     expect(raw.endsWith(SSE_DONE)).toBe(true);
     expect(h.events('error').map((e) => e.data.type)).toEqual(['upstream_malformed_sse']);
@@ -688,7 +703,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn(TURN1.user);
-    const { events } = await readAll(await post(reg.baseUrl, chatRequest(TURN1.user)));
+    const { events } = await readAll(await post(reg, chatRequest(TURN1.user)));
     expect(assemble(events).content.length).toBeGreaterThan(2_000_000);
     const [resp] = h.events('llm.response');
     expect(resp!.data.content.bytes).toBeLessThanOrEqual(400_000);
@@ -710,7 +725,7 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn('x');
-    const res = await post(reg.baseUrl, chatRequest('x'));
+    const res = await post(reg, chatRequest('x'));
     const reader = res.body!.getReader();
     await reader.read();
     expect(proxy.activeRequests).toBe(1);

@@ -17,7 +17,8 @@ import {
   type ScriptedModel,
   type ScriptedModelOptions,
 } from '../../src/demo/scripted-model.js';
-import { ChatCompletionAssembler, SseParser, type SseEvent } from '../../src/llm-proxy/sse.js';
+import { ChatCompletionAssembler } from '../../src/llm-proxy/openai-chat.js';
+import { SseParser, type SseEvent } from '../../src/llm-proxy/sse.js';
 
 const TOOL_SCRIPT: Script = {
   turns: [

@@ -1,0 +1,568 @@
+/**
+ * One LLM exchange through the proxy, the same for every wire format: read and record the request,
+ * open its generation (in the active turn, or on the session root when none is active), forward it to
+ * the upstream with the upstream key in the provider's own auth header, pass the response through
+ * chunk by chunk while the format's assembler rebuilds it, and end the generation with what arrived.
+ * The failure rules are the proxy's (see proxy.ts); the format decides only the shapes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import { AuditGeneration, type GenerationRequest, type GenerationResult } from '../audit/generation.js';
+import type { AuditSession } from '../audit/session.js';
+import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import { isObject, type AssembledCompletion, type Json, type ResponseAssembler } from './assembly.js';
+import { BodyTooLarge, describeFetchError, readBody, sendJsonError, writeToClient, type BlockedWrite, type WriteOutcome } from './client-io.js';
+import type { RequestFacts, RouteInfo, UpstreamBody, WireFormat } from './format.js';
+import { NdjsonParser } from './ndjson.js';
+import { SseParser, type SseEvent } from './sse.js';
+
+export type AbortReason = 'client' | 'headers_timeout' | 'idle_timeout' | 'shutdown';
+
+/** A registered session as the exchange needs it. */
+export interface SessionRoute {
+  session: AuditSession;
+  /** `gen_ai.provider.name` override for this session; else the proxy's, else the format's. */
+  provider?: string;
+  outsideCalls: number;
+  /** Streams of this session currently waiting for the client to read. */
+  blocked: Set<BlockedWrite>;
+}
+
+/** What the proxy gives every exchange. */
+export interface ExchangeContext {
+  upstreamBase: string;
+  upstreamKey: string | undefined;
+  provider: string | undefined;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  clientStallTimeoutMs: number;
+  maxRequestBytes: number;
+  maxAssembledChars: number;
+  outsideTurn: 'forward' | 'refuse';
+  /** Remove the upstream key from anything recorded or sent back. */
+  scrub(text: string): string;
+  /** Run a recording step; a throw is reported, never breaks the proxy. */
+  audit(fn: () => void): void;
+  /** Track an in-flight exchange (for shutdown); returns its untrack. */
+  track(entry: { abort: (reason: AbortReason) => void; settled: Promise<void> }): () => void;
+}
+
+/** What the exchange needs of a generation: AuditGeneration, or the root-span stand-in for calls outside a turn. */
+interface GenerationSink {
+  readonly span: Span;
+  firstChunk(): void;
+  end(result: GenerationResult): void;
+  fail(type: string, message: string, partial?: Partial<GenerationResult>): void;
+}
+
+function toolCallsJson(asm: AssembledCompletion): JsonValue | undefined {
+  if (asm.toolCalls.length === 0) return undefined;
+  return asm.toolCalls.map((tc) => {
+    const o: JsonObject = { index: tc.index, type: tc.type, function: { name: tc.function.name, arguments: tc.function.arguments } };
+    if (tc.id !== undefined) o.id = tc.id;
+    return o;
+  });
+}
+
+/** Re-encode one parsed SSE event (used only when some events are hidden from the client). */
+function encodeEvent(ev: SseEvent): string {
+  const head = ev.event !== undefined ? `event: ${ev.event}\n` : '';
+  return `${head}${ev.data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+}
+
+type Framing = 'sse' | 'ndjson' | 'whole';
+
+export class Exchange {
+  private readonly session: AuditSession;
+  private readonly controller = new AbortController();
+  private abortReason: AbortReason | undefined;
+  private clientGone = false;
+  private timer: NodeJS.Timeout | undefined;
+  private gen!: GenerationSink;
+  private asm!: ResponseAssembler;
+  private status: number | undefined;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly format: WireFormat,
+    private readonly route: RouteInfo,
+    private readonly reg: SessionRoute,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    this.session = reg.session;
+  }
+
+  async run(): Promise<void> {
+    // The client moved on to its next LLM call: a stream of this session it left unread is over for it.
+    for (const b of [...this.reg.blocked]) b.kick();
+    const read = await this.readRequest();
+    if (!read) return;
+    const opened = this.openGeneration(read.facts, read.rawText);
+    if (!opened) return;
+    this.asm = this.format.newAssembler(this.ctx.maxAssembledChars);
+    let settle!: () => void;
+    const untrack = this.ctx.track({ abort: (r) => this.abort(r), settled: new Promise<void>((r) => (settle = r)) });
+    this.res.on('close', () => {
+      if (!this.res.writableFinished) {
+        this.clientGone = true;
+        this.abort('client');
+      }
+    });
+    try {
+      const upstreamBody = this.format.upstreamBody?.(read.body, read.raw, read.facts, this.route) ?? { raw: read.raw };
+      const upstream = await this.forward(upstreamBody.raw, read.facts.stream);
+      if (!upstream) return;
+      this.status = upstream.status;
+      if (upstream.status < 200 || upstream.status > 299) await this.relayError(upstream);
+      else await this.relay(upstream, read.facts.stream, upstreamBody);
+    } finally {
+      clearTimeout(this.timer);
+      untrack();
+      settle();
+    }
+  }
+
+  private abort(reason: AbortReason): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.controller.abort();
+  }
+
+  private arm(ms: number, reason: AbortReason): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.abort(reason), ms);
+  }
+
+  private sendError(status: number, message: string, type: string, code: string | null = type): void {
+    sendJsonError(this.res, status, this.format.errorBody(message, type, code));
+  }
+
+  private recordSessionError(type: string, message: string): void {
+    this.ctx.audit(() => {
+      if (!this.session.isEnded) this.session.recordError({ source: 'llm', type, message: this.ctx.scrub(message) });
+    });
+  }
+
+  private async readRequest(): Promise<{ raw: Buffer; rawText: string; body: Json; facts: RequestFacts } | undefined> {
+    let raw: Buffer;
+    try {
+      raw = await readBody(this.req, this.ctx.maxRequestBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        this.recordSessionError('request_too_large', err.message);
+        this.sendError(413, err.message, 'invalid_request_error', 'request_too_large');
+        this.req.resume();
+      } else {
+        this.res.destroy();
+      }
+      return undefined;
+    }
+    const rawText = raw.toString('utf8');
+    let body: Json;
+    try {
+      const parsed: unknown = JSON.parse(rawText);
+      if (!isObject(parsed)) throw new Error('the body is not a JSON object');
+      body = parsed;
+    } catch (err) {
+      const message = `malformed LLM request: ${(err as Error).message}`;
+      this.recordSessionError('invalid_request', message);
+      this.sendError(400, message, 'invalid_request_error', 'invalid_json');
+      return undefined;
+    }
+    const facts = this.format.readRequest(body, this.route);
+    if (typeof facts === 'string') {
+      const message = `malformed LLM request: ${facts}`;
+      this.recordSessionError('invalid_request', message);
+      this.sendError(400, message, 'invalid_request_error', 'invalid_request');
+      return undefined;
+    }
+    return { raw, rawText, body, facts };
+  }
+
+  /** Start the generation record; false when the call must not be forwarded (answered already). */
+  private openGeneration(facts: RequestFacts, rawText: string): boolean {
+    const { session, ctx } = this;
+    const key = ctx.upstreamKey;
+    const keyInRequest = key !== undefined && rawText.includes(key);
+    // The record never holds the upstream key, even if the client somehow sent it.
+    const recorded = (v: JsonValue): JsonValue => (keyInRequest ? (JSON.parse(ctx.scrub(JSON.stringify(v))) as JsonValue) : v);
+    const request: GenerationRequest = {
+      model: keyInRequest ? ctx.scrub(facts.model) : facts.model,
+      provider: this.reg.provider ?? ctx.provider ?? this.format.provider,
+      messages: recorded(facts.messages),
+      stream: facts.stream,
+    };
+    if (facts.tools !== undefined) request.tools = recorded(facts.tools);
+    let refused = false;
+    try {
+      if (keyInRequest) {
+        session.recordError({ source: 'llm', type: 'upstream_key_in_request', message: 'the LLM request contained the upstream API key; it was scrubbed from the record' });
+      }
+      const turn = session.activeTurn;
+      if (turn) {
+        this.gen = turn.startGeneration(request);
+      } else {
+        refused = ctx.outsideTurn === 'refuse';
+        session.recordError(
+          {
+            source: 'llm',
+            type: 'llm_call_outside_turn',
+            message: refused
+              ? 'LLM call received while no turn was active; refused'
+              : 'LLM call received while no turn was active; forwarded and recorded on the session root',
+          },
+          session.rootSpan,
+        );
+        this.gen = new AuditGeneration(session, undefined, this.reg.outsideCalls++, request);
+      }
+    } catch (err) {
+      ctx.audit(() => {
+        throw err;
+      });
+      this.sendError(503, 'the audit trail could not record this LLM call; it was not forwarded', 'audit_unavailable');
+      return false;
+    }
+    if (refused) {
+      ctx.audit(() => this.gen.fail('llm_call_refused', 'LLM call outside a turn refused by policy'));
+      this.sendError(409, 'no turn is active for this session; the LLM call was refused', 'invalid_request_error', 'no_active_turn');
+      return false;
+    }
+    return true;
+  }
+
+  // --- recording the outcome ---
+
+  private partial(): Partial<GenerationResult> {
+    const { scrub } = this.ctx;
+    const r = this.asm.result();
+    const out: Partial<GenerationResult> = { content: scrub(r.content), chunks: r.chunks };
+    const tc = toolCallsJson(r);
+    if (tc !== undefined) out.toolCalls = JSON.parse(scrub(JSON.stringify(tc))) as JsonValue;
+    if (r.finishReasons.length) out.finishReasons = r.finishReasons;
+    if (r.responseModel) out.responseModel = r.responseModel;
+    if (r.responseId) out.responseId = r.responseId;
+    if (r.inputTokens !== undefined) out.inputTokens = r.inputTokens;
+    if (r.outputTokens !== undefined) out.outputTokens = r.outputTokens;
+    if (this.status !== undefined) out.upstreamStatus = this.status;
+    return out;
+  }
+
+  private endClientDisconnected(): void {
+    this.ctx.audit(() => this.gen.end({ content: '', ...this.partial(), clientDisconnected: true }));
+  }
+
+  private failWith(type: string, message: string): void {
+    this.ctx.audit(() => this.gen.fail(type, this.ctx.scrub(message), this.partial()));
+  }
+
+  private note(type: string, message: string): void {
+    this.ctx.audit(() => {
+      if (!this.session.isEnded) this.session.recordError({ source: 'llm', type, message }, this.gen.span);
+    });
+  }
+
+  // --- forwarding ---
+
+  private async forward(raw: Buffer, stream: boolean): Promise<Response | undefined> {
+    const { ctx, format } = this;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: stream ? (format.framing === 'ndjson' ? 'application/x-ndjson' : 'text/event-stream') : 'application/json',
+      'user-agent': 'oi-audit-llm-proxy',
+    };
+    Object.assign(headers, format.authHeaders(ctx.upstreamKey));
+    // After the auth headers, so a client's own `anthropic-version` wins over the default.
+    for (const name of format.forwardHeaders) {
+      const v = this.req.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    this.arm(ctx.requestTimeoutMs, 'headers_timeout');
+    try {
+      return await fetch(format.upstreamUrl(ctx.upstreamBase, this.route), {
+        method: 'POST',
+        headers,
+        body: raw,
+        redirect: 'error',
+        signal: this.controller.signal,
+      });
+    } catch (err) {
+      if (this.abortReason === 'client') {
+        this.endClientDisconnected();
+      } else if (this.abortReason === 'headers_timeout') {
+        this.failWith('upstream_timeout', `no response from upstream within ${ctx.requestTimeoutMs} ms`);
+        this.sendError(504, `upstream did not respond within ${ctx.requestTimeoutMs} ms`, 'upstream_timeout');
+      } else if (this.abortReason === 'shutdown') {
+        this.failWith('proxy_shutdown', 'the LLM proxy shut down during the call');
+        this.sendError(503, 'the LLM proxy is shutting down', 'proxy_shutdown');
+      } else {
+        const message = `upstream unreachable: ${describeFetchError(err)}`;
+        this.failWith('upstream_unreachable', message);
+        this.sendError(502, ctx.scrub(message), 'upstream_unreachable');
+      }
+      return undefined;
+    }
+  }
+
+  /** A non-2xx answer: recorded as `upstream_<status>` with the provider's message, passed on unchanged (minus the key). */
+  private async relayError(upstream: Response): Promise<void> {
+    clearTimeout(this.timer);
+    let text = '';
+    try {
+      text = this.ctx.scrub(await upstream.text());
+    } catch {
+      // body lost; the status still tells the story
+    }
+    if (text.length > 1024 * 1024) text = text.slice(0, 1024 * 1024);
+    let detail = text.slice(0, 500);
+    try {
+      detail = this.format.errorDetail(JSON.parse(text))?.slice(0, 500) ?? detail;
+    } catch {
+      // not JSON
+    }
+    const status = upstream.status;
+    this.failWith(`upstream_${status}`, `upstream returned HTTP ${status}${detail ? `: ${detail}` : ''}`);
+    if (!this.clientGone && !this.res.destroyed) {
+      this.res.writeHead(status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+      this.res.end(text);
+    }
+  }
+
+  private framingOf(contentType: string, stream: boolean): Framing {
+    if (contentType.includes('text/event-stream')) return 'sse';
+    if (this.format.framing === 'ndjson' && (contentType.includes('ndjson') || stream)) return 'ndjson';
+    return 'whole';
+  }
+
+  private async relay(upstream: Response, stream: boolean, upstreamBody: UpstreamBody): Promise<void> {
+    const { res } = this;
+    const contentType = upstream.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
+    const framing = this.framingOf(contentType, stream);
+    res.writeHead(upstream.status, {
+      'content-type': contentType,
+      'cache-control': 'no-cache',
+      ...(framing === 'sse' ? { 'x-accel-buffering': 'no' } : {}),
+    });
+    res.flushHeaders();
+    const pump = new StreamPump(this, framing, framing === 'sse' ? upstreamBody.hideEvent : undefined);
+    const outcome = await pump.run(upstream.body?.getReader());
+    this.conclude(outcome, framing, pump);
+  }
+
+  /** Decide how the generation ends once the upstream body is over (or broken). */
+  private conclude(o: PumpOutcome, framing: Framing, pump: StreamPump): void {
+    const { res, ctx } = this;
+    if (this.clientGone || this.abortReason === 'client') {
+      this.endClientDisconnected();
+      // A client that stopped reading gets no more: its connection is closed.
+      if (o.stalled) res.destroy();
+      return;
+    }
+    if (this.abortReason === 'shutdown') {
+      this.failWith('proxy_shutdown', 'the LLM proxy shut down during the call');
+      res.destroy();
+      return;
+    }
+    const tail = pump.finish();
+    const r = this.asm.result();
+    const malformed: string[] = [];
+    if (r.malformedEvents > 0) malformed.push(`${r.malformedEvents} ${framing === 'ndjson' ? 'NDJSON line(s)' : 'SSE data event(s)'} were not JSON`);
+    if (pump.overflowed) malformed.push(`an ${framing === 'ndjson' ? 'NDJSON line' : 'SSE event'} exceeded the parser limit; the rest of the stream was not assembled`);
+    if (malformed.length > 0) this.note(framing === 'ndjson' ? 'upstream_malformed_ndjson' : 'upstream_malformed_sse', malformed.join('; '));
+    if (r.truncated) {
+      this.note('llm_response_truncated', `the response was longer than ${ctx.maxAssembledChars} characters; the record holds the first ${ctx.maxAssembledChars} and its hash covers only those`);
+    }
+    const streamed = framing !== 'whole';
+    if (o.streamErr !== undefined) {
+      const idle = this.abortReason === 'idle_timeout';
+      const type = idle ? 'upstream_timeout' : 'upstream_stream_cut';
+      const message = idle
+        ? `upstream sent nothing for ${ctx.idleTimeoutMs} ms mid-response`
+        : `upstream stream cut after ${r.chunks} chunk(s): ${describeFetchError(o.streamErr)}`;
+      this.failWith(type, message);
+      // end(), not an awaited write: a client that stopped reading must not hold this handler.
+      res.end(streamed ? tail + this.format.streamErrorEvent(ctx.scrub(message), type) : undefined);
+      return;
+    }
+    if (r.streamError) {
+      this.failWith('upstream_stream_error', `upstream reported an error inside the stream: ${r.streamError.message}`);
+      res.end(tail);
+      return;
+    }
+    if (!this.format.isComplete(r, streamed) || (!streamed && !pump.sawBody)) {
+      const message = streamed ? 'upstream stream ended before its end marker or a finish reason' : 'upstream response was not a complete response of this API';
+      this.failWith(streamed ? 'upstream_stream_cut' : 'upstream_invalid_response', message);
+      res.end(streamed ? tail + this.format.streamErrorEvent(message, 'upstream_stream_cut') : tail);
+      return;
+    }
+    this.ctx.audit(() => this.gen.end({ content: '', ...this.partial() }));
+    res.end(tail);
+  }
+
+  // --- what StreamPump needs ---
+
+  /** What the pump may see and do of this exchange. */
+  get pumpDeps(): PumpDeps {
+    return {
+      ctx: this.ctx,
+      res: this.res,
+      signal: this.controller.signal,
+      reg: this.reg,
+      asm: this.asm,
+      firstChunk: () => this.ctx.audit(() => this.gen.firstChunk()),
+      arm: (ms: number, reason: AbortReason) => this.arm(ms, reason),
+      disarm: () => clearTimeout(this.timer),
+      abortReason: () => this.abortReason,
+      clientLeft: () => {
+        this.clientGone = true;
+        this.abort('client');
+      },
+      clientGone: () => this.clientGone,
+    };
+  }
+}
+
+interface PumpDeps {
+  ctx: ExchangeContext;
+  res: ServerResponse;
+  signal: AbortSignal;
+  reg: SessionRoute;
+  asm: ResponseAssembler;
+  firstChunk(): void;
+  arm(ms: number, reason: AbortReason): void;
+  disarm(): void;
+  abortReason(): AbortReason | undefined;
+  clientLeft(): void;
+  clientGone(): boolean;
+}
+
+interface PumpOutcome {
+  streamErr?: unknown;
+  stalled: boolean;
+}
+
+/** Moves the upstream body to the client chunk by chunk, feeding the assembler as it goes. */
+class StreamPump {
+  private readonly parser: SseParser | NdjsonParser | undefined;
+  private readonly decoder = new TextDecoder();
+  private readonly whole: Buffer[] = [];
+  private wholeBytes = 0;
+  private wholeOverflow = false;
+  private firstSeen = false;
+  private blockedNow: BlockedWrite | undefined;
+  private readonly d: PumpDeps;
+
+  constructor(
+    exchange: Exchange,
+    private readonly framing: Framing,
+    private readonly hide: UpstreamBody['hideEvent'],
+  ) {
+    this.d = exchange.pumpDeps;
+    const max = Math.max(1024 * 1024, this.d.ctx.maxAssembledChars);
+    this.parser = framing === 'sse' ? new SseParser({ maxEventBytes: max }) : framing === 'ndjson' ? new NdjsonParser({ maxLineBytes: max }) : undefined;
+  }
+
+  get overflowed(): boolean {
+    return this.parser?.overflowed ?? false;
+  }
+
+  get sawBody(): boolean {
+    return this.whole.length > 0;
+  }
+
+  private onBlocked = (b: BlockedWrite | undefined): void => {
+    if (this.blockedNow) this.d.reg.blocked.delete(this.blockedNow);
+    this.blockedNow = b;
+    if (b) this.d.reg.blocked.add(b);
+  };
+
+  /** Feed events to the assembler; returns what the client gets of them when some are hidden. */
+  private onEvents(events: SseEvent[]): string {
+    let visible = '';
+    for (const ev of events) {
+      const outcome = this.d.asm.acceptEvent(ev);
+      if (outcome === 'chunk' && !this.firstSeen) {
+        this.firstSeen = true;
+        this.d.firstChunk();
+      }
+      if (this.hide) {
+        let parsed: Json | undefined;
+        try {
+          const v: unknown = JSON.parse(ev.data);
+          parsed = isObject(v) ? v : undefined;
+        } catch {
+          parsed = undefined;
+        }
+        if (!this.hide(ev, parsed)) visible += encodeEvent(ev);
+      }
+    }
+    return visible;
+  }
+
+  async run(reader: ReadableStreamDefaultReader<Uint8Array> | undefined): Promise<PumpOutcome> {
+    const d = this.d;
+    const out: PumpOutcome = { stalled: false };
+    if (!reader) return out;
+    try {
+      for (;;) {
+        d.arm(d.ctx.idleTimeoutMs, 'idle_timeout');
+        const { value, done } = await reader.read();
+        d.disarm(); // waiting on the client below is not the upstream's silence
+        if (done) break;
+        if (this.framing === 'whole' && !this.firstSeen) {
+          this.firstSeen = true;
+          d.firstChunk();
+        }
+        const outcome = await this.pass(value);
+        if (outcome === 'aborted') break;
+        if (outcome !== 'ok') {
+          out.stalled = outcome === 'stalled';
+          d.clientLeft();
+          break;
+        }
+      }
+    } catch (err) {
+      out.streamErr = err;
+    } finally {
+      d.disarm();
+      this.onBlocked(undefined);
+      if (d.clientGone() || out.streamErr || d.abortReason()) reader.cancel().catch(() => undefined);
+    }
+    return out;
+  }
+
+  private pass(value: Uint8Array): Promise<WriteOutcome> {
+    const d = this.d;
+    const write = (data: Uint8Array | string) => writeToClient(d.res, data, d.signal, d.ctx.clientStallTimeoutMs, this.onBlocked);
+    if (this.hide && this.parser) {
+      // Some events are the proxy's own doing (usage it asked for): pass on the others, event by event.
+      const visible = this.onEvents(this.parser.feed(this.decoder.decode(value, { stream: true })));
+      return visible ? write(visible) : Promise.resolve<WriteOutcome>('ok');
+    }
+    // Pass it on first, then assemble what was passed on while it travels: parsing a large read never
+    // delays the bytes, and the assembly stays in memory until the call is recorded either way.
+    const writing = write(value);
+    if (this.parser) {
+      this.onEvents(this.parser.feed(this.decoder.decode(value, { stream: true })));
+    } else if (!this.wholeOverflow) {
+      this.wholeBytes += value.length;
+      if (this.wholeBytes > d.ctx.maxAssembledChars * 4) this.wholeOverflow = true;
+      else this.whole.push(Buffer.from(value));
+    }
+    return writing;
+  }
+
+  /** The body is over: assemble what is left; returns what the client still has to get (hidden mode). */
+  finish(): string {
+    if (this.parser) return this.onEvents([...this.parser.feed(this.decoder.decode()), ...this.parser.end()]);
+    if (!this.wholeOverflow && this.whole.length > 0) {
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(this.whole).toString('utf8'));
+        if (isObject(parsed)) this.d.asm.acceptWhole(parsed);
+      } catch {
+        // recorded as an incomplete response
+      }
+    }
+    return '';
+  }
+}
