@@ -50,7 +50,7 @@ export function agentName(kind: RustAgentBinary['kind']): string {
  * Interpreter or an OpenAI client (so neither a stray CODEX_* variable nor OPENAI_BASE_URL can move or weaken
  * it), plus the session's home, proxy key and hook token.
  */
-export function agentEnvironment(base: NodeJS.ProcessEnv, home: string, hookToken: string): NodeJS.ProcessEnv {
+export function agentEnvironment(base: NodeJS.ProcessEnv, home: string, hookToken: string, proxyKey: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(base)) {
     if (/^(CODEX_|OPENAI_|INTERPRETER_|OI_AUDIT_|RUST_LOG$)/.test(key)) continue;
@@ -58,8 +58,8 @@ export function agentEnvironment(base: NodeJS.ProcessEnv, home: string, hookToke
   }
   env.CODEX_HOME = home;
   env.INTERPRETER_HOME = home;
-  // Only the proxy sees this "key"; it never leaves the machine and the upstream key stays with the proxy.
-  env[PROXY_KEY_ENV] = 'oi-audit-proxy';
+  // The session's proxy credential (Codex sends it as its provider key); the upstream key stays with the proxy.
+  env[PROXY_KEY_ENV] = proxyKey;
   env[HOOK_TOKEN_ENV] = hookToken;
   return env;
 }
@@ -141,7 +141,7 @@ export class AuditedRustInterpreter {
         bin: binary.path,
         args: ['app-server'],
         cwd: options.workDir,
-        env: agentEnvironment(process.env, h.dir, hookServer.token),
+        env: agentEnvironment(process.env, h.dir, hookServer.token, registration.token),
       });
       const conn = connection;
       const recorder = new TurnRecorder(

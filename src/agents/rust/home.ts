@@ -23,7 +23,7 @@ export type SandboxMode = 'read-only' | 'workspace-write' | 'danger-full-access'
 
 export interface HomeOptions {
   kind: RustAgentKind;
-  /** The audit proxy's per-session base URL (`…/s/<token>/v1`). */
+  /** The audit proxy's base URL (`http://127.0.0.1:P/v1`); the session credential goes in the environment. */
   llmBaseUrl: string;
   model: string;
   sandbox: SandboxMode;
