@@ -250,6 +250,11 @@ export class AuditedRustInterpreter {
     return this.threadId;
   }
 
+  /** The per-session hook socket (for operators and fault tests). */
+  get hookSocketPath(): string {
+    return this.home.socketPath;
+  }
+
   /** Where the session's generated config lives (for operators and tests). */
   get homeDir(): string {
     return this.home.dir;

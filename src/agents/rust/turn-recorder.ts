@@ -469,6 +469,7 @@ export class TurnRecorder {
       this.startRec(t, rec, { gate: 'auto_approved', item_id: itemId, decided_at: 'pre_tool_use' });
     }
     if (rec?.started && !rec.exec.isEnded) {
+      if (delta.length === 0) return;
       rec.sawDelta = true;
       if (rec.riskHead.length < MAX_SCAN_CHARS) rec.riskHead += delta.slice(0, MAX_SCAN_CHARS - rec.riskHead.length);
       rec.exec.output(delta);
