@@ -186,6 +186,15 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     expect(decisions.map((d) => [d.data.decision, d.data.gate])).toEqual([['refused', 'pre_tool_use']]);
   });
 
+  it("the commands the agent runs never see the hook token or the session's proxy credential", async () => {
+    const s = await session({ turns: [{ user: 'Show env.', replies: ["```shell\nenv | grep -E 'OI_AUDIT|oia_' || echo no-oi-audit-vars\n```\n", 'Done.'] }] });
+    await s.agent.send('Show env.');
+    await s.agent.close();
+    const output = s.bodies().filter((b) => b.event === AUDIT_EVENTS.commandOutput).map((b) => b.data.output.text as string).join('');
+    expect(output).toContain('no-oi-audit-vars');
+    expect(output).not.toContain('OI_AUDIT');
+  });
+
   it('hook socket gone: the hook denies (fail-closed), nothing runs, the denial is recorded', async () => {
     const s = await session({ turns: [{ user: 'Make the file.', replies: ['```shell\ntouch should-not-exist.txt\n```\n', 'Denied.'] }] });
     unlinkSync(s.agent.hookSocketPath);
