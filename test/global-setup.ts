@@ -32,10 +32,12 @@ function runScript(script: string): Promise<string> {
 
 /**
  * Everything the integration and e2e tests need, installed before any test runs: the pinned
- * Open Interpreter virtualenv and the ocb-built Collector (both cached, so reruns take seconds).
+ * Open Interpreter virtualenv, the pinned Codex binary and the ocb-built Collector (both cached, so reruns take seconds).
  */
 export default async function setup(): Promise<void> {
   await runScript('scripts/setup-openinterpreter.sh');
+  // Codex 0.148.0, the Rust Open Interpreter's code base (test/e2e/rust-agent.test.ts): a failed install fails the run.
+  await runScript('scripts/setup-codex.sh');
   const collector = await runScript('scripts/build-collector.sh');
   process.env.OI_AUDIT_OTELCOL = collector;
 }

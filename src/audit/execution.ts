@@ -40,6 +40,9 @@ export interface ExecutionEnd {
   interrupted?: boolean;
   /** Detection over the output (prompt-injection indicators, secrets shown…): raises the span's risk. */
   outputRisk?: RiskAssessment;
+  /** Exit code and run time as the agent reported them (`--agent rust`); recorded on the final output part. */
+  exitCode?: number;
+  durationMs?: number;
 }
 
 /**
@@ -106,8 +109,11 @@ export class AuditExecution {
     return this.decision;
   }
 
-  /** Record the approval decision, bound to the code's SHA-256. */
-  decide(approval: ApprovalInfo): void {
+  /**
+   * Record the approval decision, bound to the code's SHA-256. `extra` adds fields to the decision event (an
+   * agent that binds approvals to more than the code records what it bound them to).
+   */
+  decide(approval: ApprovalInfo, extra: JsonObject = {}): void {
     if (this.decision) throw new Error(`code block ${this.index} of turn ${this.turn.index} already has a decision`);
     this.decision = approval;
     this.span.setAttribute(A.ATTR_APPROVAL_DECISION, approval.decision);
@@ -120,6 +126,7 @@ export class AuditExecution {
       code_sha256: this.codeSha256,
       risk: this.risk.level,
       rules: approval.rules ?? this.risk.rules,
+      ...extra,
     };
     if (approval.reason) data.reason = approval.reason;
     this.session.emit(AUDIT_EVENTS.approvalDecision, this.span, data, {
@@ -129,8 +136,8 @@ export class AuditExecution {
     if (approval.decision === 'refused') this.finish({ refused: true });
   }
 
-  /** The approved code was handed to Open Interpreter to run. */
-  started(): void {
+  /** The approved code was handed to Open Interpreter to run. `extra` adds fields to the event (what the agent ran). */
+  started(extra: JsonObject = {}): void {
     if (this.decision?.decision !== 'approved') {
       throw new Error(`code block ${this.index} of turn ${this.turn.index} runs without an approval`);
     }
@@ -140,7 +147,7 @@ export class AuditExecution {
     this.session.emit(
       AUDIT_EVENTS.commandExecuted,
       this.span,
-      { turn: this.turn.index, index: this.index, language: this.language, code_sha256: this.codeSha256, code: captured },
+      { turn: this.turn.index, index: this.index, language: this.language, code_sha256: this.codeSha256, code: captured, ...extra },
       { attributes: this.indexAttributes({}), severity: this.riskSeverity() },
     );
   }
@@ -190,7 +197,7 @@ export class AuditExecution {
       this.span.setAttribute(A.ATTR_RISK_LEVEL, level);
       this.span.setAttribute(A.ATTR_RISK_RULES, [...new Set([...this.risk.rules, ...state.outputRisk.rules])]);
     }
-    if (this.running) this.flushPart(true);
+    if (this.running) this.flushPart(true, state);
     this.ended = true;
     const outputSha = this.outputHash.digest('hex');
     if (this.running) {
@@ -199,6 +206,7 @@ export class AuditExecution {
         [A.ATTR_OUTPUT_SHA256]: outputSha,
         [A.ATTR_EXECUTION_ERROR]: state.error === true,
       });
+      if (state.exitCode !== undefined) this.span.setAttribute(A.ATTR_EXECUTION_EXIT_CODE, state.exitCode);
     }
     if (state.error) {
       this.session.recordError(
@@ -214,7 +222,7 @@ export class AuditExecution {
     this.span.end();
   }
 
-  private flushPart(final: boolean): void {
+  private flushPart(final: boolean, end: ExecutionEnd = {}): void {
     if (!final && this.pending.length === 0) return;
     const captured = this.session.capture('output', this.pending);
     const data: JsonObject = {
@@ -233,6 +241,8 @@ export class AuditExecution {
       data.total_bytes = this.outputBytes;
       data.total_sha256 = this.outputHash.copy().digest('hex');
       data.images = this.images;
+      if (end.exitCode !== undefined) data.exit_code = end.exitCode;
+      if (end.durationMs !== undefined) data.duration_ms = end.durationMs;
     }
     this.pending = '';
     this.session.emit(AUDIT_EVENTS.commandOutput, this.span, data, {

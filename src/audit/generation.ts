@@ -58,7 +58,7 @@ export class AuditGeneration {
         [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_CHAT,
         [A.ATTR_GEN_AI_REQUEST_MODEL]: request.model,
         [A.ATTR_GEN_AI_PROVIDER_NAME]: request.provider,
-        [A.ATTR_GEN_AI_CONVERSATION_ID]: session.id,
+        [A.ATTR_GEN_AI_CONVERSATION_ID]: session.conversationId,
         [A.ATTR_GEN_AI_REQUEST_STREAM]: request.stream,
         ...(turn ? { [A.ATTR_TURN_INDEX]: turn.index } : {}),
         [A.ATTR_LLM_CALL_INDEX]: index,

@@ -24,6 +24,19 @@ export interface OpenSessionOptions {
   openInterpreterVersion?: string;
   /** Marks sessions rebuilt by `oi-audit import` from saved conversations. */
   imported?: boolean;
+  /** The agent driving the session when it is not the classic Open Interpreter (`--agent rust`). */
+  agent?: AgentInfo;
+}
+
+/** Which agent binary a session runs: recorded on the session start and the root span. */
+export interface AgentInfo {
+  /** gen_ai.agent.name, e.g. `codex` or `open-interpreter-rust`. */
+  name: string;
+  version: string;
+  /** `codex` or `interpreter`. */
+  kind: string;
+  /** Path of the binary run. */
+  binary: string;
 }
 
 export type SessionOutcome = 'complete' | 'error' | 'aborted' | 'process_died';
@@ -66,16 +79,19 @@ export class AuditSession {
   private ended = false;
   private errorCount = 0;
   private readonly startedAt = Date.now();
+  private conversation: string;
 
   constructor(ctx: SessionContext) {
     this.ctx = ctx;
     this.id = ctx.sessionId;
+    this.conversation = ctx.sessionId;
     this.userPseudonym = ctx.userPseudonym;
     const o = ctx.options;
+    const agentName = o.agent?.name ?? A.GEN_AI_AGENT_NAME_VALUE;
     const attributes: Attributes = {
       [A.ATTR_SESSION_ID]: this.id,
       [A.ATTR_GEN_AI_CONVERSATION_ID]: this.id,
-      [A.ATTR_GEN_AI_AGENT_NAME]: A.GEN_AI_AGENT_NAME_VALUE,
+      [A.ATTR_GEN_AI_AGENT_NAME]: agentName,
       [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_INVOKE_AGENT,
       [A.ATTR_ENDUSER_PSEUDO_ID]: this.userPseudonym,
       [A.ATTR_AUTO_RUN]: o.autoRun ?? false,
@@ -86,8 +102,12 @@ export class AuditSession {
     if (o.policy) attributes[A.ATTR_POLICY] = o.policy;
     if (o.openInterpreterVersion) attributes[A.ATTR_OI_VERSION] = o.openInterpreterVersion;
     if (o.imported) attributes[A.ATTR_IMPORTED] = true;
+    if (o.agent) {
+      attributes[A.ATTR_GEN_AI_AGENT_VERSION] = o.agent.version;
+      attributes[A.ATTR_AGENT_KIND] = o.agent.kind;
+    }
     this.rootSpan = ctx.tracer.startSpan(
-      `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${A.GEN_AI_AGENT_NAME_VALUE}`,
+      `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${agentName}`,
       { root: true, kind: SpanKind.SERVER, attributes },
     );
     this.log = new SessionEventLog(
@@ -99,7 +119,7 @@ export class AuditSession {
     );
     const data: JsonObject = {
       user: this.userPseudonym,
-      agent: A.GEN_AI_AGENT_NAME_VALUE,
+      agent: agentName,
       auto_run: o.autoRun ?? false,
       capture: { ...ctx.config.capture },
       redaction_rules: ctx.redactor.version,
@@ -111,7 +131,23 @@ export class AuditSession {
     if (o.policy) data.policy = o.policy;
     if (o.openInterpreterVersion) data.open_interpreter_version = o.openInterpreterVersion;
     if (o.imported) data.imported = true;
+    if (o.agent) data.agent_binary = { name: o.agent.name, version: o.agent.version, kind: o.agent.kind, path: o.agent.binary };
     this.log.emit(AUDIT_EVENTS.sessionStart, this.rootSpan, data);
+  }
+
+  /** gen_ai.conversation.id: the session id, unless the agent has its own conversation id (bindConversation). */
+  get conversationId(): string {
+    return this.conversation;
+  }
+
+  /**
+   * The agent's own id for this conversation (the Rust agent's thread id, known only once its thread started):
+   * from now on it is the gen_ai.conversation.id of the root span and of every generation.
+   */
+  bindConversation(id: string): void {
+    this.assertOpen('conversation id');
+    this.conversation = id;
+    this.rootSpan.setAttribute(A.ATTR_GEN_AI_CONVERSATION_ID, id);
   }
 
   get config(): AuditConfig {

@@ -17,6 +17,7 @@ export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
 export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
 export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
 export const ATTR_GEN_AI_AGENT_NAME = 'gen_ai.agent.name';
+export const ATTR_GEN_AI_AGENT_VERSION = 'gen_ai.agent.version';
 export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
 
 // --- General OpenTelemetry conventions ---
@@ -58,6 +59,10 @@ export const ATTR_OUTPUT_LENGTH = 'oi_audit.output.length';
 export const ATTR_OUTPUT_SHA256 = 'oi_audit.output.sha256';
 export const ATTR_OUTPUT_TRUNCATED = 'oi_audit.output.truncated';
 export const ATTR_EXECUTION_ERROR = 'oi_audit.execution.error';
+export const ATTR_EXECUTION_EXIT_CODE = 'oi_audit.execution.exit_code';
+export const ATTR_EXECUTION_ITEM_ID = 'oi_audit.execution.item_id';
+export const ATTR_AGENT_KIND = 'oi_audit.agent.kind';
+export const ATTR_AGENT_TURN_ID = 'oi_audit.agent.turn_id';
 
 export const ATTR_EVENT_SEQ = 'oi_audit.event.seq';
 export const ATTR_REDACTION_COUNT = 'oi_audit.redaction.count';

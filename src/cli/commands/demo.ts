@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register } from '../../otel/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../security/keygen.js';
-import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
+import { AGENT_KINDS, agentStartMessage, startAgent } from '../../agents/select.js';
 import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { DEMO_SCRIPT } from '../../demo/demo-script.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
@@ -31,13 +31,18 @@ function demoKeys(dir: string) {
 export const demoCommand: CommandSpec = {
   name: 'demo',
   summary: 'Run one audited Open Interpreter session end to end, offline, and print its timeline.',
-  usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--model M] [--api-base URL] [--tool-calling auto|on|off] [--json]',
+  usage: 'oi-audit demo [--agent classic|rust] [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--model M] [--api-base URL] [--tool-calling auto|on|off] [--json]',
   help: `
 Starts the scripted model (an offline stand-in for an LLM that speaks the OpenAI, Azure, Anthropic and
 Ollama wire formats), the audit LLM proxy and a real Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
 holds every proposed code block for approval, runs the approved ones for real, and records it all.
 
+With --agent rust the session runs the Rust Open Interpreter's code base, Codex 0.148.0 (installed from npm
+into ~/.cache/oi-audit on first use; OI_AUDIT_RUST_INTERPRETER_BIN picks another binary), driven through its
+app-server; the scripted model then answers in the OpenAI Responses format with shell-tool calls.
+
 Options:
+  --agent classic|rust      which Open Interpreter runs the session (default classic: Open Interpreter 0.4.3)
   --script FILE             scripted-model script {"turns":[{"user":"…","replies":["…"]}]}
                             (default: a built-in script with Python, a shell command and a failing command)
   --out DIR                 embedded file sink directory (default ./oi-audit-logs); with
@@ -54,6 +59,7 @@ ${LLM_FLAG_HELP}
 
 Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error.`,
   options: {
+    agent: { type: 'string' },
     script: { type: 'string' },
     out: { type: 'string' },
     approve: { type: 'string' },
@@ -66,6 +72,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
   async run(values) {
     const approveMode = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
     const llm = llmFlags(values);
+    const agent = choiceOption(values, 'agent', AGENT_KINDS, 'classic');
     const scriptPath = stringOption(values, 'script');
     let script: Script = DEMO_SCRIPT;
     if (scriptPath) {
@@ -88,8 +95,8 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     let sessionId = '';
     let failed = false;
     try {
-      progress('Starting Open Interpreter (first run installs it into .venv/oi)…');
-      const interpreter = await AuditedInterpreter.start({
+      progress(agentStartMessage(agent));
+      const interpreter = await startAgent(agent, {
         recorder: audit.recorder,
         proxy,
         userId: stringOption(values, 'user') ?? 'demo-user',
@@ -108,7 +115,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
           progress(`> ${turn.user}`);
           const result = await interpreter.send(turn.user);
           results.push(result);
-          if (result.outcome === 'error' && result.errors.some((e) => /process exited|connection/.test(e))) {
+          if (result.outcome === 'error' && result.errors.some((e) => /process exited|app-server exited|connection/.test(e))) {
             failed = true;
             break;
           }
@@ -133,7 +140,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
       else process.stdout.write(`Audit files (encrypted at rest): ${audit.sinkDir}\nRead them with: ${hint}\n`);
     } else if (audit.sink === 'file' && audit.sinkDir) {
       const sessions = assembleSessions(readAuditFiles([audit.sinkDir])).filter((s) => !sessionId || s.sessionId === sessionId);
-      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'file', sinkDir: audit.sinkDir, sessionId, approve: approveMode, results, sessions }, null, 2)}\n`);
+      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'file', sinkDir: audit.sinkDir, sessionId, agent, approve: approveMode, results, sessions }, null, 2)}\n`);
       else {
         const style = createStyle();
         process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n\nAudit files: ${audit.sinkDir}\n`);
