@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/openinterpreter/demo-script.js';
+import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/demo/demo-script.js';
 import { runCli } from '../helpers/cli.js';
 
 let root: string;

@@ -46,7 +46,7 @@ describe('records dropped by a full in-process queue are declared, not silent', 
       },
     );
     const loggerProvider = new LoggerProvider({ processors: [processor] });
-    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, config: { handleSignals: false } });
+    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider });
     collector = new QueueLossCollector(lossDeclarer(recorder), 20);
 
     const session = recorder.openSession({ userId: 'u' });
