@@ -5,7 +5,8 @@ import type { LlmProxy } from './llm-proxy.js';
 import { LmcConnection } from './lmc-client.js';
 import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
-import { TurnDriver, type ApprovalHook, type LmcChunk, type TurnResult } from './turn-driver.js';
+import { readPendingBlock } from './pending-block.js';
+import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './turn-driver.js';
 import { ensureOpenInterpreter } from './venv.js';
 
 /**
@@ -89,7 +90,14 @@ export class AuditedInterpreter {
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
       });
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
-      const driver = new TurnDriver(session, connection, {
+      const { httpUrl, apiKey } = server;
+      const transport: LmcTransport = {
+        sendUserMessage: (text) => connection.sendUserMessage(text),
+        sendCommand: (command) => connection.sendCommand(command),
+        // What `go` will run, as Open Interpreter holds it: the approval is bound to this, not to the stream.
+        pendingBlock: () => readPendingBlock(httpUrl, apiKey),
+      };
+      const driver = new TurnDriver(session, transport, {
         approve: options.approve,
         // Detection always runs: every execution records its risk, whatever the approval mode.
         detect: createSessionDetector(),
