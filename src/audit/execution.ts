@@ -30,6 +30,8 @@ export interface ApprovalInfo {
   reason?: string;
   /** Rule ids that drove the decision. */
   rules?: string[];
+  /** Keyed pseudonym of the human who decided (a gateway approver), when one did. */
+  approver?: string;
 }
 
 export interface ExecutionEnd {
@@ -122,6 +124,7 @@ export class AuditExecution {
       rules: approval.rules ?? this.risk.rules,
     };
     if (approval.reason) data.reason = approval.reason;
+    if (approval.approver) data.approver = approval.approver;
     this.session.emit(AUDIT_EVENTS.approvalDecision, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_APPROVAL_DECISION]: approval.decision }),
       severity: approval.decision === 'refused' ? 'warn' : this.riskSeverity(),

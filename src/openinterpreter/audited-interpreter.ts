@@ -33,7 +33,14 @@ export interface AuditedInterpreterOptions {
   workDir?: string;
   chunkTimeoutMs?: number;
   startTimeoutMs?: number;
+  /**
+   * Aborted when whoever asked for the session is gone (a gateway client disconnected during startup): the
+   * start stops at the next step, kills what it started, and ends the session `aborted`.
+   */
+  signal?: AbortSignal;
 }
+
+class StartAborted extends Error {}
 
 /**
  * One audited Open Interpreter session: its own `interpreter --server` process, its own LLM proxy
@@ -80,7 +87,11 @@ export class AuditedInterpreter {
     });
     const registration = options.proxy.register(session);
     let server: InterpreterServer | undefined;
+    const checkAborted = (): void => {
+      if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
+    };
     try {
+      checkAborted();
       server = await startInterpreterServer({
         llmBaseUrl: registration.baseUrl,
         // Open Interpreter's key only reaches our proxy, which never forwards it; the upstream key stays with the proxy.
@@ -89,7 +100,12 @@ export class AuditedInterpreter {
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
       });
+      checkAborted();
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
+      if (options.signal?.aborted) {
+        await connection.close().catch(() => undefined);
+        checkAborted();
+      }
       const { httpUrl, apiKey } = server;
       const transport: LmcTransport = {
         sendUserMessage: (text) => connection.sendUserMessage(text),
@@ -110,10 +126,12 @@ export class AuditedInterpreter {
       return interpreter;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      session.recordError({ source: 'process', type: 'start_failed', message });
-      session.end('error');
-      registration.unregister();
+      const abandoned = error instanceof StartAborted;
+      // Processes first: the session's end must not be recorded while its interpreter still runs.
       await server?.stop().catch(() => undefined);
+      registration.unregister();
+      session.recordError(abandoned ? { source: 'client', type: 'client_disconnected', message } : { source: 'process', type: 'start_failed', message });
+      session.end(abandoned ? 'aborted' : 'error');
       throw new Error(`Open Interpreter session could not start: ${message}`);
     }
   }
