@@ -30,6 +30,8 @@ export interface ApprovalInfo {
   reason?: string;
   /** Rule ids that drove the decision. */
   rules?: string[];
+  /** Keyed pseudonym of the human who decided (a gateway approver), when one did. */
+  approver?: string;
 }
 
 export interface ExecutionEnd {
@@ -129,6 +131,7 @@ export class AuditExecution {
       ...extra,
     };
     if (approval.reason) data.reason = approval.reason;
+    if (approval.approver) data.approver = approval.approver;
     this.session.emit(AUDIT_EVENTS.approvalDecision, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_APPROVAL_DECISION]: approval.decision }),
       severity: approval.decision === 'refused' ? 'warn' : this.riskSeverity(),

@@ -5,7 +5,8 @@ import type { LlmProxy } from '../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc-client.js';
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
-import { TurnDriver, type ApprovalHook, type LmcChunk, type TurnResult } from './turn-driver.js';
+import { readPendingBlock } from './pending-block.js';
+import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './turn-driver.js';
 import { ensureOpenInterpreter } from './venv.js';
 
 /**
@@ -34,9 +35,16 @@ export interface AuditedInterpreterOptions {
   startTimeoutMs?: number;
   /** LLM settings for Open Interpreter (context window, max tokens, Azure api-version, tool-calling mode). */
   llm?: InterpreterLlmSettings;
+  /**
+   * Aborted when whoever asked for the session is gone (a gateway client disconnected during startup): the
+   * start stops at the next step, kills what it started, and ends the session `aborted`.
+   */
+  signal?: AbortSignal;
 }
 
 export type InterpreterLlmSettings = Pick<StartInterpreterServerOptions, 'contextWindow' | 'maxTokens' | 'apiVersion' | 'toolCalling'>;
+
+class StartAborted extends Error {}
 
 /**
  * One audited Open Interpreter session: its own `interpreter --server` process, its own LLM proxy
@@ -83,7 +91,11 @@ export class AuditedInterpreter {
     });
     const registration = options.proxy.register(session);
     let server: InterpreterServer | undefined;
+    const checkAborted = (): void => {
+      if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
+    };
     try {
+      checkAborted();
       server = await startInterpreterServer({
         llmBaseUrl: registration.baseUrl,
         // The session's proxy key, through OI's environment only: it is the credential that ties its LLM calls to this session.
@@ -93,8 +105,20 @@ export class AuditedInterpreter {
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
       });
+      checkAborted();
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
-      const driver = new TurnDriver(session, connection, {
+      if (options.signal?.aborted) {
+        await connection.close().catch(() => undefined);
+        checkAborted();
+      }
+      const { httpUrl, apiKey } = server;
+      const transport: LmcTransport = {
+        sendUserMessage: (text) => connection.sendUserMessage(text),
+        sendCommand: (command) => connection.sendCommand(command),
+        // What `go` will run, as Open Interpreter holds it: the approval is bound to this, not to the stream.
+        pendingBlock: () => readPendingBlock(httpUrl, apiKey),
+      };
+      const driver = new TurnDriver(session, transport, {
         approve: options.approve,
         // Detection always runs: every execution records its risk, whatever the approval mode.
         detect: createSessionDetector(),
@@ -107,10 +131,12 @@ export class AuditedInterpreter {
       return interpreter;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      session.recordError({ source: 'process', type: 'start_failed', message });
-      session.end('error');
-      registration.unregister();
+      const abandoned = error instanceof StartAborted;
+      // Processes first: the session's end must not be recorded while its interpreter still runs.
       await server?.stop().catch(() => undefined);
+      registration.unregister();
+      session.recordError(abandoned ? { source: 'client', type: 'client_disconnected', message } : { source: 'process', type: 'start_failed', message });
+      session.end(abandoned ? 'aborted' : 'error');
       throw new Error(`Open Interpreter session could not start: ${message}`);
     }
   }

@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from './llm-routing.js';
+import { onTerminationSignal } from '../setup/signals.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
 
 export interface StartInterpreterServerOptions {
@@ -457,7 +458,6 @@ interface TrackedServer {
 }
 
 const liveServers = new Set<TrackedServer>();
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function killAllTrackedNow(): void {
   for (const server of liveServers) {
@@ -466,30 +466,20 @@ function killAllTrackedNow(): void {
   liveServers.clear();
 }
 
-function onParentSignal(signal: NodeJS.Signals): void {
-  killAllTrackedNow();
-  uninstallParentHooks();
-  // Someone else handles this signal (e.g. a flush-then-exit handler): let them decide. Otherwise restore the
-  // default action, which a listener of ours had suppressed.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-const signalListeners = new Map<NodeJS.Signals, () => void>();
+// A termination signal: the coordinator's last phase (after sessions ended and the audit flushed) kills
+// whatever is still tracked; the coordinator decides how the process exits.
+let removeSignalStep: (() => void) | undefined;
 
 function installParentHooks(): void {
-  if (signalListeners.size > 0) return;
+  if (removeSignalStep) return;
   process.on('exit', killAllTrackedNow);
-  for (const signal of FORWARDED_SIGNALS) {
-    const listener = (): void => onParentSignal(signal);
-    signalListeners.set(signal, listener);
-    process.on(signal, listener);
-  }
+  removeSignalStep = onTerminationSignal('processes', killAllTrackedNow);
 }
 
 function uninstallParentHooks(): void {
   process.off('exit', killAllTrackedNow);
-  for (const [signal, listener] of signalListeners) process.off(signal, listener);
-  signalListeners.clear();
+  removeSignalStep?.();
+  removeSignalStep = undefined;
 }
 
 function trackForParentExit(server: TrackedServer): void {

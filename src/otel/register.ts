@@ -9,6 +9,7 @@ import { logs } from '@opentelemetry/api-logs';
 import { trace } from '@opentelemetry/api';
 import { envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
+import { onTerminationSignal } from '../setup/signals.js';
 import { resolveConfig, type AuditConfigInput } from '../config/config.js';
 import { FileLogRecordExporter, FileSpanExporter, sinkFileOptionsFromEnv } from './file-sink.js';
 import { otlpTarget, postOtlp } from './otlp-endpoint.js';
@@ -30,7 +31,7 @@ export interface RegisterOptions extends AuditConfigInput {
   endpoint?: string;
   /** Extra OTLP headers (OTEL_EXPORTER_OTLP_HEADERS is honoured as well). */
   headers?: Record<string, string>;
-  /** Flush and end open sessions on SIGINT/SIGTERM, then exit. Default true. */
+  /** Flush and end open sessions on SIGINT/SIGTERM/SIGHUP (src/setup/signals.ts decides the exit). Default true. */
   handleSignals?: boolean;
   /** Passed to the recorder (redactor, pseudonymizer, integrity chain factory, event hook). */
   recorder?: Omit<AuditRecorderOptions, 'config' | 'tracerProvider' | 'loggerProvider'>;
@@ -172,6 +173,7 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
     sink === 'file' || (collectorHealthy && (logSpool?.healthy ?? true) && (logSpool?.spool.freeBytes ?? 1) > 0);
 
   let shuttingDown: Promise<void> | undefined;
+  let removeSignalStep: (() => void) | undefined;
   const handle: AuditHandle = {
     recorder,
     sink,
@@ -191,6 +193,7 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
         if (healthTimer) clearInterval(healthTimer);
         await sdk.shutdown();
         process.removeListener('beforeExit', onBeforeExit);
+        removeSignalStep?.();
         if (current === handle) current = undefined;
       })();
       return shuttingDown;
@@ -202,24 +205,8 @@ export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv =
   // process.exit() skips beforeExit; with the synchronous file sink, ending the sessions here still
   // writes their end events and final checkpoints to disk.
   if (sink === 'file') process.once('exit', () => recorder.endAll('exit'));
-  if (options.handleSignals ?? true) installSignalHandlers(handle);
+  // The audit phase of the one signal coordinator: after sessions are ended, before processes are killed.
+  if (options.handleSignals ?? true) removeSignalStep = onTerminationSignal('audit', () => handle.shutdown());
   current = handle;
   return handle;
-}
-
-const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
-
-function installSignalHandlers(handle: AuditHandle): void {
-  for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<keyof typeof SIGNAL_EXIT_CODES>) {
-    const onSignal = () => {
-      // Bounded: a Collector that never answers must not keep a signalled process alive.
-      const deadline = new Promise<void>((r) => setTimeout(r, 5_000).unref());
-      void Promise.race([handle.shutdown(), deadline]).finally(() => {
-        process.removeListener(signal, onSignal);
-        // Other listeners (the host app's) decide the exit; alone, we exit as the signal would have.
-        if (process.listenerCount(signal) === 0) process.exit(SIGNAL_EXIT_CODES[signal]);
-      });
-    };
-    process.on(signal, onSignal);
-  }
 }

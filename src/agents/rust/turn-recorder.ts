@@ -87,7 +87,7 @@ export function describeChanges(changes: unknown): string {
 /** One open turn's state. */
 class OpenTurn {
   readonly items = new Map<string, ItemRecord>();
-  readonly result: TurnResult = { outcome: 'complete', executed: 0, refused: 0, errors: [] };
+  readonly result: TurnResult = { outcome: 'complete', executed: 0, refused: 0, errors: [], refusals: [] };
   codexTurnId: string | undefined;
   pendingDecisions = 0;
   seenProtocol = new Set<string>();
@@ -162,7 +162,7 @@ export class TurnRecorder {
   /** Close the turn's records and return its result. */
   end(outcome: TurnOutcome): TurnResult {
     const t = this.open;
-    if (!t) return { outcome, executed: 0, refused: 0, errors: [] };
+    if (!t) return { outcome, executed: 0, refused: 0, errors: [], refusals: [] };
     this.open = undefined;
     this.flushOrphan(t);
     for (const rec of t.items.values()) {
@@ -244,7 +244,10 @@ export class TurnRecorder {
     }
     // Throws when the session ended meanwhile: callers answer deny/decline then (nothing recorded, nothing runs).
     exec.decide(approval, binding);
-    if (approval.decision === 'refused') t.result.refused++;
+    if (approval.decision === 'refused') {
+      t.result.refused++;
+      t.result.refusals.push({ index: t.result.refusals.length, decider: approval.decider, ...(approval.reason ? { reason: approval.reason } : {}), rules: approval.rules ?? [] });
+    }
     return approval;
   }
 

@@ -1,11 +1,13 @@
+import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { readFileSync } from 'node:fs';
 import { register } from '../../otel/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
+import { parseTokensDocument } from '../../gateway/tokens.js';
 import { APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
 import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
-import { LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 
-/** Tokens file: {"<token>": {"user": "alice", "roles": ["analyst"]}}; env: "token=user,token2=user2". */
+/** Tokens file: {"<token>": {"user": "alice", "roles": ["approver"]}}; env: "token=user,token2=user2". */
 function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string, GatewayUser> {
   const users = new Map<string, GatewayUser>();
   if (file) {
@@ -15,10 +17,10 @@ function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string
     } catch (error) {
       throw new UsageError(`${file}: cannot read tokens file: ${(error as Error).message}`);
     }
-    if (typeof doc !== 'object' || doc === null) throw new UsageError(`${file}: expected {"<token>": {"user": "…"}}`);
-    for (const [token, entry] of Object.entries(doc as Record<string, { user?: unknown; roles?: unknown }>)) {
-      if (typeof entry?.user !== 'string') throw new UsageError(`${file}: token entry without "user"`);
-      users.set(token, { userId: entry.user, ...(Array.isArray(entry.roles) ? { roles: entry.roles.map(String) } : {}) });
+    try {
+      for (const [token, user] of parseTokensDocument(doc, file)) users.set(token, user);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
     }
   }
   for (const pair of (env.OI_AUDIT_GATEWAY_TOKENS ?? '').split(',').filter(Boolean)) {
@@ -29,34 +31,51 @@ function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string
   return users;
 }
 
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 export const gatewayCommand: CommandSpec = {
   name: 'gateway',
   summary: 'Serve audited Open Interpreter sessions to WebSocket clients (one process per session).',
-  usage: 'oi-audit gateway [--host H] [--port P] [--tokens FILE] [--upstream URL] [--model M] [--approve all|none|policy]',
+  usage:
+    'oi-audit gateway [--host H] [--port P] [--tokens FILE] [--upstream URL] [--model M] [--approve all|none|policy] [--max-sessions N] [--max-sessions-per-token N] [--allow-origin O]… [--allow-self-approval]',
   help: `
 Each WebSocket client (Authorization: Bearer <token>) gets its own audited Open Interpreter server; its
 LLM calls go through the audit proxy to the upstream. Protocol: see README "Gateway".
 
 Options:
-  --host H          listen address (default 127.0.0.1)
-  --port P          listen port (default 8765)
-  --tokens FILE     JSON {"<token>": {"user": "alice", "roles": ["…"]}}; also OI_AUDIT_GATEWAY_TOKENS="tok=user,…"
-  --upstream URL    OpenAI-compatible base URL incl. /v1 (default $OI_AUDIT_UPSTREAM_BASE_URL)
-                    the upstream key is read from $OI_AUDIT_UPSTREAM_API_KEY only (never a flag: argv leaks)
-  --model M         model name sent upstream (default $OI_AUDIT_MODEL or gpt-4o); provider prefixes as below
-  --api-base URL    same as --upstream
-  --api-version V, --context-window N, --max-tokens N, --tool-calling auto|on|off: see \`oi-audit demo --help\`
-  --approve MODE    all, none or policy (default policy; held blocks are asked of the connected client)
-  -h, --help        this help
+  --host H                    listen address (default 127.0.0.1)
+  --port P                    listen port (default 8765)
+  --tokens FILE               JSON {"<token>": {"user": "alice", "roles": ["approver"]}}; also OI_AUDIT_GATEWAY_TOKENS="tok=user,…"
+  --upstream URL              OpenAI-compatible base URL incl. /v1 (default $OI_AUDIT_UPSTREAM_BASE_URL)
+                              the upstream key is read from $OI_AUDIT_UPSTREAM_API_KEY only (never a flag: argv leaks)
+${LLM_FLAG_HELP}
+                              (gateway: --model defaults to $OI_AUDIT_MODEL or gpt-4o; --api-base is --upstream)
+  --approve MODE              all, none or policy (default policy; held blocks go to clients with the approver role)
+  --max-sessions N            sessions over all clients (default 16; $OI_AUDIT_GATEWAY_MAX_SESSIONS)
+  --max-sessions-per-token N  sessions per token (default 4; $OI_AUDIT_GATEWAY_MAX_SESSIONS_PER_TOKEN)
+                              over a limit the connection gets {"type":"error","code":"limit"} and close code 1013
+  --allow-origin O            accept WebSocket requests with this Origin (repeatable, or comma-separated in
+                              $OI_AUDIT_GATEWAY_ALLOWED_ORIGINS); default none: any request with an Origin is refused (403)
+  --allow-self-approval       let a user approve a block held in their own session (default off)
+  -h, --help                  this help
 
-Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
+Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session ended, audit flushed), 2 usage error.`,
   options: {
     host: { type: 'string' },
     port: { type: 'string' },
     tokens: { type: 'string' },
     upstream: { type: 'string' },
-    approve: { type: 'string' },
     ...LLM_FLAG_OPTIONS,
+    approve: { type: 'string' },
+    'max-sessions': { type: 'string' },
+    'max-sessions-per-token': { type: 'string' },
+    'allow-origin': { type: 'string', multiple: true },
+    'allow-self-approval': { type: 'boolean' },
   },
   allowPositionals: false,
   async run(values) {
@@ -68,7 +87,20 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
     const port = Number(stringOption(values, 'port') ?? '8765');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
     const policy = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
-    const audit = register({ handleSignals: false });
+    const maxSessions = positiveInt(stringOption(values, 'max-sessions') ?? process.env.OI_AUDIT_GATEWAY_MAX_SESSIONS, '--max-sessions', 16);
+    const maxSessionsPerToken = positiveInt(
+      stringOption(values, 'max-sessions-per-token') ?? process.env.OI_AUDIT_GATEWAY_MAX_SESSIONS_PER_TOKEN,
+      '--max-sessions-per-token',
+      4,
+    );
+    const originFlags = values['allow-origin'];
+    const allowedOrigins = [
+      ...(Array.isArray(originFlags) ? originFlags.map(String) : typeof originFlags === 'string' ? [originFlags] : []),
+      ...(process.env.OI_AUDIT_GATEWAY_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    ];
+    // Signals go through the one coordinator: sessions end first (this step), then the audit flushes
+    // (register's step), then stray processes are killed; then the process exits 0 as --help promises.
+    const audit = register();
     const gateway = await startGateway({
       recorder: audit.recorder,
       users,
@@ -79,17 +111,20 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
       host: stringOption(values, 'host') ?? '127.0.0.1',
       port,
       policy,
+      limits: { maxSessions, maxSessionsPerToken },
+      allowedOrigins,
+      allowSelfApproval: values['allow-self-approval'] === true,
       ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
       log: (line) => process.stderr.write(`oi-audit gateway: ${line}\n`),
     });
-    process.stderr.write(`oi-audit gateway: listening on ${gateway.url} (${users.size} client tokens, upstream ${upstream})\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    claimExitCode(0);
+    onTerminationSignal('sessions', async (signal) => {
+      process.stderr.write(`oi-audit gateway: ${signal}: ending ${gateway.activeSessions} session(s)\n`);
+      await gateway.close();
     });
-    await gateway.close();
-    await audit.shutdown();
+    process.stderr.write(`oi-audit gateway: listening on ${gateway.url} (${users.size} client tokens, upstream ${upstream})\n`);
+    // Runs until a signal; the coordinator exits the process.
+    await new Promise<never>(() => undefined);
     return 0;
   },
 };

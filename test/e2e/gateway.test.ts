@@ -1,0 +1,257 @@
+import { connect as netConnect } from 'node:net';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
+import { isProcessAlive, processTree } from '../../src/openinterpreter/supervisor.js';
+import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
+import { AUDIT_EVENTS } from '../../src/semconv/events.js';
+import { runCli } from '../helpers/cli.js';
+import { inMemoryRecorder } from '../helpers/in-memory.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+});
+
+const ALICE = 'alice-token-0123456789';
+const BOB = 'bob-approver-token-0123456789';
+const SSH_CODE = 'import os\nprint(open(os.path.expanduser("~/.ssh/id_rsa")).read())';
+const SCRIPT: Script = {
+  turns: [
+    { user: 'Say hi.', replies: ['Hi.'] },
+    { user: 'Show me my SSH key.', replies: [`Reading it.\n\n\`\`\`python\n${SSH_CODE}\n\`\`\`\n`, 'Done.'] },
+  ],
+};
+
+async function gateway(extra: Partial<GatewayOptions> = {}) {
+  const model = await startScriptedModel({ script: SCRIPT });
+  cleanups.push(() => model.close());
+  const h = inMemoryRecorder({ config: { capture: 'full' } });
+  const gw: Gateway = await startGateway({
+    recorder: h.recorder,
+    users: new Map([
+      [ALICE, { userId: 'alice' }],
+      [BOB, { userId: 'bob', roles: ['approver'] }],
+    ]),
+    upstreamBaseUrl: model.url,
+    model: 'scripted',
+    policy: 'policy',
+    session: { workDir: mkdtempSync(join(tmpdir(), 'oi-gw-')), chunkTimeoutMs: 60_000 },
+    ...extra,
+  });
+  cleanups.push(() => gw.close());
+  const security = () => h.bodies().filter((b) => b.session === gw.securityStreamId && b.event === AUDIT_EVENTS.error).map((b) => b.data);
+  return { gw, h, security };
+}
+
+/** A client that records every message and its close. */
+function client(url: string, token: string, headers: Record<string, string> = {}) {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, ...headers } });
+  const messages: Array<Record<string, any>> = [];
+  const waiters: Array<() => void> = [];
+  ws.on('message', (d) => {
+    messages.push(JSON.parse(String(d)));
+    waiters.splice(0).forEach((w) => w());
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const errored = new Promise<Error>((resolve) => ws.on('error', resolve));
+  const opened = new Promise<void>((resolve) => ws.on('open', () => resolve()));
+  const waitFor = async (pred: (m: Record<string, any>) => boolean, ms = 90_000): Promise<Record<string, any>> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = messages.find(pred);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(messages.map((m) => m.type))}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 500);
+      });
+    }
+  };
+  return { ws, messages, closed, errored, opened, waitFor, send: (m: unknown) => ws.send(JSON.stringify(m)) };
+}
+
+/** Opens a raw TCP connection, does the WebSocket handshake, and writes `frame` as the first frame. */
+function rawFrame(port: number, token: string, frame: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    let sent = false;
+    sock.on('error', reject);
+    sock.on('data', (d) => {
+      data = Buffer.concat([data, d]);
+      if (!sent && data.includes('\r\n\r\n')) {
+        sent = true;
+        sock.write(frame);
+      }
+    });
+    sock.on('close', () => resolve(data.toString('latin1')));
+    sock.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    );
+  });
+}
+
+function masked(opcode: number, payload: Buffer, fin = true): Buffer {
+  const mask = randomBytes(4);
+  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len]) : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 0xff]);
+  return Buffer.concat([head, mask, body]);
+}
+
+const waitUntil = async (cond: () => boolean, ms = 60_000) => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+/** Open Interpreter processes (and their children) started by this test process. */
+const interpreterPids = () => processTree(process.pid).filter((e) => e.pid !== process.pid).map((e) => e.pid);
+
+describe('the gateway holds (real Open Interpreter 0.4.3 behind it)', () => {
+  it('each malformed frame class closes only that connection, with a security event; the gateway serves the next client', async () => {
+    const { gw, security } = await gateway({ limits: { maxMessageBytes: 1024 } });
+    const classes: Array<[string, Buffer, string, string]> = [
+      ['too long', masked(0x1, Buffer.alloc(2000, 0x61)), 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', '\x88\x02\x03\xf1'],
+      ['invalid UTF-8', masked(0x1, Buffer.from([0xc3, 0x28])), 'WS_ERR_INVALID_UTF8', '\x88\x02\x03\xef'],
+      ['bad opcode', masked(0x3, Buffer.alloc(0)), 'WS_ERR_INVALID_OPCODE', '\x88\x02\x03\xea'],
+      ['unmasked', Buffer.from([0x81, 0x02, 0x68, 0x69]), 'WS_ERR_EXPECTED_MASK', '\x88\x02\x03\xea'],
+    ];
+    for (const [, frame, , closeFrame] of classes) {
+      const reply = await rawFrame(gw.port, ALICE, frame);
+      expect(reply).toContain('101 Switching Protocols');
+      expect(reply.endsWith(closeFrame) || reply.includes(closeFrame)).toBe(true);
+    }
+    await waitUntil(() => gw.activeSessions === 0);
+    const codes = security().filter((e) => e.type === 'malformed_frame').map((e) => e.ws_error);
+    expect(codes.sort()).toEqual(classes.map((c) => c[2]).sort());
+    const c = client(gw.url, ALICE);
+    await c.waitFor((m) => m.type === 'ready');
+    c.send({ type: 'user', content: 'Say hi.' });
+    expect((await c.waitFor((m) => m.type === 'turn_end')).result.outcome).toBe('complete');
+    c.ws.close();
+  });
+
+  it('50 parallel connections over a limit of 10: 10 sessions, 40 refused with the reason and close code 1013; refused Origin and bad tokens', async () => {
+    const { gw, security } = await gateway({ limits: { maxSessions: 10, maxSessionsPerToken: 50 } });
+    const evil = client(gw.url, ALICE, { origin: 'http://evil.example' });
+    expect((await evil.errored).message).toMatch(/403/);
+    const stranger = client(gw.url, 'not-a-token-at-all');
+    expect((await stranger.errored).message).toMatch(/401/);
+    const types = security().map((e) => e.type);
+    expect(types).toContain('origin_refused');
+    expect(types).toContain('auth_failed');
+    expect(JSON.stringify(security())).not.toContain('not-a-token-at-all');
+    const clients = Array.from({ length: 50 }, () => client(gw.url, ALICE));
+    const results = await Promise.all(clients.map((c) => Promise.race([c.closed.then((x) => ({ ...x, refused: true })), c.opened.then(() => new Promise((r) => setTimeout(r, 3000))).then(() => ({ code: 0, reason: '', refused: false }))])));
+    const refused = results.filter((r) => r.refused && r.code === 1013);
+    expect(refused).toHaveLength(40);
+    for (const c of clients.filter((_, i) => results[i]!.refused)) expect(c.messages[0]).toMatchObject({ type: 'error', code: 'limit' });
+    expect(gw.activeSessions).toBe(10);
+    for (const c of clients) c.ws.close();
+    await waitUntil(() => gw.activeSessions === 0);
+    expect(security().filter((e) => e.type === 'limit_refused').length).toBeGreaterThan(0);
+
+    expect(gw.activeSessions).toBe(0);
+  });
+
+  it('an early message is queued; a held block cannot be approved by its requester, only by an approver, who is recorded', async () => {
+    const { gw, h, security } = await gateway();
+    const alice = client(gw.url, ALICE);
+    await alice.opened;
+    alice.send({ type: 'user', content: 'Say hi.' }); // before ready
+    const ready = await alice.waitFor((m) => m.type === 'ready');
+    expect(alice.messages.indexOf(ready)).toBe(0);
+    expect((await alice.waitFor((m) => m.type === 'turn_end')).result.outcome).toBe('complete');
+    const bob = client(gw.url, BOB);
+    await bob.waitFor((m) => m.type === 'ready');
+    alice.send({ type: 'user', content: 'Show me my SSH key.' });
+    const request = await alice.waitFor((m) => m.type === 'approval_request');
+    expect(request.can_approve).toBe(false);
+    alice.send({ type: 'approval', id: request.id, decision: 'approved' });
+    expect(await alice.waitFor((m) => m.type === 'error')).toMatchObject({ code: 'not_allowed' });
+    expect(security().some((e) => e.type === 'approval_not_allowed')).toBe(true);
+    const forBob = await bob.waitFor((m) => m.type === 'approval_request' && m.id === request.id);
+    expect(forBob.can_approve).toBe(true);
+    bob.send({ type: 'approval', id: request.id, decision: 'approved' });
+    const end = await alice.waitFor((m) => m.type === 'turn_end' && m.result.executed === 1);
+    expect(end.result.outcome).toBe('complete');
+    const decision = h.bodies().find((b) => b.event === AUDIT_EVENTS.approvalDecision && b.data.decision === 'approved' && b.data.decider === 'user')!;
+    expect(decision.data.approver).toBe(h.recorder.pseudonymizer.pseudonymize('bob'));
+    alice.ws.close();
+    bob.ws.close();
+  });
+
+  it('a refused block reaches the client with its reason and rule ids', async () => {
+    const { gw } = await gateway();
+    const alice = client(gw.url, ALICE);
+    await alice.waitFor((m) => m.type === 'ready');
+    alice.send({ type: 'user', content: 'Show me my SSH key.' }); // high: held; no approver connected → times out
+    const request = await alice.waitFor((m) => m.type === 'approval_request');
+    alice.send({ type: 'approval', id: request.id, decision: 'refused' });
+    const end = await alice.waitFor((m) => m.type === 'turn_end');
+    expect(end.result.outcome).toBe('refused');
+    expect(end.result.refusals[0].reason).toMatch(/refused/);
+    expect(end.result.refusals[0].rules).toContain('OIA-CRED-001');
+    alice.ws.close();
+  });
+
+  it('a client that disconnects during startup leaves no process behind (checked by PID) and its session ends', async () => {
+    const { gw, h } = await gateway();
+    const before = new Set(interpreterPids());
+    const c = client(gw.url, ALICE);
+    await c.opened;
+    await waitUntil(() => interpreterPids().some((p) => !before.has(p)));
+    const pids = interpreterPids().filter((p) => !before.has(p));
+    c.ws.close();
+    await waitUntil(() => gw.activeSessions === 0);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
+    const ends = h.bodies().filter((b) => b.event === AUDIT_EVENTS.sessionEnd && b.session !== gw.securityStreamId);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]!.data.outcome).toBe('aborted');
+  });
+
+  it('SIGTERM with a connected client: the built CLI exits 0 and every session verifies', async () => {
+    const model = await startScriptedModel({ script: SCRIPT });
+    cleanups.push(() => model.close());
+    const sink = mkdtempSync(join(tmpdir(), 'oi-gw-sink-'));
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [CLI, 'gateway', '--port', '0', '--upstream', model.url, '--model', 'scripted'], {
+      env: { ...process.env, OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice`, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    cleanups.push(async () => child.kill('SIGKILL'));
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        const m = /listening on (ws:\/\/\S+)/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', () => reject(new Error(stderr)));
+    });
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const c = client(url, ALICE);
+    await c.waitFor((m) => m.type === 'ready');
+    c.send({ type: 'user', content: 'Say hi.' });
+    await c.waitFor((m) => m.type === 'turn_end');
+    child.kill('SIGTERM');
+    const exit = await exited;
+    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    expect(readdirSync(sink).length).toBeGreaterThan(0);
+    const verify = await runCli(['verify', sink, '--json']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const report = JSON.parse(verify.stdout);
+    // Both streams: the client's session and the gateway's security stream, each ended and checkpointed.
+    expect(report.summary.sessions).toBe(2);
+    expect(report.summary.valid).toBe(2);
+  });
+});
