@@ -52,7 +52,7 @@ describe('records dropped by a full in-process queue are declared, not silent', 
     const loggerProvider = new LoggerProvider({ processors: [processor] });
     const keys = loadIntegrityKeys({ env: {}, macSeed: SEED });
     const publicKey = keys.signing.publicKeyRaw;
-    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, config: { handleSignals: false }, chainFactory: createChainFactory(keys) });
+    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, chainFactory: createChainFactory(keys) });
     collector = new QueueLossCollector(lossDeclarer(recorder), 20);
 
     const session = recorder.openSession({ userId: 'u' });

@@ -37,6 +37,8 @@ export interface KeyFindings {
   keyTrusted?: boolean;
   byKeyId: Map<string, KeyObject>;
   pinned: boolean;
+  /** The start publishes a key outside the pinned set (reported once, not per checkpoint). */
+  startKeyUntrusted: boolean;
   problems: Problem[];
 }
 
@@ -58,14 +60,14 @@ export function resolveKeys(p: StartParams, trusted: readonly string[]): KeyFind
     if (p.publicKey && !keyTrusted) {
       problems.push({ code: 'untrusted_key', severity: 'error', message: `checkpoints are signed with key ${(p.keyId ?? p.publicKey).slice(0, 64)}, which is not among the trusted public keys` });
     }
-    const out: KeyFindings = { byKeyId, pinned: true, problems, keyTrusted };
+    const out: KeyFindings = { byKeyId, pinned: true, problems, keyTrusted, startKeyUntrusted: p.publicKey !== undefined && !keyTrusted };
     if (keyTrusted) {
       const k = parsePublicKey(p.publicKey!);
       if (k) out.verifyKey = k;
     }
     return out;
   }
-  const out: KeyFindings = { byKeyId, pinned: false, problems };
+  const out: KeyFindings = { byKeyId, pinned: false, problems, startKeyUntrusted: false };
   if (p.publicKey) {
     const k = parsePublicKey(p.publicKey);
     if (k) out.verifyKey = k;
@@ -174,7 +176,7 @@ function checkSignature(cp: Rec, keys: KeyFindings): { ok: boolean; problem?: Pr
   const key = keys.verifyKey ?? (typeof keyId === 'string' ? keys.byKeyId.get(keyId) : undefined);
   if (!key) {
     // Reported once per session as untrusted_key when the start names a key outside the pinned set.
-    if (keys.pinned && keys.keyTrusted === false) return { ok: false };
+    if (keys.startKeyUntrusted) return { ok: false };
     return { ok: false, problem: { code: 'untrusted_key', severity: 'error', seq: cp.seq, message: `no trusted public key to check the checkpoint at seq ${cp.seq} (key id ${String(keyId).slice(0, 40)}): session start missing and key not pinned` } };
   }
   let ok = false;
