@@ -29,7 +29,7 @@ function expectInvalid(f: Forgery | ParsedRecord[], reasons: string[], opts: Ver
 
 const cps = forge(trail).seqsOf(AUDIT_EVENTS.integrityCheckpoint);
 const inputs = forge(trail).seqsOf(AUDIT_EVENTS.userInput);
-const codes = forge(trail).seqsOf(AUDIT_EVENTS.codeProposed);
+const codes = forge(trail).seqsOf(AUDIT_EVENTS.codeGenerated);
 const end = forge(trail).endSeq;
 const last = forge(trail).lastSeq;
 
