@@ -73,7 +73,7 @@ function checkEvidence(x: EvidenceInput): Evidence {
   for (;;) {
     const ledger = buildLedger(trusted, x.chosen);
     const declaredCount = trusted.reduce((n, d) => n + d.ranges.reduce((m, r) => m + (r.hashes?.length ?? 0), 0), 0);
-    const leaves = { chosen: x.chosen, seqs: x.seqs, declaredHash: ledger.hashOf, inV1Range: ledger.inV1Range, declaredCount };
+    const leaves = { chosen: x.chosen, seqs: x.seqs, declaredHash: ledger.hashOf, inV1Range: ledger.inV1Range, v1Overlap: ledger.v1Overlap, declaredCount };
     const chain = checkHashChain(x.chosen, x.seqs, ledger.hashOf);
     const cps = checkCheckpoints(leaves, x.keys);
     const ended = x.seqs.some((s) => x.chosen.get(s)!.event === AUDIT_EVENTS.sessionEnd);

@@ -366,6 +366,27 @@ describe('losses and time', () => {
     expect(r2.status).toBe('invalid');
   });
 
+  it('a scheme v1 trail (no scheme in the start) with a v1 loss (lost_seqs): valid, and says what v1 cannot prove', () => {
+    const chain = new SessionChain({ sessionId: 'v1-loss', keys });
+    let t = Date.UTC(2026, 2, 1);
+    const ctx = () => ({ ts: new Date((t += 1000)).toISOString(), traceId: 'aa'.repeat(16), spanId: '00f067aa0ba902b7' });
+    const { scheme: _scheme, ...v1Start } = chain.sessionStartData();
+    const sealed = [chain.seal(AUDIT_EVENTS.sessionStart, { integrity: v1Start }, ctx())];
+    for (let i = 1; i <= 6; i++) sealed.push(chain.seal(AUDIT_EVENTS.userInput, { text: `in ${i}` }, ctx()));
+    sealed.push(chain.seal(AUDIT_EVENTS.auditLoss, { lost: 2, reason: 'spool_full', lost_seqs: [[3, 4]] }, ctx()));
+    sealed.push(chain.seal(AUDIT_EVENTS.sessionEnd, { outcome: 'complete' }, ctx()));
+    sealed.push(chain.sealCheckpoint('end', ctx()));
+    const recs = sealed.filter((x) => x.seq !== 3 && x.seq !== 4).map((x, i) => ({ body: x.body, source: { file: 'v1.jsonl', line: i + 1 } }));
+    const r = one(recs);
+    expect(errors(r)).toEqual([]);
+    expect(r).toMatchObject({ status: 'valid', scheme: 1, declaredLost: 2, missing: [{ from: 3, to: 4, declared: true }] });
+    expect(find(r, 'scheme_v1')[0]!.severity).toBe('warning');
+    expect(find(r, 'unverifiable_checkpoint')[0]!.severity).toBe('warning');
+    // The same spelling in a v2 session is no declaration: a forgery.
+    const v2 = stream('v2-lost-seqs', { extra: [[AUDIT_EVENTS.auditLoss, { lost: 1, reason: 'x', lost_seqs: [[2, 2]] }]] });
+    expect(codes(one(v2), 'error')).toContain('forged_loss');
+  });
+
   it('a loss event without a seq range is reported as declared_loss', () => {
     const r = one(stream('loss2', { extra: [[AUDIT_EVENTS.auditLoss, { lost: 12, reason: 'exporter queue full' }]] }));
     expect(find(r, 'declared_loss')[0]).toMatchObject({ severity: 'warning', count: 12 });

@@ -15,6 +15,7 @@ export interface LeafSource {
   seqs: readonly number[];
   declaredHash(seq: number): string | undefined;
   inV1Range(seq: number): boolean;
+  v1Overlap(from: number, to: number): number;
   /** How many seqs are declared with a hash (bounds the Merkle recomputation). */
   declaredCount: number;
 }
@@ -125,7 +126,7 @@ function checkLink(cp: Rec, from: number, leaves: LeafSource): Problem | undefin
 function knownLeaves(from: number, to: number, leaves: LeafSource): number {
   const lo = lowerBound(leaves.seqs, from);
   const hi = lowerBound(leaves.seqs, to + 1);
-  return hi - lo + leaves.declaredCount;
+  return hi - lo + leaves.declaredCount + leaves.v1Overlap(from, to);
 }
 
 export function lowerBound(a: readonly number[], x: number): number {

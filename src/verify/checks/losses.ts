@@ -65,6 +65,8 @@ function parseV1(data: JsonObject, seq: number): { ranges: LostRange[] } | { inv
     const to = Array.isArray(item) && item.length === 2 ? int(item[1]) : undefined;
     if (from === undefined || to === undefined || to < from || to >= seq) return { invalid: 'lost_seqs has an entry that is not [from, to] before the declaration' };
     ranges.push({ from, to });
+    // Bounded like everything else: no v1 writer declared this much in one event.
+    if (ranges.reduce((n, r) => n + r.to - r.from + 1, 0) > VERIFY_LIMITS.maxMacSeq) return { invalid: `lost_seqs declares more than ${VERIFY_LIMITS.maxMacSeq} seqs` };
   }
   return { ranges };
 }
@@ -101,6 +103,8 @@ export interface LossLedger {
   hashOf(seq: number): string | undefined;
   /** Covered by a v1 range (declared, but with no hash). */
   inV1Range(seq: number): boolean;
+  /** How many seqs of from..to v1 ranges declare (bounds the Merkle walk without walking). */
+  v1Overlap(from: number, to: number): number;
   /** Every declared range (v1 and v2), for the gap report. */
   ranges: Array<[number, number]>;
   problems: Problem[];
@@ -146,6 +150,7 @@ export function buildLedger(decls: readonly LossDeclaration[], chosen: Map<numbe
   return {
     hashOf: (seq) => hashes.get(seq)?.hash,
     inV1Range: (seq) => v1.some(([a, b]) => seq >= a && seq <= b),
+    v1Overlap: (from, to) => v1.reduce((n, [a, b]) => n + Math.max(0, Math.min(b, to) - Math.max(a, from) + 1), 0),
     ranges,
     problems,
   };
