@@ -2,12 +2,14 @@ import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, t
 import type { Logger } from '@opentelemetry/api-logs';
 import type { AuditConfig, CaptureMode } from '../config/config.js';
 import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import { escapeForLog } from '../security/escape.js';
 import type { SessionChain } from '../security/integrity/chain.js';
 import type { Redactor } from '../security/redact/redactor.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { captureContent, type CapturedContent } from './content.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
+import { indexRiskFromBody } from './risk-index.js';
 import { AuditTurn } from './turn.js';
 
 export interface OpenSessionOptions {
@@ -185,7 +187,7 @@ export class AuditSession {
 
   emit(event: Parameters<SessionEventLog['emit']>[0], span: Span, data: JsonObject, options?: EmitOptions) {
     this.assertOpen(event);
-    return this.log.emit(event, span, data, options);
+    return this.log.emit(event, span, data, indexRiskFromBody(data, options));
   }
 
   /** A user turn begins: the prompt span opens and the user input is recorded. */
@@ -200,7 +202,8 @@ export class AuditSession {
 
   /** An attempt to change a setting that would weaken the audit, refused. */
   recordSettingsRefused(setting: string, reason: string, attempted?: JsonValue): void {
-    const data: JsonObject = { setting, reason };
+    // The key can come from a gateway client: recorded escaped, like any captured text.
+    const data: JsonObject = { setting: escapeForLog(setting), reason };
     if (attempted !== undefined) data.attempted = this.capture('userInput', JSON.stringify(attempted));
     this.emit(AUDIT_EVENTS.settingsRefused, this.activeTurn?.span ?? this.rootSpan, data, { severity: 'warn' });
   }

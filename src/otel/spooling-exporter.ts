@@ -8,9 +8,16 @@ export interface BatchExporter<T> {
   shutdown(): Promise<void>;
 }
 
+/** A dropped audit record as a loss declaration commits to it: its seq, body hash and `prev`. */
+export interface LostRecord {
+  seq: number;
+  hash: string;
+  prev: string;
+}
+
 export interface LossReport {
-  /** Records dropped, per session id (records without one under ''). */
-  bySession: Map<string, { count: number; seqs: number[] }>;
+  /** Records dropped, per session id (records without one under ''); `records` when their bodies could be read. */
+  bySession: Map<string, { count: number; seqs: number[]; records?: LostRecord[] }>;
   /** spool_full / spool_write_failed: the spool refused a batch; queue_full: the in-process queue dropped records before any export. */
   reason: 'spool_full' | 'spool_write_failed' | 'queue_full';
 }
@@ -26,7 +33,7 @@ export interface SpoolingExporterOptions<T> {
    * Session id and seq of an item, to declare losses per session. For a loss event, `declares` are the seqs
    * it declared lost: when the loss event is lost too, they are declared again with it.
    */
-  identify?(item: T): { session: string; seq: number; isLossEvent: boolean; declares?: number[] } | undefined;
+  identify?(item: T): { session: string; seq: number; isLossEvent: boolean; declares?: number[]; record?: LostRecord; declaredRecords?: LostRecord[] } | undefined;
   onLoss?(report: LossReport): void;
   /** First retry delay while the Collector is down; doubles up to maxRetryDelayMs. Default 1 s. */
   retryDelayMs?: number;
@@ -92,13 +99,15 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
     }
     if (stored) return;
     this.dropped += items.length;
-    const bySession = new Map<string, { count: number; seqs: number[] }>();
+    const bySession = new Map<string, { count: number; seqs: number[]; records: LostRecord[] }>();
     for (const item of items) {
       const id = this.options.identify?.(item);
       const key = id?.session ?? '';
-      const entry = bySession.get(key) ?? { count: 0, seqs: [] };
+      const entry = bySession.get(key) ?? { count: 0, seqs: [], records: [] };
       entry.count++;
       if (id) entry.seqs.push(id.seq);
+      if (id?.record) entry.records.push(id.record);
+      if (id?.declaredRecords) entry.records.push(...id.declaredRecords);
       // A lost loss event takes its declaration with it (disk full refuses the reserve too): carry it over.
       if (id?.declares?.length) {
         entry.count += id.declares.length;

@@ -1,15 +1,18 @@
 import { decryptSegments, isEncryptedText, SegmentError } from '../at-rest/segments.js';
 import type { AtRestIdentity } from '../at-rest/keys.js';
 import type { Sodium } from '../at-rest/sodium.js';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
+import { nestsDeeperThan, READ_LIMITS } from './limits.js';
 
 /** Where a record was read from, for error messages and verification reports. */
 export interface SourceRef {
   file: string;
   line: number;
+  /** false for a Loki answer: records with equal timestamps come back in any order (see verify). */
+  ordered?: boolean;
 }
 
 export type AttributeMap = Record<string, unknown>;
@@ -131,18 +134,99 @@ function readBytes(file: string): Buffer {
   }
 }
 
-function readText(file: string, raw: Buffer): string {
-  let bytes = raw;
-  // gzip by magic number, whatever the name (the Collector's rotation compresses old files).
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (error) {
-      throw new InputError(`corrupt gzip data: ${(error as Error).message}`, { file });
-    }
+const CHUNK = 1024 * 1024;
+
+/** The first bytes of a file (to tell gzip, zstd, a Loki answer and JSON lines apart). */
+function readHead(file: string, n: number): Buffer {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(n);
+    const got = readSync(fd, buf, 0, n, 0);
+    return buf.subarray(0, got);
+  } catch (error) {
+    throw new InputError(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
+}
+
+function tooLong(file: string, line: number): InputError {
+  return new InputError(`line longer than ${READ_LIMITS.maxLineBytes / (1024 * 1024)} MiB`, { file, line });
+}
+
+/**
+ * The lines of a plain file, read in 1 MiB chunks so that memory stays bounded by the longest line
+ * accepted (a 200 MB line is refused after 64 MiB, not loaded whole).
+ */
+function* plainLines(file: string): Generator<Buffer> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    throw new InputError(`cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { file });
+  }
+  try {
+    const chunk = Buffer.alloc(CHUNK);
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    let line = 1;
+    for (;;) {
+      const got = readSync(fd, chunk, 0, CHUNK, null);
+      if (got === 0) break;
+      let at = 0;
+      for (;;) {
+        const nl = chunk.indexOf(0x0a, at);
+        if (nl < 0 || nl >= got) {
+          partBytes += got - at;
+          if (partBytes > READ_LIMITS.maxLineBytes) throw tooLong(file, line);
+          parts.push(Buffer.from(chunk.subarray(at, got)));
+          break;
+        }
+        if (partBytes + nl - at > READ_LIMITS.maxLineBytes) throw tooLong(file, line);
+        parts.push(chunk.subarray(at, nl));
+        yield parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        parts = [];
+        partBytes = 0;
+        line++;
+        at = nl + 1;
+      }
+    }
+    if (partBytes > 0) yield Buffer.concat(parts);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The lines of a decompressed buffer (views, not copies). */
+function* bufferLines(bytes: Buffer, file: string): Generator<Buffer> {
+  let at = 0;
+  let line = 1;
+  while (at < bytes.length) {
+    let nl = bytes.indexOf(0x0a, at);
+    if (nl < 0) nl = bytes.length;
+    if (nl - at > READ_LIMITS.maxLineBytes) throw tooLong(file, line);
+    yield bytes.subarray(at, nl);
+    at = nl + 1;
+    line++;
+  }
+}
+
+/** gzip, decompressed up to the cap: a bomb is refused when it reaches it, not expanded whole. */
+function gunzipBounded(raw: Buffer, file: string): Buffer {
+  try {
+    return gunzipSync(raw, { maxOutputLength: READ_LIMITS.maxDecompressedBytes });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
+      throw new InputError(`gzip data decompresses to more than ${READ_LIMITS.maxDecompressedBytes / (1024 * 1024)} MiB (the limit per file)`, { file });
+    }
+    throw new InputError(`corrupt gzip data: ${(error as Error).message}`, { file });
+  }
+}
+
+function decodeUtf8(bytes: Buffer, source: SourceRef | { file: string }): string {
   const text = bytes.toString('utf8');
-  if (text.includes('\uFFFD') && !isValidUtf8(bytes)) throw new InputError('not valid UTF-8 text', { file });
+  if (text.includes('\uFFFD') && !isValidUtf8(bytes)) throw new InputError('not valid UTF-8 text', source);
   return text;
 }
 
@@ -187,10 +271,16 @@ export function attributeMap(list: unknown): AttributeMap {
   return out;
 }
 
-function bodyString(body: unknown): string {
+function bodyString(body: unknown, source: SourceRef): string {
   const value = anyValue(body);
-  if (typeof value === 'string') return value;
-  return value === undefined ? '' : JSON.stringify(value);
+  const text = typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+  return checkedBody(text, source);
+}
+
+/** A body nested deeper than any audit event is refused here, before a recursive consumer sees it. */
+function checkedBody(text: string, source: SourceRef): string {
+  if (nestsDeeperThan(text, READ_LIMITS.maxDepth)) throw new InputError(`log body nests deeper than ${READ_LIMITS.maxDepth} levels`, source);
+  return text;
 }
 
 function parseLogsRequest(doc: Json, source: SourceRef, out: AuditData): void {
@@ -203,7 +293,7 @@ function parseLogsRequest(doc: Json, source: SourceRef, out: AuditData): void {
         if (!isObject(lr)) throw new InputError('logRecord is not an object', source);
         out.logs.push({
           source,
-          body: bodyString(lr.body),
+          body: bodyString(lr.body, source),
           attributes: attributeMap(lr.attributes),
           resource,
           traceId: String(lr.traceId ?? ''),
@@ -244,7 +334,10 @@ function parseTracesRequest(doc: Json, source: SourceRef, out: AuditData): void 
 }
 
 /** Loki `/loki/api/v1/query_range` (or `query`) output: each stream value's line is the log body. */
-function parseLokiResponse(doc: Json, source: SourceRef, out: AuditData): void {
+function parseLokiResponse(doc: Json, docSource: SourceRef, out: AuditData): void {
+  // Loki keeps no order among records with equal timestamps (and sorts streams by labels): their
+  // position in the answer is no evidence, so verify reads them in seq order.
+  const source: SourceRef = { ...docSource, ordered: false };
   const data = doc.data;
   if (!isObject(data) || data.resultType !== 'streams') throw new InputError('Loki response is not a streams result', source);
   for (const stream of asArray(data.result, 'data.result', source)) {
@@ -267,7 +360,7 @@ function parseLokiResponse(doc: Json, source: SourceRef, out: AuditData): void {
       const structured = isObject(metadata.structuredMetadata) ? metadata.structuredMetadata : metadata;
       out.logs.push({
         source,
-        body: value[1],
+        body: checkedBody(value[1], source),
         attributes: { ...structured },
         resource: { ...labels },
         traceId: String(structured.trace_id ?? ''),
@@ -288,54 +381,76 @@ function parseDocument(doc: unknown, source: SourceRef, out: AuditData): void {
   else throw new InputError('not an OTLP JSON export request (resourceLogs/resourceSpans) nor a Loki query result', source);
 }
 
+function parseLine(text: string, source: SourceRef, out: AuditData, what = 'malformed JSON'): void {
+  if (nestsDeeperThan(text, READ_LIMITS.maxDepth)) throw new InputError(`JSON nests deeper than ${READ_LIMITS.maxDepth} levels`, source);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${what}: ${(error as Error).message}`, source);
+  }
+  parseDocument(doc, source, out);
+}
+
+/** A Loki query result is one (possibly pretty-printed) JSON document. */
+const LOKI_HEAD = /^\s*\{\s*"status"/;
+
+function readLines(file: string, lines: Iterable<Buffer>, out: AuditData): void {
+  let n = 0;
+  for (const bytes of lines) {
+    n++;
+    const source = { file, line: n };
+    const text = decodeUtf8(bytes, source).trim();
+    if (text.length === 0) continue;
+    parseLine(text, source, out);
+  }
+}
+
 /**
  * Read OTLP JSON lines (embedded sink, Collector file exporter, plain or gzip) and Loki query output.
  * Any malformed line is an InputError naming file and line: a verifier must not guess past bad input.
+ * Work and memory are bounded per line and per file (READ_LIMITS).
  */
 export function readAuditFiles(paths: string[], options: ReadOptions = {}): AuditData {
   const out: AuditData = { logs: [], spans: [], files: [] };
   for (const file of expandPaths(paths)) {
     out.files.push(file);
-    const raw = readBytes(file);
-    if (isZstdFramed(raw)) {
-      readZstdFramed(raw, file).forEach((doc, i) => {
-        const source = { file, line: i + 1 };
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(doc);
-        } catch (error) {
-          throw new InputError(`malformed JSON in zstd frame: ${(error as Error).message}`, source);
-        }
-        parseDocument(parsed, source, out);
+    const head = readHead(file, 64);
+    if (isZstdFramed(head)) {
+      readZstdFramed(readBytes(file), file).forEach((doc, i) => parseLine(doc, { file, line: i + 1 }, out, 'malformed JSON in zstd frame'));
+      continue;
+    }
+    // gzip by magic number, whatever the name (the Collector's rotation compresses old files).
+    const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+    const bytes = gzip ? gunzipBounded(readBytes(file), file) : undefined;
+    const start = (bytes ?? head).subarray(0, 64).toString('utf8');
+    if (isEncryptedText(start)) {
+      const whole = bytes ?? readWhole(file);
+      if (whole.length > READ_LIMITS.maxDecompressedBytes) throw new InputError(`encrypted file larger than ${READ_LIMITS.maxDecompressedBytes / (1024 * 1024)} MiB`, { file });
+      const plain = decryptIfSealed(decodeUtf8(whole, { file }), file, options).split('\n');
+      plain.forEach((line, i) => {
+        if (line.trim()) parseLine(line, { file, line: i + 1 }, out);
       });
       continue;
     }
-    const text = decryptIfSealed(readText(file, raw), file, options);
-    const trimmed = text.trimStart();
-    // A Loki query result is one (possibly pretty-printed) JSON document.
-    if (trimmed.startsWith('{') && /^\{\s*"status"/.test(trimmed)) {
-      let doc: unknown;
-      try {
-        doc = JSON.parse(text);
-      } catch (error) {
-        throw new InputError(`malformed JSON: ${(error as Error).message}`, { file, line: 1 });
-      }
-      parseDocument(doc, { file, line: 1 }, out);
+    if (LOKI_HEAD.test(start)) {
+      const whole = bytes ?? readWhole(file);
+      if (whole.length > READ_LIMITS.maxDecompressedBytes) throw new InputError(`Loki answer larger than ${READ_LIMITS.maxDecompressedBytes / (1024 * 1024)} MiB`, { file });
+      parseLine(decodeUtf8(whole, { file }), { file, line: 1 }, out);
       continue;
     }
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim();
-      if (line.length === 0) continue;
-      const source = { file, line: i + 1 };
-      let doc: unknown;
-      try {
-        doc = JSON.parse(line);
-      } catch (error) {
-        throw new InputError(`malformed JSON: ${(error as Error).message}`, source);
-      }
-      parseDocument(doc, source, out);
-    }
+    readLines(file, bytes ? bufferLines(bytes, file) : plainLines(file), out);
   }
   return out;
+}
+
+function readWhole(file: string): Buffer {
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    size = 0;
+  }
+  if (size > READ_LIMITS.maxDecompressedBytes) throw new InputError(`Loki answer larger than ${READ_LIMITS.maxDecompressedBytes / (1024 * 1024)} MiB`, { file });
+  return readBytes(file);
 }

@@ -43,6 +43,9 @@ export interface CodeView {
   images: number;
   error: boolean;
   durationMs: number | null;
+  /** Risk found in the output (prompt-injection indicators…), from the final output part. */
+  outputRisk?: string;
+  outputRules?: string[];
 }
 
 export interface TurnView {
@@ -51,6 +54,9 @@ export interface TurnView {
   startedAt: string;
   durationMs: number | null;
   outcome: string;
+  /** Risk found in the user's input, when the body states one. */
+  inputRisk?: string;
+  inputRules?: string[];
   llmCalls: LlmCallView[];
   assistant: string[];
   code: CodeView[];
@@ -209,6 +215,7 @@ export function assembleSessions(data: AuditData): SessionView[] {
             assistant: [],
             code: [],
             errors: [],
+            ...(typeof d.risk === 'string' ? { inputRisk: d.risk, inputRules: strings(d.rules) } : {}),
           });
           break;
         }
@@ -279,6 +286,10 @@ export function assembleSessions(data: AuditData): SessionView[] {
           else {
             code.output += contentText(d.output);
             if (typeof d.total_bytes === 'number') code.outputBytes = d.total_bytes;
+            if (typeof d.risk === 'string') {
+              code.outputRisk = d.risk;
+              code.outputRules = strings(d.rules);
+            }
           }
           break;
         }

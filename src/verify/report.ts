@@ -63,6 +63,8 @@ function sessionLine(r: SessionReport, color: boolean): string {
     r.mac === 'checked' ? `MACs ${r.macsValid}/${r.records} valid` : r.mac === 'wrong_seed' ? 'MAC seed does not match' : 'MAC not checked',
   ];
   if (r.keyTrusted === true) parts.push('key pinned');
+  if (r.authenticatedBy === 'none') parts.push('NOT AUTHENTICATED (no --key, no --public-key)');
+  if (r.scheme === 1) parts.push('integrity scheme v1');
   if (r.declaredLost > 0) parts.push(`${r.declaredLost} declared lost`);
   if (r.duplicates > 0) parts.push(`${r.duplicates} duplicate${r.duplicates === 1 ? '' : 's'}`);
   return `Session ${clean(r.session)}\t${painted}\t${parts.join(', ')}`;
@@ -90,6 +92,13 @@ export function renderText(reports: readonly SessionReport[], opts: TextOptions 
         `; ${s.records} record${s.records === 1 ? '' : 's'}` +
         (byCode ? `; problems: ${byCode}` : ''),
     );
+    const unauthenticated = reports.filter((r) => r.authenticatedBy === 'none').length;
+    if (unauthenticated > 0) {
+      lines.push(
+        `NOT AUTHENTICATED: ${unauthenticated}/${s.sessions} session${s.sessions === 1 ? '' : 's'} checked without a MAC seed or a pinned public key; ` +
+          'MACs were not checked and signatures only against the key the trail publishes itself, so a rewritten trail would pass these checks too. Give --key and --public-key.',
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -18,9 +18,15 @@ function indent(lines: string[], prefix: string): string[] {
   return lines.map((l) => `${prefix}${l}`);
 }
 
+function paintRisk(level: string, s: Style, label = 'risk'): string {
+  return level === 'none' ? s.dim(`${label} none`) : level === 'high' || level === 'critical' ? s.red(`${label} ${level}`) : s.yellow(`${label} ${level}`);
+}
+
+const ruleList = (rules: readonly string[] | undefined) => (rules?.length ? ` [${rules.join(', ')}]` : '');
+
 function renderCode(code: CodeView, s: Style): string[] {
-  const risk = code.risk === 'none' ? s.dim('risk none') : code.risk === 'high' || code.risk === 'critical' ? s.red(`risk ${code.risk}`) : s.yellow(`risk ${code.risk}`);
-  const rules = code.rules.length ? ` [${code.rules.join(', ')}]` : '';
+  const risk = paintRisk(code.risk, s);
+  const rules = ruleList(code.rules);
   const decision = code.decision === 'approved' ? s.green('approved') : code.decision === 'refused' ? s.red('refused') : s.yellow(code.decision);
   const out: string[] = [
     `${s.cyan(`code #${code.index}`)} ${code.language}  ${risk}${rules}  ${decision}${code.decider ? ` by ${code.decider}` : ''}${code.reason ? ` (${code.reason})` : ''}  ${s.dim(duration(code.durationMs))}`,
@@ -28,7 +34,8 @@ function renderCode(code: CodeView, s: Style): string[] {
   ];
   if (code.executed) {
     const status = code.error ? s.red('error') : s.green('ok');
-    out.push(`  output ${code.outputBytes} bytes${code.images ? `, ${code.images} image(s)` : ''}, ${status}`);
+    const outRisk = code.outputRisk !== undefined ? `, ${paintRisk(code.outputRisk, s, 'output risk')}${ruleList(code.outputRules)}` : '';
+    out.push(`  output ${code.outputBytes} bytes${code.images ? `, ${code.images} image(s)` : ''}, ${status}${outRisk}`);
     if (code.output.length) out.push(...indent(excerpt(code.output), '  ▏ '));
   } else if (code.decision === 'approved') {
     out.push(s.yellow('  approved but no execution recorded'));
@@ -48,7 +55,8 @@ export function renderSession(session: SessionView, s: Style): string {
   for (const err of session.sessionErrors) out.push(s.red(`  ✗ ${err.source}${err.type ? `/${err.type}` : ''}: ${excerpt(err.message, 3).join(' ⏎ ')}`));
   for (const turn of session.turns) {
     out.push('');
-    out.push(s.bold(`Turn ${turn.index}`) + `  ${turn.startedAt}  ${duration(turn.durationMs)}  ${turn.outcome}`);
+    const inRisk = turn.inputRisk !== undefined ? `  ${paintRisk(turn.inputRisk, s, 'input risk')}${ruleList(turn.inputRules)}` : '';
+    out.push(s.bold(`Turn ${turn.index}`) + `  ${turn.startedAt}  ${duration(turn.durationMs)}  ${turn.outcome}${inRisk}`);
     out.push(...indent(excerpt(turn.input, 6), '  > '));
     for (const call of turn.llmCalls) {
       const tokens = call.inputTokens !== null || call.outputTokens !== null ? `  tokens in ${call.inputTokens ?? '?'} out ${call.outputTokens ?? '?'}` : '';

@@ -7,7 +7,7 @@
  *
  *   sent        events the app sealed (its onEvent hook; for a SIGKILLed app, what it had sealed and flushed)
  *   arrived     distinct seqs of those sessions in the archive
- *   declared    seqs covered by `lost_seqs` of `oi_audit.audit.loss` events in the archive
+ *   declared    seqs covered by `lost_ranges` of `oi_audit.audit.loss` events in the archive
  *   undeclared  seqs in `missing` problems with declared: false, plus any sent seq neither arrived nor declared
  *   duplicates  archive records beyond the first copy of each seq (delivery is at least once)
  *
@@ -340,7 +340,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
     const declared = new Set<number>();
     for (const r of records) {
       if (r.event !== 'oi_audit.audit.loss') continue;
-      for (const [a, b] of r.body.data.lost_seqs ?? []) for (let s = a; s <= b; s++) declared.add(s);
+      for (const lr of r.body.data.lost_ranges ?? []) for (let s = lr.from; s <= lr.to; s++) declared.add(s);
     }
     return declared;
   }
@@ -418,7 +418,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
         .reduce((k, m) => k + (m.to - m.from + 1), 0);
       undeclared += Math.max(undeclaredMissing, silent);
       expect(rep.declaredLost, `verify's declared count for ${session}`).toBe(dec.size);
-      // ... and the app's own count: the union of lost_seqs of every loss event it sealed.
+      // ... and the app's own count: the union of lost_ranges of every loss event it sealed.
       const app = opts.appStats.find((st) => st.sessions[session])!.sessions[session]!;
       expect(dec.size, `declared in the archive vs by the app for ${session}`).toBe(app.declared);
       expect(rep.mac).toBe('checked');
@@ -659,7 +659,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
       note: `${how}; ${lossSealed} loss events sealed, ${lossArrived} arrived (a lost one is re-declared by the next)`,
     });
     expect(row.declared).toBeGreaterThan(0);
-    // What the app declared (the union of lost_seqs of every loss event it sealed, the lost ones included)
+    // What the app declared (the union of lost_ranges of every loss event it sealed, the lost ones included)
     // is exactly what the loss events that reached the archive declare.
     expect(row.declared).toBe(stats.sessions[session!]!.declared);
     expect(row.arrived + row.declared).toBe(sent[session!]);

@@ -101,7 +101,7 @@ describe('durable spool (OTLP sink with the Collector unreachable)', () => {
     const losses = events.filter((b) => b.event === 'oi_audit.audit.loss');
     expect(losses.length).toBeGreaterThan(0);
     const declared = new Set<number>();
-    for (const l of losses) for (const [a, b] of l.data.lost_seqs) for (let s = a; s <= b; s++) declared.add(s);
+    for (const l of losses) for (const r of l.data.lost_ranges) for (let s = r.from; s <= r.to; s++) declared.add(s);
     expect(losses.reduce((n, l) => n + l.data.lost, 0)).toBe(declared.size);
     const maxSeq = Math.max(...events.map((b) => b.seq));
     const arrived = new Set(events.map((b) => b.seq));

@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { lossDeclarer, QueueLossCollector } from '../../src/otel/loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from '../../src/otel/loss-reporting-processor.js';
+import { createChainFactory } from '../../src/security/integrity/chain.js';
+import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
 import { verifySessions } from '../../src/verify/verify.js';
+
+const SEED = Buffer.alloc(32, 0x3c);
 
 /** An exporter that holds every export while stalled (a Collector that does not answer), then lets go. */
 class StallingExporter implements LogRecordExporter {
@@ -46,7 +50,9 @@ describe('records dropped by a full in-process queue are declared, not silent', 
       },
     );
     const loggerProvider = new LoggerProvider({ processors: [processor] });
-    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider });
+    const keys = loadIntegrityKeys({ env: {}, macSeed: SEED });
+    const publicKey = keys.signing.publicKeyRaw;
+    const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, chainFactory: createChainFactory(keys) });
     collector = new QueueLossCollector(lossDeclarer(recorder), 20);
 
     const session = recorder.openSession({ userId: 'u' });
@@ -65,7 +71,15 @@ describe('records dropped by a full in-process queue are declared, not silent', 
     session.end();
     await loggerProvider.forceFlush();
 
-    const [report] = verifySessions(exporter.received.map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> })));
+    // Under both keys (as `verify --key --public-key`): a real loss is VALID, with the loss declared.
+    const records = exporter.received.map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> }));
+    const [report] = verifySessions(records, { macSeed: SEED, trustedPublicKeys: [publicKey] });
+    const declarations = records.map((r) => JSON.parse(r.body)).filter((b) => b.event === 'oi_audit.audit.loss');
+    expect(declarations.length).toBeGreaterThan(0);
+    // Each commits to what it declares: seq ranges with the hash before and every lost body's hash.
+    for (const d of declarations) {
+      for (const r of d.data.lost_ranges) expect(r.hashes).toHaveLength(r.to - r.from + 1);
+    }
     expect(report).toBeDefined();
     expect(report!.missing.length).toBeGreaterThan(0);
     expect(report!.missing.every((m) => m.declared), JSON.stringify(report!.missing)).toBe(true);
@@ -74,6 +88,9 @@ describe('records dropped by a full in-process queue are declared, not silent', 
     expect(report!.declaredLost).toBe(missing);
     expect(report!.ended).toBe(true);
     expect(report!.problems.filter((p) => p.severity === 'error'), JSON.stringify(report!.problems)).toEqual([]);
+    expect(report!.status).toBe('valid');
+    expect(report!.authenticatedBy).toBe('mac+pinned_key');
+    expect(report!.complete).toBe(true);
     await loggerProvider.shutdown();
   });
 });

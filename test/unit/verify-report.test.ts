@@ -35,7 +35,7 @@ describe('verification reports', () => {
   });
 
   it('text: info notes only with verbose; colours only when asked', () => {
-    const plain = verifySessions(stream('plain'));
+    const plain = verifySessions(stream('plain'), { allowUnauthenticated: true });
     expect(renderText(plain)).not.toContain('mac_not_checked');
     expect(renderText(plain, { verbose: true })).toContain('mac_not_checked');
     expect(renderText(plain)).not.toContain('\x1b[');
@@ -49,6 +49,16 @@ describe('verification reports', () => {
     expect(text).not.toContain('\u202e');
     expect(text).toContain('evil\\u{001b}[2J\\u{202e}session\\nFAKE: VALID');
     expect(text.split('\n').filter((l) => l.startsWith('Session '))).toHaveLength(1);
+  });
+
+  it('text: a run without keys says loudly, on the session line and at the end, that nothing was authenticated', () => {
+    const text = renderText(verifySessions(stream('nokeys')));
+    expect(text).toMatch(/^Session nokeys\tINVALID\t.*NOT AUTHENTICATED/m);
+    expect(text).toMatch(/ERROR {3}unauthenticated/);
+    expect(text).toMatch(/NOT AUTHENTICATED: 1\/1 session/);
+    const allowed = renderText(verifySessions(stream('nokeys'), { allowUnauthenticated: true }));
+    expect(allowed).toMatch(/^Session nokeys\tVALID\t.*NOT AUTHENTICATED/m);
+    expect(allowed).toMatch(/WARNING unauthenticated/);
   });
 
   it('JSON: summary and the session reports, parseable and complete', () => {

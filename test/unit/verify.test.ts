@@ -23,7 +23,7 @@ interface StreamOptions {
   /** The clock jumps this far forward before the event with this seq. */
   jump?: { beforeSeq: number; ms: number };
   /** Extra events sealed before the end: [event, data]. */
-  extra?: Array<[AuditEventName, JsonObject]>;
+  extra?: Array<[AuditEventName, JsonObject | ((sealed: SealedEvent[]) => JsonObject)]>;
 }
 
 /** A complete, valid session stream: start, inputs with checkpoints every `every`, end, final checkpoint. */
@@ -46,7 +46,7 @@ function stream(session: string, o: StreamOptions = {}): ParsedRecord[] {
       since = 0;
     }
   }
-  for (const [event, data] of o.extra ?? []) out.push(chain.seal(event, data, ctx()));
+  for (const [event, data] of o.extra ?? []) out.push(chain.seal(event, typeof data === 'function' ? data(out) : data, ctx()));
   out.push(chain.seal(AUDIT_EVENTS.sessionEnd, { outcome: 'complete' }, ctx()));
   out.push(chain.sealCheckpoint('end', ctx()));
   return out.map((s, i) => ({ body: s.body, source: { file: `${session}.jsonl`, line: i + 1 } }));
@@ -98,9 +98,14 @@ describe('a sealed stream', () => {
     expect(r.publicKey).toBe(keys.signing.publicKeyRaw);
   });
 
-  it('without the seed: valid, "MAC not checked"; without pinned keys: valid, key not pinned', () => {
-    const r = one(stream('sess-noseed'), {});
+  it('without any key: INVALID (unauthenticated) unless allowUnauthenticated; then valid, "MAC not checked", key not pinned', () => {
+    const strict = one(stream('sess-noseed'), {});
+    expect(strict.status).toBe('invalid');
+    expect(errors(strict).map((p) => p.code)).toEqual(['unauthenticated']);
+    expect(strict.authenticatedBy).toBe('none');
+    const r = one(stream('sess-noseed'), { allowUnauthenticated: true });
     expect(r.status).toBe('valid');
+    expect(find(r, 'unauthenticated')[0]!.severity).toBe('warning');
     expect(r.mac).toBe('not_checked');
     expect(codes(r, 'info')).toEqual(expect.arrayContaining(['mac_not_checked', 'key_not_pinned']));
     expect(r.keyTrusted).toBeUndefined();
@@ -195,7 +200,7 @@ describe('tampering is reported with the right problem', () => {
     recs.pop();
     const r = one(recs);
     expect(r.ended).toBe(true);
-    expect(find(r, 'truncated')[0]!.message).toMatch(/not covered by a signed checkpoint/);
+    expect(find(r, 'truncated')[0]!.message).toMatch(/not covered by a verified checkpoint/);
     expect(r.status).toBe('invalid');
   });
 
@@ -308,7 +313,8 @@ describe('tampering is reported with the right problem', () => {
   it('a wholly re-forged stream (attacker keys, consistent chain) passes only if nothing is pinned', () => {
     const attacker = { macSeed: { id: 'default', secret: Buffer.alloc(32, 9), ephemeral: false }, signing: generateSigningKey() };
     const forged = stream('t-forged', { keys: attacker });
-    expect(one(forged, {}).status).toBe('valid');
+    expect(one(forged, { allowUnauthenticated: true }).status).toBe('valid');
+    expect(one(forged, {}).status).toBe('invalid');
     const pinned = one(forged, { trustedPublicKeys: [keys.signing.publicKeyRaw] });
     expect(codes(pinned)).toContain('untrusted_key');
     const seeded = one(forged, { macSeed: SEED });
@@ -338,7 +344,12 @@ describe('tampering is reported with the right problem', () => {
 
 describe('losses and time', () => {
   it('a declared loss is reported as declared (warning), distinct from an undeclared gap (error)', () => {
-    const recs = stream('loss', { extra: [[AUDIT_EVENTS.auditLoss, { lost: 3, reason: 'spool full', from_seq: 5, to_seq: 7 }]] });
+    const declare = (sealed: SealedEvent[]): JsonObject => ({
+      lost: 3,
+      reason: 'spool_full',
+      lost_ranges: [{ from: 5, to: 7, prev: sealed[4]!.hash, hashes: [sealed[5]!.hash, sealed[6]!.hash, sealed[7]!.hash] }],
+    });
+    const recs = stream('loss', { every: 100, extra: [[AUDIT_EVENTS.auditLoss, declare]] });
     const declaredOnly = recs.filter((r) => ![5, 6, 7].includes(parse(r).seq));
     const r1 = one(declaredOnly);
     expect(r1.missing).toEqual([{ from: 5, to: 7, declared: true }]);
@@ -353,6 +364,27 @@ describe('losses and time', () => {
       { from: 8, to: 8, declared: false },
     ]);
     expect(r2.status).toBe('invalid');
+  });
+
+  it('a scheme v1 trail (no scheme in the start) with a v1 loss (lost_seqs): valid, and says what v1 cannot prove', () => {
+    const chain = new SessionChain({ sessionId: 'v1-loss', keys });
+    let t = Date.UTC(2026, 2, 1);
+    const ctx = () => ({ ts: new Date((t += 1000)).toISOString(), traceId: 'aa'.repeat(16), spanId: '00f067aa0ba902b7' });
+    const { scheme: _scheme, ...v1Start } = chain.sessionStartData();
+    const sealed = [chain.seal(AUDIT_EVENTS.sessionStart, { integrity: v1Start }, ctx())];
+    for (let i = 1; i <= 6; i++) sealed.push(chain.seal(AUDIT_EVENTS.userInput, { text: `in ${i}` }, ctx()));
+    sealed.push(chain.seal(AUDIT_EVENTS.auditLoss, { lost: 2, reason: 'spool_full', lost_seqs: [[3, 4]] }, ctx()));
+    sealed.push(chain.seal(AUDIT_EVENTS.sessionEnd, { outcome: 'complete' }, ctx()));
+    sealed.push(chain.sealCheckpoint('end', ctx()));
+    const recs = sealed.filter((x) => x.seq !== 3 && x.seq !== 4).map((x, i) => ({ body: x.body, source: { file: 'v1.jsonl', line: i + 1 } }));
+    const r = one(recs);
+    expect(errors(r)).toEqual([]);
+    expect(r).toMatchObject({ status: 'valid', scheme: 1, declaredLost: 2, missing: [{ from: 3, to: 4, declared: true }] });
+    expect(find(r, 'scheme_v1')[0]!.severity).toBe('warning');
+    expect(find(r, 'unverifiable_checkpoint')[0]!.severity).toBe('warning');
+    // The same spelling in a v2 session is no declaration: a forgery.
+    const v2 = stream('v2-lost-seqs', { extra: [[AUDIT_EVENTS.auditLoss, { lost: 1, reason: 'x', lost_seqs: [[2, 2]] }]] });
+    expect(codes(one(v2), 'error')).toContain('forged_loss');
   });
 
   it('a loss event without a seq range is reported as declared_loss', () => {

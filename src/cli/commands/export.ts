@@ -1,7 +1,8 @@
 import { readOptions } from '../at-rest-option.js';
 import { parseEvents } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
-import { toEcs, toOcsf, validateOcsf } from '../../siem/index.js';
+import { safeJson, toEcs, toOcsf, validateOcsf } from '../../siem/index.js';
+import { escapeForLog } from '../../security/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, type CommandSpec } from '../args.js';
 
 export const exportCommand: CommandSpec = {
@@ -35,7 +36,7 @@ Exit codes: 0 ok, 1 a validation failure (with --validate), 2 usage error or unr
     for (const event of events.sort((a, b) => a.session.localeCompare(b.session) || a.seq - b.seq)) {
       const ctx = { observedTimeMs: Date.parse(event.ts) || Date.now() };
       if (format === 'ecs') {
-        lines.push(JSON.stringify(toEcs(event.body, ctx)));
+        lines.push(safeJson(toEcs(event.body, ctx)));
         continue;
       }
       for (const ocsf of toOcsf(event.body, ctx)) {
@@ -43,10 +44,10 @@ Exit codes: 0 ok, 1 a validation failure (with --validate), 2 usage error or unr
           const result = validateOcsf(ocsf);
           if (!result.valid) {
             invalid++;
-            process.stderr.write(`oi-audit: ${event.source.file}:${event.source.line}: OCSF event invalid: ${result.errors.join('; ')}\n`);
+            process.stderr.write(`oi-audit: ${escapeForLog(event.source.file)}:${event.source.line}: OCSF event invalid: ${escapeForLog(result.errors.join('; '))}\n`);
           }
         }
-        lines.push(JSON.stringify(ocsf));
+        lines.push(safeJson(ocsf));
       }
     }
     if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,4 +1,6 @@
 import { readOptions } from '../at-rest-option.js';
+import { safeJson } from '../../siem/json-line.js';
+import { terminalSafe } from '../../view/terminal-safe.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../../view/timeline.js';
@@ -29,7 +31,7 @@ Exit codes: 0 ok, 2 usage error or unreadable/malformed input (the message names
     let sessions = assembleSessions(data);
     if (typeof values.session === 'string') sessions = sessions.filter((s) => s.sessionId === values.session);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ sessions }, null, 2)}\n`);
+      process.stdout.write(`${safeJson({ sessions }, 2)}\n`);
       return EXIT_OK;
     }
     const style = createStyle();
@@ -37,7 +39,7 @@ Exit codes: 0 ok, 2 usage error or unreadable/malformed input (the message names
       process.stdout.write(`No audit sessions found in ${data.files.length} file(s).\n`);
       return EXIT_OK;
     }
-    process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n`);
+    process.stdout.write(`${sessions.map((s) => renderSession(terminalSafe(s), style)).join('\n\n')}\n`);
     return EXIT_OK;
   },
 };

@@ -17,6 +17,12 @@ import { MerkleAccumulator } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 
 export { BODY_VERSION } from './body.js';
+
+/**
+ * Integrity scheme published in every session start (docs/integrity.md). 2: loss declarations
+ * commit to the hashes of what they declare lost (`lost_ranges`); a start without `scheme` is v1.
+ */
+export const INTEGRITY_SCHEME = 2;
 export type { CheckpointReason } from './checkpoint.js';
 
 /** Where an event sits in the trace, and when it happened. */
@@ -123,6 +129,7 @@ export class SessionChain {
   sessionStartData(): JsonObject {
     const data: JsonObject = {
       ...INTEGRITY_ALGORITHMS,
+      scheme: INTEGRITY_SCHEME,
       body_version: BODY_VERSION,
       mac_seed_id: this.keys.macSeed.id,
       mac_seed_index: this.seedIndex,
