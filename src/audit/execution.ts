@@ -18,6 +18,8 @@ export interface ProposedCode {
   language: string;
   code: string;
   risk?: RiskAssessment;
+  /** The model's tool-call id (function-calling mode); else one is derived from the turn and block index. */
+  toolCallId?: string;
 }
 
 export type ApprovalDecision = 'approved' | 'refused';
@@ -65,6 +67,7 @@ export class AuditExecution {
   private readonly outputHash: Hash = createHash('sha256');
   private images = 0;
   private outputRisk: RiskAssessment | undefined;
+  private runningSince: number | undefined;
 
   constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
     this.session = session;
@@ -79,6 +82,10 @@ export class AuditExecution {
       turn.span,
       {
         [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_EXECUTE_TOOL,
+        // The tool is the language Open Interpreter runs the block as (the span is `execute_tool {language}`).
+        [A.ATTR_GEN_AI_TOOL_NAME]: this.language,
+        [A.ATTR_GEN_AI_TOOL_TYPE]: 'function',
+        [A.ATTR_GEN_AI_TOOL_CALL_ID]: proposed.toolCallId ?? `oi_${turn.index}_${index}`,
         [A.ATTR_TURN_INDEX]: turn.index,
         [A.ATTR_CODE_INDEX]: index,
         [A.ATTR_CODE_LANGUAGE]: this.language,
@@ -122,6 +129,7 @@ export class AuditExecution {
       rules: approval.rules ?? this.risk.rules,
     };
     if (approval.reason) data.reason = approval.reason;
+    this.session.metrics.block(approval.decision, approval.decider, this.risk.level);
     this.session.emit(AUDIT_EVENTS.approvalDecision, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_APPROVAL_DECISION]: approval.decision }),
       severity: approval.decision === 'refused' ? 'warn' : this.riskSeverity(),
@@ -136,6 +144,7 @@ export class AuditExecution {
     }
     if (this.running) return;
     this.running = true;
+    this.runningSince = performance.now();
     const captured = this.session.capture('code', this.code);
     this.session.emit(
       AUDIT_EVENTS.commandExecuted,
@@ -211,6 +220,14 @@ export class AuditExecution {
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: 'interrupted' });
     }
     if (state.undecided) this.span.setAttribute(A.ATTR_APPROVAL_DECISION, 'none');
+    if (this.runningSince !== undefined) {
+      this.session.metrics.execution({
+        toolName: this.language,
+        language: this.language,
+        durationS: (performance.now() - this.runningSince) / 1000,
+        errorType: state.error ? 'execution_error' : state.interrupted ? 'interrupted' : undefined,
+      });
+    }
     this.span.end();
   }
 

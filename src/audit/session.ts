@@ -7,6 +7,7 @@ import type { Redactor } from '../security/redact/redactor.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { captureContent, type CapturedContent } from './content.js';
+import type { AuditMetrics } from './metrics.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
 import { AuditTurn } from './turn.js';
 
@@ -36,6 +37,7 @@ export interface SessionContext {
   chain: SessionChain;
   config: AuditConfig;
   redactor: Redactor;
+  metrics: AuditMetrics;
   userPseudonym: string;
   listener?: SealedEventListener | undefined;
   onClosed: () => void;
@@ -88,7 +90,8 @@ export class AuditSession {
     if (o.imported) attributes[A.ATTR_IMPORTED] = true;
     this.rootSpan = ctx.tracer.startSpan(
       `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${A.GEN_AI_AGENT_NAME_VALUE}`,
-      { root: true, kind: SpanKind.SERVER, attributes },
+      // INTERNAL: the agent runs in this process (the GenAI agent conventions allow CLIENT or INTERNAL).
+      { root: true, kind: SpanKind.INTERNAL, attributes },
     );
     this.log = new SessionEventLog(
       ctx.logger,
@@ -118,6 +121,10 @@ export class AuditSession {
     return this.ctx.config;
   }
 
+  get metrics(): AuditMetrics {
+    return this.ctx.metrics;
+  }
+
   get tracer(): Tracer {
     return this.ctx.tracer;
   }
@@ -135,10 +142,12 @@ export class AuditSession {
     return this.currentTurn && !this.currentTurn.isEnded ? this.currentTurn : undefined;
   }
 
-  /** Capture one content field under this session's policy. */
-  capture(field: keyof AuditConfig['capture'], text: string): CapturedContent {
+  /** Capture one content field under this session's policy (`count`: add its redactions to the metrics). */
+  capture(field: keyof AuditConfig['capture'], text: string, count = true): CapturedContent {
     const mode: CaptureMode = this.ctx.config.capture[field];
-    return captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    const captured = captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    if (count && captured.redactions) this.ctx.metrics.redacted(captured.redactions as Record<string, number>);
+    return captured;
   }
 
   /** Start a child span of `parent` in this session's trace. */

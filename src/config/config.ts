@@ -39,6 +39,24 @@ export interface AuditConfig {
   checkpointEvery: number;
   /** Checkpoint after this long idle or since the last one, in ms. Default 30 000. */
   checkpointIntervalMs: number;
+  /**
+   * `OI_AUDIT_DISABLED=true`: record nothing. With failMode `closed`, every code block is then refused.
+   * (`OTEL_SDK_DISABLED` does not turn the audit off: it is meant for the app's own telemetry.)
+   */
+  disabled: boolean;
+  /**
+   * Also put LLM messages on generation spans as the GenAI attributes (`gen_ai.input.messages`,
+   * `gen_ai.output.messages`, `gen_ai.system_instructions`), captured like the bodies (`llmMessages` mode:
+   * redacted by default; nothing in hash/none). Off unless opted in (OI_AUDIT_GENAI_CONTENT_ATTRIBUTES=true,
+   * or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true|span_only|span_and_event).
+   */
+  genAiContentAttributes: boolean;
+  /**
+   * `OTEL_SEMCONV_STABILITY_OPT_IN` lists `gen_ai_latest_experimental`: emit only the current GenAI names.
+   * Otherwise deprecated names a pre-1.37 back end reads (`gen_ai.system`) are emitted next to their
+   * replacements (`gen_ai.provider.name`).
+   */
+  genAiLatestOnly: boolean;
 }
 
 export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
@@ -54,6 +72,9 @@ export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
   healthCheckUrl: undefined,
   checkpointEvery: 100,
   checkpointIntervalMs: 30_000,
+  disabled: false,
+  genAiContentAttributes: false,
+  genAiLatestOnly: false,
 }) as AuditConfig;
 
 export type AuditConfigInput = Partial<Omit<AuditConfig, 'capture'>> & { capture?: Partial<CaptureConfig> | CaptureMode };
@@ -71,6 +92,21 @@ function parseCaptureMode(value: string, source: string): CaptureMode {
 function positiveInt(value: number, name: string): number {
   if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got ${value}`);
   return value;
+}
+
+function envFlag(value: string | undefined, name: string): boolean | undefined {
+  const v = value?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
+function genAiContentFromEnv(env: NodeJS.ProcessEnv): boolean | undefined {
+  const own = envFlag(env.OI_AUDIT_GENAI_CONTENT_ATTRIBUTES, 'OI_AUDIT_GENAI_CONTENT_ATTRIBUTES');
+  if (own !== undefined) return own;
+  const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
+  return genai === 'true' || genai === 'span_only' || genai === 'span_and_event' ? true : undefined;
 }
 
 function oneOf<T extends string>(value: string, choices: readonly T[], name: string): T {
@@ -127,5 +163,10 @@ export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessE
     healthCheckUrl: input.healthCheckUrl ?? env.OI_AUDIT_HEALTH_CHECK_URL ?? DEFAULT_CONFIG.healthCheckUrl,
     checkpointEvery: positiveInt(input.checkpointEvery ?? DEFAULT_CONFIG.checkpointEvery, 'checkpointEvery'),
     checkpointIntervalMs: positiveInt(input.checkpointIntervalMs ?? DEFAULT_CONFIG.checkpointIntervalMs, 'checkpointIntervalMs'),
+    disabled: input.disabled ?? envFlag(env.OI_AUDIT_DISABLED, 'OI_AUDIT_DISABLED') ?? DEFAULT_CONFIG.disabled,
+    genAiContentAttributes: input.genAiContentAttributes ?? genAiContentFromEnv(env) ?? DEFAULT_CONFIG.genAiContentAttributes,
+    genAiLatestOnly:
+      input.genAiLatestOnly ??
+      (env.OTEL_SEMCONV_STABILITY_OPT_IN ?? '').split(',').some((v) => v.trim().toLowerCase() === 'gen_ai_latest_experimental'),
   };
 }

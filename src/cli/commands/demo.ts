@@ -71,7 +71,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     }
     const out = stringOption(values, 'out');
     const keys = demoKeys(stringOption(values, 'keys') ?? './oi-audit-keys');
-    const audit = register({ ...(out ? { sinkDir: out } : {}) });
+    const audit = register({ ...(out ? { sinkDir: out } : {}), warningsToStderr: true });
     const approval = approvalFor(approveMode);
 
     const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-demo-'));
@@ -126,6 +126,9 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n\nAudit files: ${audit.sinkDir}\n`);
         if (keys) process.stdout.write(`Verify: oi-audit verify ${audit.sinkDir} --key ${keys.macSeed} --public-key ${keys.publicKey}\n`);
       }
+    } else if (audit.sink === 'none') {
+      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'none', sessionId, approve: approveMode, results }, null, 2)}\n`);
+      else process.stdout.write('The audit is disabled (OI_AUDIT_DISABLED=true): nothing was recorded.\n');
     } else if (values.json) {
       process.stdout.write(`${JSON.stringify({ sink: 'otlp', endpoint: audit.endpoint, sessionId, approve: approveMode, results }, null, 2)}\n`);
     } else {

@@ -64,7 +64,7 @@ Exit codes: 0 stopped by a signal after a clean shutdown, 2 usage error.`,
     const port = Number(stringOption(values, 'port') ?? '8765');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
     const policy = choiceOption(values, 'approve', APPROVAL_MODES, 'policy');
-    const audit = register({ handleSignals: false });
+    const audit = register({ handleSignals: false, warningsToStderr: true });
     const gateway = await startGateway({
       recorder: audit.recorder,
       users,
