@@ -3,6 +3,9 @@
  * Every option can be given in code; the ones an operator needs without code also come from env.
  */
 
+/** Environment variables as read here (`process.env` fits); not NodeJS.ProcessEnv, so consumers need no @types/node. */
+export type EnvVars = Record<string, string | undefined>;
+
 /** How a content field (user input, LLM messages, code, output) is recorded. */
 export type CaptureMode = 'full' | 'redacted' | 'hash' | 'none';
 export const CAPTURE_MODES: readonly CaptureMode[] = ['full', 'redacted', 'hash', 'none'];
@@ -102,7 +105,7 @@ function envFlag(value: string | undefined, name: string): boolean | undefined {
   throw new ConfigError(`${name} must be true or false, got "${value}"`);
 }
 
-function genAiContentFromEnv(env: NodeJS.ProcessEnv): boolean | undefined {
+function genAiContentFromEnv(env: EnvVars): boolean | undefined {
   const own = envFlag(env.OI_AUDIT_GENAI_CONTENT_ATTRIBUTES, 'OI_AUDIT_GENAI_CONTENT_ATTRIBUTES');
   if (own !== undefined) return own;
   const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
@@ -120,7 +123,7 @@ function oneOf<T extends string>(value: string, choices: readonly T[], name: str
  * - `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `false` records fingerprints only (hash mode);
  *   `true` records content, still redacted — raw secrets never reach an exporter unless a field is set to `full` explicitly.
  */
-export function captureFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<CaptureConfig> {
+export function captureFromEnv(env: EnvVars = process.env): Partial<CaptureConfig> {
   const capture: Partial<CaptureConfig> = {};
   const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
   if (genai === 'false') Object.assign(capture, { userInput: 'hash', llmMessages: 'hash', code: 'hash', output: 'hash' });
@@ -143,7 +146,7 @@ export function captureFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ca
 }
 
 /** Resolve options given in code over the environment over the defaults. */
-export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessEnv = process.env): AuditConfig {
+export function resolveConfig(input: AuditConfigInput = {}, env: EnvVars = process.env): AuditConfig {
   const fromCode: Partial<CaptureConfig> =
     typeof input.capture === 'string'
       ? { userInput: input.capture, llmMessages: input.capture, code: input.capture, output: input.capture }

@@ -10,7 +10,7 @@ import { MeterProvider as SdkMeterProvider, PeriodicExportingMetricReader, type 
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { AuditMetrics } from '../audit/metrics.js';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
-import { resolveConfig, type AuditConfigInput } from '../config/config.js';
+import { resolveConfig, type AuditConfigInput, type EnvVars } from '../config/config.js';
 import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter } from './file-sink.js';
 import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from './loss-reporting-processor.js';
@@ -81,7 +81,7 @@ export function getAuditHandle(): AuditHandle | undefined {
   return current;
 }
 
-function otlpEndpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+function otlpEndpointFromEnv(env: EnvVars): string | undefined {
   return (
     env.OTEL_EXPORTER_OTLP_ENDPOINT ||
     env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT ||
@@ -108,7 +108,7 @@ function auditResource(serviceName: string | undefined): Resource {
 }
 
 /** OTLP timeout: the variable if one is set, else ours (a number in code is not needed: the env wins). */
-function exportTimeout(signal: 'TRACES' | 'LOGS' | 'METRICS', env: NodeJS.ProcessEnv): number | undefined {
+function exportTimeout(signal: 'TRACES' | 'LOGS' | 'METRICS', env: EnvVars): number | undefined {
   return env[`OTEL_EXPORTER_OTLP_${signal}_TIMEOUT`] || env.OTEL_EXPORTER_OTLP_TIMEOUT ? undefined : DEFAULT_OTLP_EXPORT_TIMEOUT_MS;
 }
 
@@ -121,7 +121,7 @@ function exportTimeout(signal: 'TRACES' | 'LOGS' | 'METRICS', env: NodeJS.Proces
  * protocol, headers, compression, TLS, timeout, service name, resource attributes); OTEL_SDK_DISABLED is
  * not (it is the app's switch): OI_AUDIT_DISABLED=true turns the audit off.
  */
-export function register(options: RegisterOptions = {}, env: NodeJS.ProcessEnv = process.env): AuditHandle {
+export function register(options: RegisterOptions = {}, env: EnvVars = process.env): AuditHandle {
   if (current) return current;
   const config = resolveConfig(options, env);
   const stderr = options.warningsToStderr ?? false;

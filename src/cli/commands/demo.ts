@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { register } from '../../otel/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../security/keygen.js';
 import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
+import { ensureOpenInterpreter, isOpenInterpreterInstalled, openInterpreterVenvDir } from '../../openinterpreter/venv.js';
 import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { DEMO_SCRIPT } from '../../openinterpreter/demo-script.js';
 import { startLlmProxy } from '../../openinterpreter/llm-proxy.js';
@@ -12,7 +13,7 @@ import type { TurnResult } from '../../openinterpreter/turn-driver.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../../view/timeline.js';
-import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { createStyle, progress } from '../style.js';
 
 /**
@@ -33,7 +34,8 @@ export const demoCommand: CommandSpec = {
   usage: 'oi-audit demo [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--json]',
   help: `
 Starts the scripted model (an OpenAI-compatible stand-in for an LLM), the audit LLM proxy and a real
-Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
+Open Interpreter 0.4.3 server (installed on first use into $OI_AUDIT_VENV, default
+$XDG_CACHE_HOME/oi-audit/venv-<lock hash>, XDG_CACHE_HOME defaulting to ~/.cache), sends each scripted user turn,
 holds every proposed code block for approval, runs the approved ones for real, and records it all.
 
 Options:
@@ -48,7 +50,8 @@ Options:
   --json                    print the session as JSON instead of the timeline
   -h, --help                this help
 
-Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error.`,
+Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error or
+Open Interpreter could not be installed.`,
   options: {
     script: { type: 'string' },
     out: { type: 'string' },
@@ -69,6 +72,20 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         throw new UsageError((error as Error).message);
       }
     }
+    // Open Interpreter first: a venv that cannot be created ends the demo here, before anything is recorded.
+    if (!(await isOpenInterpreterInstalled())) {
+      // Always said (even off a terminal): the first run installs ~770 MB and takes minutes.
+      process.stderr.write(`oi-audit: installing Open Interpreter 0.4.3 into ${openInterpreterVenvDir()} (first run only; a few minutes)…\n`);
+      try {
+        await ensureOpenInterpreter({ onProgress: (line) => progress(line) });
+      } catch (error) {
+        process.stderr.write(
+          `oi-audit: cannot install Open Interpreter: ${(error as Error).message}\n` +
+            'Set OI_AUDIT_VENV to a writable directory (or XDG_CACHE_HOME), or run scripts/setup-openinterpreter.sh.\n',
+        );
+        return EXIT_USAGE;
+      }
+    }
     const out = stringOption(values, 'out');
     const keys = demoKeys(stringOption(values, 'keys') ?? './oi-audit-keys');
     const audit = register({ ...(out ? { sinkDir: out } : {}), warningsToStderr: true });
@@ -81,7 +98,7 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
     let sessionId = '';
     let failed = false;
     try {
-      progress('Starting Open Interpreter (first run installs it into .venv/oi)…');
+      progress('Starting Open Interpreter…');
       const interpreter = await AuditedInterpreter.start({
         recorder: audit.recorder,
         proxy,
