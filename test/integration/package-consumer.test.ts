@@ -80,7 +80,7 @@ describe('the packed package in a fresh consumer project', () => {
     const before = listAll(nm).sort();
     chmodSync(nm, 0o555);
     try {
-      const env = { ...process.env, NO_COLOR: '1' };
+      const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
       delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
       const result = await run('npx', ['--no-install', 'oi-audit', 'demo', '--out', './audit-logs', '--approve', 'all', '--json'], { cwd: project, env });
       expect(result.code, result.stderr).toBe(0);
