@@ -68,6 +68,7 @@ export class AuditExecution {
   private images = 0;
   private outputRisk: RiskAssessment | undefined;
   private runningSince: number | undefined;
+  private outputTruncated = false;
 
   constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
     this.session = session;
@@ -207,6 +208,7 @@ export class AuditExecution {
         [A.ATTR_OUTPUT_LENGTH]: this.outputBytes,
         [A.ATTR_OUTPUT_SHA256]: outputSha,
         [A.ATTR_EXECUTION_ERROR]: state.error === true,
+        [A.ATTR_OUTPUT_TRUNCATED]: this.outputTruncated,
       });
     }
     if (state.error) {
@@ -234,6 +236,7 @@ export class AuditExecution {
   private flushPart(final: boolean): void {
     if (!final && this.pending.length === 0) return;
     const captured = this.session.capture('output', this.pending);
+    if (captured.truncated === true) this.outputTruncated = true;
     const data: JsonObject = {
       turn: this.turn.index,
       index: this.index,
