@@ -90,8 +90,8 @@ async function batchDeadEndpoint() {
 
 /**
  * The durable spool (src/otel/spool.ts + spooling-exporter.ts), wired as register() wires it for an
- * OTLP endpoint: SpoolingExporter(inner OTLPLogExporter, Spool in a temp dir with the config's default
- * maxBytes and fsync policy, JSON serialiser, postOtlp for replay, losses declared into the session)
+ * OTLP endpoint: SpoolingExporter(OtlpSender, Spool in a temp dir with the config's default
+ * maxBytes and fsync policy, JSON serialiser, one sender for export and replay, losses declared into the session)
  * behind the same BatchLogRecordProcessor settings. Spans are not spooled here (a handful per run).
  */
 const SPOOL_VARIANT = {
@@ -100,7 +100,7 @@ const SPOOL_VARIANT = {
     if (!SPOOL_VARIANT.available()) throw new Error('dist/otel/spool.js does not exist in this tree');
     const { Spool } = await import(SPOOL_MODULE);
     const { SpoolingExporter } = await import('../dist/otel/spooling-exporter.js');
-    const { postOtlp } = await import('../dist/otel/otlp-endpoint.js');
+    const { OtlpSender } = await import('../dist/otel/otlp-sender.js');
     const { QueueLossCollector } = await import('../dist/otel/loss-declaration.js');
     const config = resolveConfig({}, {});
     const port = await deadPort();
@@ -110,10 +110,10 @@ const SPOOL_VARIANT = {
     const losses = { reports: 0, records: 0 };
     let declare = () => undefined;
     const spooling = new SpoolingExporter({
-      inner: new OTLPLogExporter({ url: `${url}/v1/logs`, timeoutMillis: DEFAULT_OTLP_EXPORT_TIMEOUT_MS /* as register() sets it */ }),
       spool,
-      serialize: (records) => JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array(),
-      send: (body) => postOtlp({ url: `${url}/v1/logs`, headers: {} }, body),
+      // register()'s single sending path (the SDK's HTTP export delegate), with its timeout.
+      sender: new OtlpSender({ signal: 'logs', endpoint: url, timeoutMillis: DEFAULT_OTLP_EXPORT_TIMEOUT_MS }),
+      serialize: (records) => ({ encoding: 'json', body: JsonLogsSerializer.serializeRequest(records) ?? new Uint8Array() }),
       identify: (record) => {
         const session = record.attributes['session.id'];
         const seq = record.attributes['oi_audit.event.seq'];

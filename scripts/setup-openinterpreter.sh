@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Open Interpreter 0.4.3 (server extra) into a project-local virtualenv from python/requirements.lock.
 #
-#   scripts/setup-openinterpreter.sh            # venv at <repo>/.venv/oi
+#   scripts/setup-openinterpreter.sh            # venv at ${XDG_CACHE_HOME:-~/.cache}/oi-audit/venv-<lock hash>
 #   OI_AUDIT_VENV=/some/dir scripts/...         # venv elsewhere
 #   OI_AUDIT_PYTHON=/usr/bin/python3.11 ...     # interpreter used to create the venv
 #
@@ -18,9 +18,7 @@ fail() {
 }
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV_DIR="${OI_AUDIT_VENV:-$REPO_ROOT/.venv/oi}"
 LOCK_FILE="$REPO_ROOT/python/requirements.lock"
-STAMP_FILE="$VENV_DIR/.oi-audit-lock.sha256"
 STARTED_AT=$SECONDS
 
 [[ -f "$LOCK_FILE" ]] || fail "lock file not found: $LOCK_FILE"
@@ -35,6 +33,14 @@ sha256_of() {
   fi
 }
 LOCK_SHA="$(sha256_of "$LOCK_FILE")"
+
+# Default: one shared per-user venv per lock file, as src/openinterpreter/venv.ts computes it (keep the two in
+# step): $XDG_CACHE_HOME/oi-audit/venv-<first 16 hex of the lock's sha256>, XDG_CACHE_HOME defaulting to ~/.cache.
+CACHE_HOME="${XDG_CACHE_HOME:-}"
+[[ "$CACHE_HOME" == /* ]] || CACHE_HOME="${HOME:-/root}/.cache"
+VENV_DIR="${OI_AUDIT_VENV:-$CACHE_HOME/oi-audit/venv-${LOCK_SHA:0:16}}"
+STAMP_FILE="$VENV_DIR/.oi-audit-lock.sha256"
+mkdir -p "$(dirname "$VENV_DIR")" || fail "cannot create $(dirname "$VENV_DIR") for the virtualenv (set OI_AUDIT_VENV to a writable directory)"
 
 venv_is_current() {
   [[ -f "$STAMP_FILE" && -x "$VENV_DIR/bin/interpreter" && -x "$VENV_DIR/bin/python" ]] &&

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 export { register, getAuditRecorder, getAuditHandle, type AuditHandle, type RegisterOptions, type SinkKind } from './otel/register.js';
 export { FileLogRecordExporter, FileSpanExporter, LOGS_FILE, TRACES_FILE } from './otel/file-sink.js';
 export { AuditRecorder, type AuditRecorderOptions } from './audit/recorder.js';

@@ -18,6 +18,8 @@ export interface ProposedCode {
   language: string;
   code: string;
   risk?: RiskAssessment;
+  /** The model's tool-call id (function-calling mode); else one is derived from the turn and block index. */
+  toolCallId?: string;
 }
 
 export type ApprovalDecision = 'approved' | 'refused';
@@ -70,6 +72,8 @@ export class AuditExecution {
   private readonly outputHash: Hash = createHash('sha256');
   private images = 0;
   private outputRisk: RiskAssessment | undefined;
+  private runningSince: number | undefined;
+  private outputTruncated = false;
 
   constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
     this.session = session;
@@ -84,6 +88,10 @@ export class AuditExecution {
       turn.span,
       {
         [A.ATTR_GEN_AI_OPERATION_NAME]: A.GEN_AI_OPERATION_EXECUTE_TOOL,
+        // The tool is the language Open Interpreter runs the block as (the span is `execute_tool {language}`).
+        [A.ATTR_GEN_AI_TOOL_NAME]: this.language,
+        [A.ATTR_GEN_AI_TOOL_TYPE]: 'function',
+        [A.ATTR_GEN_AI_TOOL_CALL_ID]: proposed.toolCallId ?? `oi_${turn.index}_${index}`,
         [A.ATTR_TURN_INDEX]: turn.index,
         [A.ATTR_CODE_INDEX]: index,
         [A.ATTR_CODE_LANGUAGE]: this.language,
@@ -132,6 +140,7 @@ export class AuditExecution {
     };
     if (approval.reason) data.reason = approval.reason;
     if (approval.approver) data.approver = approval.approver;
+    this.session.metrics.block(approval.decision, approval.decider, this.risk.level);
     this.session.emit(AUDIT_EVENTS.approvalDecision, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_APPROVAL_DECISION]: approval.decision }),
       severity: approval.decision === 'refused' ? 'warn' : this.riskSeverity(),
@@ -146,6 +155,7 @@ export class AuditExecution {
     }
     if (this.running) return;
     this.running = true;
+    this.runningSince = performance.now();
     const captured = this.session.capture('code', this.code);
     this.session.emit(
       AUDIT_EVENTS.commandExecuted,
@@ -208,6 +218,7 @@ export class AuditExecution {
         [A.ATTR_OUTPUT_LENGTH]: this.outputBytes,
         [A.ATTR_OUTPUT_SHA256]: outputSha,
         [A.ATTR_EXECUTION_ERROR]: state.error === true,
+        [A.ATTR_OUTPUT_TRUNCATED]: this.outputTruncated,
       });
       if (state.exitCode !== undefined) this.span.setAttribute(A.ATTR_EXECUTION_EXIT_CODE, state.exitCode);
     }
@@ -222,12 +233,21 @@ export class AuditExecution {
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: 'interrupted' });
     }
     if (state.undecided) this.span.setAttribute(A.ATTR_APPROVAL_DECISION, 'none');
+    if (this.runningSince !== undefined) {
+      this.session.metrics.execution({
+        toolName: this.language,
+        language: this.language,
+        durationS: (performance.now() - this.runningSince) / 1000,
+        errorType: state.error ? 'execution_error' : state.interrupted ? 'interrupted' : undefined,
+      });
+    }
     this.span.end();
   }
 
   private flushPart(final: boolean, end: ExecutionEnd = {}): void {
     if (!final && this.pending.length === 0) return;
     const captured = this.session.capture('output', this.pending);
+    if (captured.truncated === true) this.outputTruncated = true;
     const data: JsonObject = {
       turn: this.turn.index,
       index: this.index,

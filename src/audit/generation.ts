@@ -3,6 +3,7 @@ import type { JsonObject, JsonValue } from '../security/canonical-json.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { redactionCount } from './content.js';
+import { inputMessageAttributes, outputMessageAttributes, type CaptureText } from './genai-content.js';
 import type { AuditSession } from './session.js';
 import type { AuditTurn } from './turn.js';
 
@@ -46,11 +47,14 @@ export class AuditGeneration {
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
+  private readonly request: GenerationRequest;
+  private errorType: string | undefined;
 
   constructor(session: AuditSession, turn: AuditTurn | undefined, index: number, request: GenerationRequest) {
     this.session = session;
     this.turn = turn;
     this.index = index;
+    this.request = request;
     this.span = session.startChildSpan(
       `${A.GEN_AI_OPERATION_CHAT} ${request.model}`,
       turn?.span ?? session.rootSpan,
@@ -62,9 +66,14 @@ export class AuditGeneration {
         [A.ATTR_GEN_AI_REQUEST_STREAM]: request.stream,
         ...(turn ? { [A.ATTR_TURN_INDEX]: turn.index } : {}),
         [A.ATTR_LLM_CALL_INDEX]: index,
+        ...(session.config.genAiLatestOnly ? {} : { [A.ATTR_GEN_AI_SYSTEM_DEPRECATED]: request.provider }),
       },
       SpanKind.CLIENT,
     );
+    if (session.config.genAiContentAttributes) {
+      const content = inputMessageAttributes(request.messages, this.captureText());
+      if (content) this.span.setAttributes(content);
+    }
     const messages = session.capture('llmMessages', JSON.stringify(request.messages));
     const data: JsonObject = {
       ...this.placement(),
@@ -89,6 +98,14 @@ export class AuditGeneration {
     return this.turn ? { turn: this.turn.index } : { turn: null, outside_turn: true };
   }
 
+  /** Text for the opt-in content attributes, under the LLM-messages capture policy (not counted twice in the metrics). */
+  private captureText(): CaptureText {
+    return (text) => {
+      const captured = this.session.capture('llmMessages', text, false);
+      return typeof captured.text === 'string' ? captured.text : undefined;
+    };
+  }
+
   /** Mark the first streamed chunk (time to first token). */
   firstChunk(): void {
     this.firstChunkAt ??= performance.now();
@@ -108,7 +125,21 @@ export class AuditGeneration {
     if (result.chunks !== undefined) attributes[A.ATTR_LLM_CHUNKS] = result.chunks;
     if (result.clientDisconnected) attributes[A.ATTR_LLM_CLIENT_DISCONNECTED] = true;
     if (result.upstreamStatus !== undefined) attributes[A.ATTR_LLM_HTTP_STATUS] = result.upstreamStatus;
+    if (this.session.config.genAiContentAttributes) {
+      const content = outputMessageAttributes(result.content, result.toolCalls, result.finishReasons?.[0], this.captureText());
+      if (content) Object.assign(attributes, content);
+    }
     this.span.setAttributes(attributes);
+    this.session.metrics.generation({
+      provider: this.request.provider,
+      requestModel: this.request.model,
+      responseModel: result.responseModel,
+      durationS: latencyMs / 1000,
+      timeToFirstChunkS: this.request.stream && this.firstChunkAt !== undefined ? (this.firstChunkAt - this.startedAt) / 1000 : undefined,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      errorType: this.errorType,
+    });
     if (this.session.isEnded) {
       // The session closed while the stream was still flowing: the span ends, no event can join the sealed chain.
       this.span.end();
@@ -137,6 +168,7 @@ export class AuditGeneration {
     if (!this.session.isEnded) this.session.recordError({ source: 'llm', type: errorType, message }, this.span, this.placement());
     this.span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
     this.span.setAttribute(A.ATTR_ERROR_TYPE, errorType);
+    this.errorType = errorType;
     this.end({ content: '', ...partial });
   }
 

@@ -7,6 +7,8 @@ import { loadPseudonymizer, type Pseudonymizer } from '../security/pseudonym.js'
 import { createDefaultRedactor } from '../security/redact/rules.js';
 import type { Redactor } from '../security/redact/redactor.js';
 import { INSTRUMENTATION_SCOPE } from '../semconv/attributes.js';
+import { VERSION } from '../version.js';
+import { AuditMetrics } from './metrics.js';
 import type { SealedEventListener } from './event-log.js';
 import { AuditSession, type OpenSessionOptions } from './session.js';
 
@@ -20,11 +22,11 @@ export interface AuditRecorderOptions {
   pseudonymizer?: Pseudonymizer;
   /** Builds each session's integrity chain (keys, checkpoints). */
   chainFactory?: (sessionId: string) => SessionChain;
+  /** Metric instruments (register() gives its private meter's); default: no metrics. */
+  metrics?: AuditMetrics;
   /** Sees every sealed event (for spools, tests, live views). Wrapped: it can never break the host. */
   onEvent?: SealedEventListener;
 }
-
-const VERSION = '0.1.0';
 
 /**
  * Entry point of the library API: one recorder per process, one AuditSession per Open Interpreter
@@ -34,6 +36,7 @@ export class AuditRecorder {
   readonly config: AuditConfig;
   readonly redactor: Redactor;
   readonly pseudonymizer: Pseudonymizer;
+  readonly metrics: AuditMetrics;
   private readonly options: AuditRecorderOptions;
   private readonly chainFactory: (sessionId: string) => SessionChain;
   private readonly openSessions = new Map<string, AuditSession>();
@@ -42,6 +45,7 @@ export class AuditRecorder {
     this.options = options;
     this.config = resolveConfig(options.config);
     this.redactor = options.redactor ?? createDefaultRedactor();
+    this.metrics = options.metrics ?? new AuditMetrics();
     // Keys from OI_AUDIT_* env/files; without them, per-process keys (see docs/integrity.md for what that proves).
     this.pseudonymizer = options.pseudonymizer ?? loadPseudonymizer();
     this.chainFactory = options.chainFactory ?? createChainFactory(loadIntegrityKeys());
@@ -61,6 +65,7 @@ export class AuditRecorder {
       chain,
       config: this.config,
       redactor: this.redactor,
+      metrics: this.metrics,
       userPseudonym: this.pseudonymizer.pseudonymize(options.userId),
       listener: this.options.onEvent,
       onClosed: () => this.openSessions.delete(sessionId),

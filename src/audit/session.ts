@@ -8,6 +8,7 @@ import type { Redactor } from '../security/redact/redactor.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { captureContent, type CapturedContent } from './content.js';
+import type { AuditMetrics } from './metrics.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
 import { indexRiskFromBody } from './risk-index.js';
 import { AuditTurn } from './turn.js';
@@ -51,6 +52,7 @@ export interface SessionContext {
   chain: SessionChain;
   config: AuditConfig;
   redactor: Redactor;
+  metrics: AuditMetrics;
   userPseudonym: string;
   listener?: SealedEventListener | undefined;
   onClosed: () => void;
@@ -110,7 +112,8 @@ export class AuditSession {
     }
     this.rootSpan = ctx.tracer.startSpan(
       `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${agentName}`,
-      { root: true, kind: SpanKind.SERVER, attributes },
+      // INTERNAL: the agent runs in this process (the GenAI agent conventions allow CLIENT or INTERNAL).
+      { root: true, kind: SpanKind.INTERNAL, attributes },
     );
     this.log = new SessionEventLog(
       ctx.logger,
@@ -156,6 +159,10 @@ export class AuditSession {
     return this.ctx.config;
   }
 
+  get metrics(): AuditMetrics {
+    return this.ctx.metrics;
+  }
+
   get tracer(): Tracer {
     return this.ctx.tracer;
   }
@@ -173,10 +180,12 @@ export class AuditSession {
     return this.currentTurn && !this.currentTurn.isEnded ? this.currentTurn : undefined;
   }
 
-  /** Capture one content field under this session's policy. */
-  capture(field: keyof AuditConfig['capture'], text: string): CapturedContent {
+  /** Capture one content field under this session's policy (`count`: add its redactions to the metrics). */
+  capture(field: keyof AuditConfig['capture'], text: string, count = true): CapturedContent {
     const mode: CaptureMode = this.ctx.config.capture[field];
-    return captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    const captured = captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    if (count && captured.redactions) this.ctx.metrics.redacted(captured.redactions as Record<string, number>);
+    return captured;
   }
 
   /** Start a child span of `parent` in this session's trace. */

@@ -2,6 +2,7 @@
 import { InputError } from '../read/otlp-files.js';
 import { EXIT_USAGE, UsageError, helpText, parseCommandArgs, type CommandSpec } from './args.js';
 import { COMMANDS } from './commands/index.js';
+import { VERSION } from '../version.js';
 
 const MAIN_HELP = `Usage: oi-audit <command> [options]
 
@@ -23,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT_USAGE : 0;
   }
   if (name === '--version' || name === '-V') {
-    process.stdout.write('0.1.0\n');
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const command: CommandSpec | undefined = COMMANDS.find((c) => c.name === name);

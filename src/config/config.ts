@@ -3,6 +3,9 @@
  * Every option can be given in code; the ones an operator needs without code also come from env.
  */
 
+/** Environment variables as read here (`process.env` fits); not NodeJS.ProcessEnv, so consumers need no @types/node. */
+export type EnvVars = Record<string, string | undefined>;
+
 /** How a content field (user input, LLM messages, code, output) is recorded. */
 export type CaptureMode = 'full' | 'redacted' | 'hash' | 'none';
 export const CAPTURE_MODES: readonly CaptureMode[] = ['full', 'redacted', 'hash', 'none'];
@@ -39,6 +42,24 @@ export interface AuditConfig {
   checkpointEvery: number;
   /** Checkpoint after this long idle or since the last one, in ms. Default 30 000. */
   checkpointIntervalMs: number;
+  /**
+   * `OI_AUDIT_DISABLED=true`: record nothing. With failMode `closed`, every code block is then refused.
+   * (`OTEL_SDK_DISABLED` does not turn the audit off: it is meant for the app's own telemetry.)
+   */
+  disabled: boolean;
+  /**
+   * Also put LLM messages on generation spans as the GenAI attributes (`gen_ai.input.messages`,
+   * `gen_ai.output.messages`, `gen_ai.system_instructions`), captured like the bodies (`llmMessages` mode:
+   * redacted by default; nothing in hash/none). Off unless opted in (OI_AUDIT_GENAI_CONTENT_ATTRIBUTES=true,
+   * or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true|span_only|span_and_event).
+   */
+  genAiContentAttributes: boolean;
+  /**
+   * `OTEL_SEMCONV_STABILITY_OPT_IN` lists `gen_ai_latest_experimental`: emit only the current GenAI names.
+   * Otherwise deprecated names a pre-1.37 back end reads (`gen_ai.system`) are emitted next to their
+   * replacements (`gen_ai.provider.name`).
+   */
+  genAiLatestOnly: boolean;
 }
 
 export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
@@ -54,6 +75,9 @@ export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
   healthCheckUrl: undefined,
   checkpointEvery: 100,
   checkpointIntervalMs: 30_000,
+  disabled: false,
+  genAiContentAttributes: false,
+  genAiLatestOnly: false,
 }) as AuditConfig;
 
 export type AuditConfigInput = Partial<Omit<AuditConfig, 'capture'>> & { capture?: Partial<CaptureConfig> | CaptureMode };
@@ -73,6 +97,21 @@ function positiveInt(value: number, name: string): number {
   return value;
 }
 
+function envFlag(value: string | undefined, name: string): boolean | undefined {
+  const v = value?.trim().toLowerCase();
+  if (!v) return undefined;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
+function genAiContentFromEnv(env: EnvVars): boolean | undefined {
+  const own = envFlag(env.OI_AUDIT_GENAI_CONTENT_ATTRIBUTES, 'OI_AUDIT_GENAI_CONTENT_ATTRIBUTES');
+  if (own !== undefined) return own;
+  const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
+  return genai === 'true' || genai === 'span_only' || genai === 'span_and_event' ? true : undefined;
+}
+
 function oneOf<T extends string>(value: string, choices: readonly T[], name: string): T {
   if ((choices as readonly string[]).includes(value)) return value as T;
   throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${value}"`);
@@ -84,7 +123,7 @@ function oneOf<T extends string>(value: string, choices: readonly T[], name: str
  * - `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `false` records fingerprints only (hash mode);
  *   `true` records content, still redacted — raw secrets never reach an exporter unless a field is set to `full` explicitly.
  */
-export function captureFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<CaptureConfig> {
+export function captureFromEnv(env: EnvVars = process.env): Partial<CaptureConfig> {
   const capture: Partial<CaptureConfig> = {};
   const genai = env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT?.trim().toLowerCase();
   if (genai === 'false') Object.assign(capture, { userInput: 'hash', llmMessages: 'hash', code: 'hash', output: 'hash' });
@@ -107,7 +146,7 @@ export function captureFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ca
 }
 
 /** Resolve options given in code over the environment over the defaults. */
-export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessEnv = process.env): AuditConfig {
+export function resolveConfig(input: AuditConfigInput = {}, env: EnvVars = process.env): AuditConfig {
   const fromCode: Partial<CaptureConfig> =
     typeof input.capture === 'string'
       ? { userInput: input.capture, llmMessages: input.capture, code: input.capture, output: input.capture }
@@ -127,5 +166,10 @@ export function resolveConfig(input: AuditConfigInput = {}, env: NodeJS.ProcessE
     healthCheckUrl: input.healthCheckUrl ?? env.OI_AUDIT_HEALTH_CHECK_URL ?? DEFAULT_CONFIG.healthCheckUrl,
     checkpointEvery: positiveInt(input.checkpointEvery ?? DEFAULT_CONFIG.checkpointEvery, 'checkpointEvery'),
     checkpointIntervalMs: positiveInt(input.checkpointIntervalMs ?? DEFAULT_CONFIG.checkpointIntervalMs, 'checkpointIntervalMs'),
+    disabled: input.disabled ?? envFlag(env.OI_AUDIT_DISABLED, 'OI_AUDIT_DISABLED') ?? DEFAULT_CONFIG.disabled,
+    genAiContentAttributes: input.genAiContentAttributes ?? genAiContentFromEnv(env) ?? DEFAULT_CONFIG.genAiContentAttributes,
+    genAiLatestOnly:
+      input.genAiLatestOnly ??
+      (env.OTEL_SEMCONV_STABILITY_OPT_IN ?? '').split(',').some((v) => v.trim().toLowerCase() === 'gen_ai_latest_experimental'),
   };
 }

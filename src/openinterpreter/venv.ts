@@ -7,9 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { access, readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -39,10 +40,24 @@ export function repoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
-/** Where the virtualenv lives: `$OI_AUDIT_VENV`, else `<repo>/.venv/oi` (same rule as the setup script). */
+/**
+ * Where the virtualenv lives (same rule as the setup script): `$OI_AUDIT_VENV`, else a shared per-user cache,
+ * `$XDG_CACHE_HOME/oi-audit/venv-<first 16 hex of sha256(python/requirements.lock)>` (XDG_CACHE_HOME defaults to
+ * ~/.cache). Not under node_modules: it is ~770 MB, shared by every project using the same lock, and
+ * node_modules may be read-only.
+ */
 export function openInterpreterVenvDir(root: string = repoRoot()): string {
   const override = process.env['OI_AUDIT_VENV'];
-  return override ? resolve(override) : join(root, '.venv', 'oi');
+  if (override) return resolve(override);
+  const xdg = process.env['XDG_CACHE_HOME'];
+  const cacheHome = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+  let lockHash = 'unknown';
+  try {
+    lockHash = createHash('sha256').update(readFileSync(join(root, 'python', 'requirements.lock'))).digest('hex').slice(0, 16);
+  } catch {
+    // isOpenInterpreterInstalled() reports the missing lock file with its path
+  }
+  return join(cacheHome, 'oi-audit', `venv-${lockHash}`);
 }
 
 export function installPaths(venvDir: string): OpenInterpreterInstall {

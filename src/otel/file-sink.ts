@@ -5,12 +5,15 @@ import { EncryptedLines } from '../at-rest/encrypted-lines.js';
 import { loadSodium } from '../at-rest/sodium.js';
 import { parseRecipient } from '../at-rest/keys.js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { JsonLogsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+// The SDK's OTLP JSON serialisers: the embedded sink writes exactly what an OTLP/JSON exporter would send.
+import { JsonLogsSerializer, JsonMetricsSerializer, JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 export const TRACES_FILE = 'traces.jsonl';
 export const LOGS_FILE = 'logs.jsonl';
+export const METRICS_FILE = 'metrics.jsonl';
 
 /**
  * Append-only JSONL file: one OTLP JSON export request per line, the format the Collector's file
@@ -226,6 +229,29 @@ export class FileLogRecordExporter implements LogRecordExporter {
 
   async shutdown(): Promise<void> {
     await this.file.drain();
+    this.file.close();
+  }
+}
+
+/** Metrics as OTLP JSON lines (metrics.jsonl), written on each collection (periodic and at shutdown). */
+export class FileMetricExporter implements PushMetricExporter {
+  private readonly file: JsonlFile;
+
+  constructor(dir: string) {
+    ensurePrivateDir(dir);
+    this.file = new JsonlFile(join(dir, METRICS_FILE));
+  }
+
+  export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
+    if (metrics.scopeMetrics.every((s) => s.metrics.length === 0)) return done({ code: ExportResultCode.SUCCESS });
+    writeOrFail(this.file, () => JsonMetricsSerializer.serializeRequest(metrics), done);
+  }
+
+  async forceFlush(): Promise<void> {
+    this.file.sync();
+  }
+
+  async shutdown(): Promise<void> {
     this.file.close();
   }
 }

@@ -1,4 +1,5 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { OtlpRequest } from './otlp-sender.js';
 import { Spool } from './spool.js';
 
 /** What an exporter of batches of T looks like (SpanExporter and LogRecordExporter both are). */
@@ -22,13 +23,19 @@ export interface LossReport {
   reason: 'spool_full' | 'spool_write_failed' | 'queue_full';
 }
 
+/** Where requests go: OtlpSender (the SDK's HTTP export delegate), for normal exports and replay alike. */
+export interface RequestSender {
+  send(request: OtlpRequest): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
 export interface SpoolingExporterOptions<T> {
-  inner: BatchExporter<T>;
   spool: Spool;
-  /** Serialise a batch exactly as the inner exporter sends it (OTLP JSON). */
-  serialize(items: T[]): Uint8Array;
-  /** POST an already serialised request to the Collector (used for replay). */
-  send(request: Uint8Array): Promise<void>;
+  /** Serialise a batch into the request that is sent, or spooled and later replayed byte for byte. */
+  serialize(items: T[]): OtlpRequest;
+  sender: RequestSender;
+  /** Called on every failed send (normal export or replay), e.g. to count export failures. */
+  onSendFailure?(error: unknown): void;
   /**
    * Session id and seq of an item, to declare losses per session. For a loss event, `declares` are the seqs
    * it declared lost: when the loss event is lost too, they are declared again with it.
@@ -76,24 +83,47 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
       this.scheduleDrain(0);
       return done({ code: ExportResultCode.SUCCESS });
     }
-    this.options.inner.export(items, (result) => {
-      if (result.code === ExportResultCode.SUCCESS) {
+    let request: OtlpRequest;
+    try {
+      request = this.options.serialize(items);
+    } catch (error) {
+      return done({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+    const sending = this.options.sender.send(request);
+    this.inFlight.add(sending);
+    sending.then(
+      () => {
+        this.inFlight.delete(sending);
         this.lastExportOk = true;
-        return done(result);
-      }
-      this.lastExportOk = false;
-      this.toSpool(items);
-      this.scheduleDrain(this.retryDelay);
-      done({ code: ExportResultCode.SUCCESS });
-    });
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      (error: unknown) => {
+        this.inFlight.delete(sending);
+        this.sendFailed(error);
+        this.toSpool(items, request);
+        this.scheduleDrain(this.retryDelay);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+    );
   }
 
-  private toSpool(items: T[]): void {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  private sendFailed(error: unknown): void {
+    this.lastExportOk = false;
+    try {
+      this.options.onSendFailure?.(error);
+    } catch {
+      // counting must not break the export path
+    }
+  }
+
+  private toSpool(items: T[], request?: OtlpRequest): void {
     let stored = false;
     let reason: LossReport['reason'] = 'spool_full';
     try {
       const useReserve = items.some((i) => this.options.identify?.(i)?.isLossEvent);
-      stored = this.options.spool.append(this.options.serialize(items), useReserve);
+      stored = this.options.spool.append(toSpoolLine(request ?? this.options.serialize(items)), useReserve);
     } catch {
       reason = 'spool_write_failed';
     }
@@ -137,20 +167,20 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
   private async drain(): Promise<void> {
     const spool = this.options.spool;
     for (;;) {
-      let request: Uint8Array | undefined;
+      let line: Uint8Array | undefined;
       try {
         // Reading the spool can fail (I/O error); that must back off like a failed send, never reject.
-        request = spool.peek();
-        if (!request) break;
-        await this.options.send(request);
-      } catch {
-        this.lastExportOk = false;
+        line = spool.peek();
+        if (!line) break;
+        await this.options.sender.send(fromSpoolLine(line));
+      } catch (error) {
+        this.sendFailed(error);
         this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryDelayMs ?? 30_000);
         this.draining = undefined;
         this.scheduleDrain(this.retryDelay);
         return;
       }
-      spool.ack(request);
+      spool.ack(line);
       this.lastExportOk = true;
       this.retryDelay = this.options.retryDelayMs ?? 1_000;
     }
@@ -172,7 +202,7 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
   }
 
   async forceFlush(): Promise<void> {
-    await this.options.inner.forceFlush?.();
+    await Promise.allSettled([...this.inFlight]);
     this.options.spool.sync();
   }
 
@@ -181,6 +211,19 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.options.spool.close();
-    await this.options.inner.shutdown();
+    await this.options.sender.shutdown();
   }
+}
+
+/**
+ * A spool line holds one request: OTLP JSON as is (it has no newline), protobuf as base64 (its bytes may
+ * hold any byte, and base64 never starts with `{`, so a line says its own encoding).
+ */
+export function toSpoolLine(request: OtlpRequest): Uint8Array {
+  return request.encoding === 'json' ? request.body : Buffer.from(Buffer.from(request.body).toString('base64'), 'latin1');
+}
+
+export function fromSpoolLine(line: Uint8Array): OtlpRequest {
+  if (line[0] === 0x7b) return { body: line, encoding: 'json' };
+  return { body: Buffer.from(Buffer.from(line).toString('latin1'), 'base64'), encoding: 'protobuf' };
 }

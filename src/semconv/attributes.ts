@@ -19,6 +19,20 @@ export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
 export const ATTR_GEN_AI_AGENT_NAME = 'gen_ai.agent.name';
 export const ATTR_GEN_AI_AGENT_VERSION = 'gen_ai.agent.version';
 export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
+export const ATTR_GEN_AI_TOOL_NAME = 'gen_ai.tool.name';
+export const ATTR_GEN_AI_TOOL_CALL_ID = 'gen_ai.tool.call.id';
+export const ATTR_GEN_AI_TOOL_TYPE = 'gen_ai.tool.type';
+/** Opt-in content attributes (structured, under the capture policy; off unless opted in). */
+export const ATTR_GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages';
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages';
+export const ATTR_GEN_AI_SYSTEM_INSTRUCTIONS = 'gen_ai.system_instructions';
+
+/**
+ * Deprecated upstream, still emitted next to its replacement unless OTEL_SEMCONV_STABILITY_OPT_IN lists
+ * `gen_ai_latest_experimental` (upstream constant ATTR_GEN_AI_SYSTEM, replaced by gen_ai.provider.name in 1.37).
+ */
+export const ATTR_GEN_AI_SYSTEM_DEPRECATED = 'gen_ai.system';
 
 // --- General OpenTelemetry conventions ---
 export const ATTR_SESSION_ID = 'session.id';
@@ -67,6 +81,11 @@ export const ATTR_AGENT_TURN_ID = 'oi_audit.agent.turn_id';
 export const ATTR_EVENT_SEQ = 'oi_audit.event.seq';
 export const ATTR_REDACTION_COUNT = 'oi_audit.redaction.count';
 export const ATTR_CONTENT_MODE = 'oi_audit.content.mode';
+
+// --- metric attributes of oi-audit's own metrics ---
+export const ATTR_REDACTION_RULE = 'oi_audit.redaction.rule';
+export const ATTR_AUDIT_LOSS_REASON = 'oi_audit.loss.reason';
+export const ATTR_AUDIT_SIGNAL = 'oi_audit.signal';
 
 /** Values of gen_ai.agent.name / gen_ai.operation.name we emit. */
 export const GEN_AI_AGENT_NAME_VALUE = 'open-interpreter';

@@ -7,6 +7,7 @@
  */
 import type { JsonObject, JsonValue } from '../security/canonical-json.js';
 import type { RiskLevel } from '../semconv/events.js';
+import { VERSION } from '../version.js';
 import {
   captured,
   capturedText,
@@ -26,7 +27,7 @@ import {
 } from './body.js';
 
 export const OCSF_VERSION = '1.8.0';
-const PRODUCT_VERSION = '0.1.0';
+const PRODUCT_VERSION = VERSION;
 
 /** An OCSF event as a plain JSON object. */
 export type OcsfEvent = JsonObject;

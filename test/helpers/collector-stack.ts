@@ -221,6 +221,8 @@ export interface OtelcolPorts {
   http: number;
   health: number;
   metrics: number;
+  /** The app-metrics scrape endpoint (prometheus/metrics); unset: an ephemeral port nobody scrapes. */
+  prometheus?: number;
 }
 
 /**
@@ -243,6 +245,7 @@ export function otelcolEnv(o: {
     OI_AUDIT_HEALTH_ENDPOINT: `127.0.0.1:${o.ports.health}`,
     OI_AUDIT_METRICS_HOST: '127.0.0.1',
     OI_AUDIT_METRICS_PORT: String(o.ports.metrics),
+    OI_AUDIT_PROMETHEUS_ENDPOINT: `127.0.0.1:${o.ports.prometheus ?? 0}`,
     OI_AUDIT_DATA_DIR: o.dataDir,
     OI_AUDIT_OTLP_TOKEN_FILE: o.tokenFile,
     OI_AUDIT_ARCHIVE_DIR: o.archiveDir,

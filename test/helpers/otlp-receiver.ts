@@ -1,14 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { decodeLogsRequest } from './otlp-protobuf.js';
 
 /**
- * A minimal OTLP/HTTP JSON receiver for tests of the app side of delivery (spool, retry): it answers
+ * A minimal OTLP/HTTP receiver (JSON or protobuf, optionally gzip) for tests of the app side of delivery (spool, retry): it answers
  * like a Collector (200 `{}`) and keeps every request body. The real Collector is exercised in
  * test/integration/collector-*.test.ts.
  */
 export class OtlpReceiver {
   logs: any[] = [];
   traces: any[] = [];
+  /** Content-Type and Content-Encoding of every request, in arrival order. */
+  requests: Array<{ url: string; contentType: string; contentEncoding: string }> = [];
   private server: Server | undefined;
 
   static async start(port = 0): Promise<OtlpReceiver> {
@@ -30,10 +34,17 @@ export class OtlpReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (req.url === '/v1/logs') this.logs.push(body);
-        else if (req.url === '/v1/traces') this.traces.push(body);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        const contentType = String(req.headers['content-type'] ?? '');
+        const contentEncoding = String(req.headers['content-encoding'] ?? '');
+        this.requests.push({ url: req.url ?? '', contentType, contentEncoding });
+        let raw = Buffer.concat(chunks);
+        if (contentEncoding === 'gzip') raw = gunzipSync(raw);
+        const protobuf = contentType.startsWith('application/x-protobuf');
+        if (req.url === '/v1/logs') this.logs.push(protobuf ? decodeLogsRequest(raw) : JSON.parse(raw.toString('utf8')));
+        else if (req.url === '/v1/traces') this.traces.push(protobuf ? { bytes: raw.length } : JSON.parse(raw.toString('utf8')));
+        // An empty ExportServiceResponse is an empty body in both encodings' sense; answer in the request's.
+        if (protobuf) res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));

@@ -85,6 +85,7 @@ describe('collector-config/', () => {
         'loadbalancing',
         'otlp_grpc', // deprecated alias "otlp" also accepted
         'otlp_http', // deprecated alias "otlphttp" also accepted
+        'prometheus', // the metrics pipeline's scrape endpoint
         'splunk_hec',
         'syslog',
       ],
@@ -123,10 +124,17 @@ describe('otelcol.yaml audit rules', () => {
     expect(cfg.service.extensions).toContain('file_storage/queue');
     for (const [id, ex] of Object.entries(cfg.exporters as Record<string, Doc>)) {
       if (id.startsWith('file/')) continue; // synchronous writes, no queue settings in the file exporter
+      if (id.startsWith('prometheus/')) continue; // metrics, not audit records: a scrape endpoint, nothing to queue
       expect(ex.sending_queue?.enabled, id).toBe(true);
       expect(ex.sending_queue?.storage, id).toBe('file_storage/queue');
       expect(ex.retry_on_failure?.max_elapsed_time, id).toBe(0);
     }
+  });
+
+  it('routes metrics to the Prometheus scrape endpoint, apart from the audit pipelines', () => {
+    expect(pipelines.metrics!.receivers).toEqual(['otlp']);
+    expect(pipelines.metrics!.exporters).toEqual(['prometheus/metrics']);
+    expect(cfg.exporters['prometheus/metrics'].endpoint).toMatch(/^\$\{env:OI_AUDIT_PROMETHEUS_ENDPOINT/);
   });
 
   it('routes: traces to Tempo, logs to Loki /otlp with X-Scope-OrgID, archive, SIEM (high risk at once)', () => {

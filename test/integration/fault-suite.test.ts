@@ -460,7 +460,8 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
     Object.fromEntries(sessions.map((s) => [s, stats.sessions[s]!.sealed]));
 
   function appEnv(endpoint: string, spoolDir: string, extra: Record<string, string> = {}): Record<string, string> {
-    return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OI_AUDIT_SPOOL_DIR: spoolDir, OTEL_SERVICE_NAME: 'oi-audit-fault-suite', ...keyEnv, ...extra };
+    // OTLP/JSON: the fault proxy reads the records it forwards (and a torn JSON spool line is written below).
+    return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OI_AUDIT_SPOOL_DIR: spoolDir, OTEL_SERVICE_NAME: 'oi-audit-fault-suite', ...keyEnv, ...extra };
   }
 
   it('Collector down for the whole session, then back: the spool delivers everything, in order', async () => {

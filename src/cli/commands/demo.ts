@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { register } from '../../otel/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../security/keygen.js';
 import { AGENT_KINDS, agentStartMessage, startAgent } from '../../agents/select.js';
+import { ensureOpenInterpreter, isOpenInterpreterInstalled, openInterpreterVenvDir } from '../../openinterpreter/venv.js';
 import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
 import { DEMO_SCRIPT } from '../../demo/demo-script.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
@@ -12,7 +13,7 @@ import type { TurnResult } from '../../openinterpreter/turn-driver.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../../view/timeline.js';
-import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { createStyle, progress } from '../style.js';
 
@@ -34,7 +35,9 @@ export const demoCommand: CommandSpec = {
   usage: 'oi-audit demo [--agent classic|rust] [--script FILE] [--out DIR] [--approve all|none|policy] [--user ID] [--keys DIR] [--model M] [--api-base URL] [--tool-calling auto|on|off] [--json]',
   help: `
 Starts the scripted model (an offline stand-in for an LLM that speaks the OpenAI, Azure, Anthropic and
-Ollama wire formats), the audit LLM proxy and a real Open Interpreter 0.4.3 server (installed into .venv/oi on first use), sends each scripted user turn,
+Ollama wire formats), the audit LLM proxy and a real Open Interpreter 0.4.3 server (installed on first use
+into $OI_AUDIT_VENV, default $XDG_CACHE_HOME/oi-audit/venv-<lock hash>, XDG_CACHE_HOME defaulting to
+~/.cache), sends each scripted user turn,
 holds every proposed code block for approval, runs the approved ones for real, and records it all.
 
 With --agent rust the session runs the Rust Open Interpreter's code base, Codex 0.148.0 (installed from npm
@@ -57,7 +60,8 @@ ${LLM_FLAG_HELP}
                             in the model's provider format, with it the script's user turns go to that upstream)
   -h, --help                this help
 
-Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error.`,
+Exit codes: 0 the session ran, 1 it could not start or ended in a process failure, 2 usage error or
+Open Interpreter could not be installed.`,
   options: {
     agent: { type: 'string' },
     script: { type: 'string' },
@@ -82,9 +86,23 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         throw new UsageError((error as Error).message);
       }
     }
+    // Open Interpreter first: a venv that cannot be created ends the demo here, before anything is recorded.
+    if (agent === 'classic' && !(await isOpenInterpreterInstalled())) {
+      // Always said (even off a terminal): the first run installs ~770 MB and takes minutes.
+      process.stderr.write(`oi-audit: installing Open Interpreter 0.4.3 into ${openInterpreterVenvDir()} (first run only; a few minutes)…\n`);
+      try {
+        await ensureOpenInterpreter({ onProgress: (line) => progress(line) });
+      } catch (error) {
+        process.stderr.write(
+          `oi-audit: cannot install Open Interpreter: ${(error as Error).message}\n` +
+            'Set OI_AUDIT_VENV to a writable directory (or XDG_CACHE_HOME), or run scripts/setup-openinterpreter.sh.\n',
+        );
+        return EXIT_USAGE;
+      }
+    }
     const out = stringOption(values, 'out');
     const keys = demoKeys(stringOption(values, 'keys') ?? './oi-audit-keys');
-    const audit = register({ ...(out ? { sinkDir: out } : {}) });
+    const audit = register({ ...(out ? { sinkDir: out } : {}), warningsToStderr: true });
     const approval = approvalFor(approveMode);
 
     const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-demo-'));
@@ -146,6 +164,9 @@ Exit codes: 0 the session ran, 1 it could not start or ended in a process failur
         process.stdout.write(`${sessions.map((s) => renderSession(s, style)).join('\n\n')}\n\nAudit files: ${audit.sinkDir}\n`);
         if (keys) process.stdout.write(`Verify: oi-audit verify ${audit.sinkDir} --key ${keys.macSeed} --public-key ${keys.publicKey}\n`);
       }
+    } else if (audit.sink === 'none') {
+      if (values.json) process.stdout.write(`${JSON.stringify({ sink: 'none', sessionId, approve: approveMode, results }, null, 2)}\n`);
+      else process.stdout.write('The audit is disabled (OI_AUDIT_DISABLED=true): nothing was recorded.\n');
     } else if (values.json) {
       process.stdout.write(`${JSON.stringify({ sink: 'otlp', endpoint: audit.endpoint, sessionId, approve: approveMode, results }, null, 2)}\n`);
     } else {

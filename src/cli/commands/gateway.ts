@@ -100,7 +100,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session en
     ];
     // Signals go through the one coordinator: sessions end first (this step), then the audit flushes
     // (register's step), then stray processes are killed; then the process exits 0 as --help promises.
-    const audit = register();
+    const audit = register({ warningsToStderr: true });
     const gateway = await startGateway({
       recorder: audit.recorder,
       users,

@@ -23,7 +23,7 @@ Exit codes: 0 imported, 2 usage error or unreadable/malformed file (nothing of t
   async run(values, files) {
     if (files.length === 0) throw new UsageError('oi-audit import needs at least one FILE');
     const out = stringOption(values, 'out');
-    const audit = register({ ...(out ? { sinkDir: out } : {}) });
+    const audit = register({ ...(out ? { sinkDir: out } : {}), warningsToStderr: true });
     const results: ImportResult[] = [];
     try {
       for (const file of files) results.push(importConversation(audit.recorder, file, stringOption(values, 'user') ?? 'unknown'));
@@ -33,7 +33,7 @@ Exit codes: 0 imported, 2 usage error or unreadable/malformed file (nothing of t
     if (values.json) process.stdout.write(`${JSON.stringify({ sink: audit.sink, sinkDir: audit.sinkDir ?? null, results }, null, 2)}\n`);
     else {
       for (const r of results) process.stdout.write(`${r.file}: session ${r.sessionId}, ${r.turns} turns, ${r.codeBlocks} code blocks${r.skipped ? `, ${r.skipped} messages skipped` : ''}\n`);
-      process.stdout.write(`Written to ${audit.sink === 'file' ? audit.sinkDir : audit.endpoint}\n`);
+      process.stdout.write(`Written to ${audit.sink === 'file' ? audit.sinkDir : (audit.endpoint ?? 'nowhere (OI_AUDIT_DISABLED=true)')}\n`);
     }
     return EXIT_OK;
   },
