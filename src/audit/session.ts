@@ -24,6 +24,8 @@ export interface OpenSessionOptions {
   openInterpreterVersion?: string;
   /** Marks sessions rebuilt by `oi-audit import` from saved conversations. */
   imported?: boolean;
+  /** How the session's interpreter is contained and observed (recorded on the start event and root span). */
+  containment?: { sandbox: string; network: string; groundTruth: string };
 }
 
 export type SessionOutcome = 'complete' | 'error' | 'aborted' | 'process_died';
@@ -86,6 +88,11 @@ export class AuditSession {
     if (o.policy) attributes[A.ATTR_POLICY] = o.policy;
     if (o.openInterpreterVersion) attributes[A.ATTR_OI_VERSION] = o.openInterpreterVersion;
     if (o.imported) attributes[A.ATTR_IMPORTED] = true;
+    if (o.containment) {
+      attributes[A.ATTR_SANDBOX_MODE] = o.containment.sandbox;
+      attributes[A.ATTR_SANDBOX_NETWORK] = o.containment.network;
+      attributes[A.ATTR_GROUND_TRUTH] = o.containment.groundTruth;
+    }
     this.rootSpan = ctx.tracer.startSpan(
       `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${A.GEN_AI_AGENT_NAME_VALUE}`,
       { root: true, kind: SpanKind.SERVER, attributes },
@@ -111,6 +118,7 @@ export class AuditSession {
     if (o.policy) data.policy = o.policy;
     if (o.openInterpreterVersion) data.open_interpreter_version = o.openInterpreterVersion;
     if (o.imported) data.imported = true;
+    if (o.containment) data.sandbox = { mode: o.containment.sandbox, network: o.containment.network, ground_truth: o.containment.groundTruth };
     this.log.emit(AUDIT_EVENTS.sessionStart, this.rootSpan, data);
   }
 

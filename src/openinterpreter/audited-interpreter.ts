@@ -3,6 +3,7 @@ import type { AuditSession, SessionOutcome } from '../audit/session.js';
 import type { JsonValue } from '../security/canonical-json.js';
 import type { LlmProxy } from './llm-proxy.js';
 import { LmcConnection } from './lmc-client.js';
+import { resolveContainment, type ContainmentOptions } from './contained-spawn.js';
 import { startInterpreterServer, type InterpreterServer } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { TurnDriver, type ApprovalHook, type LmcChunk, type TurnResult } from './turn-driver.js';
@@ -32,6 +33,8 @@ export interface AuditedInterpreterOptions {
   workDir?: string;
   chunkTimeoutMs?: number;
   startTimeoutMs?: number;
+  /** Sandbox / network / ground truth; defaults from the recorder's config (OI_AUDIT_SANDBOX…). */
+  containment?: ContainmentOptions;
 }
 
 /**
@@ -68,6 +71,15 @@ export class AuditedInterpreter {
   static async start(options: AuditedInterpreterOptions): Promise<AuditedInterpreter> {
     const { interpreterBin } = await ensureOpenInterpreter({ onProgress: options.onProgress });
     void interpreterBin;
+    const cfg = options.recorder.config;
+    const containment: ContainmentOptions = {
+      sandbox: cfg.sandbox,
+      network: cfg.sandboxNetwork,
+      groundTruth: cfg.groundTruth,
+      hide: [cfg.sinkDir, cfg.spoolDir],
+      ...options.containment,
+    };
+    const resolved = resolveContainment(containment);
     const session = options.recorder.openSession({
       userId: options.userId,
       model: options.model,
@@ -76,6 +88,7 @@ export class AuditedInterpreter {
       ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
       ...(options.roles ? { roles: options.roles } : {}),
       openInterpreterVersion: '0.4.3',
+      containment: { sandbox: resolved.sandbox, network: resolved.network, groundTruth: resolved.groundTruth },
     });
     const registration = options.proxy.register(session);
     let server: InterpreterServer | undefined;
@@ -87,7 +100,9 @@ export class AuditedInterpreter {
         model: options.model,
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
+        containment: { ...containment, ...resolved },
       });
+      server.groundTruth?.attach(session);
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
       const driver = new TurnDriver(session, connection, {
         approve: options.approve,

@@ -298,13 +298,26 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
       ev.app = app(ctx, body);
       return ev;
     }
+    case 'oi_audit.process.exec':
+    case 'oi_audit.file.write':
+    case 'oi_audit.file.delete':
+    case 'oi_audit.file.sensitive_read':
+    case 'oi_audit.ground_truth.finding':
+    case 'oi_audit.ground_truth.summary': {
+      // Execution ground truth: observed under the block that ran (Script Activity, "Observe").
+      const ev = baseEvent(p, { cls: OCSF_CLASSES.scriptActivity, activityId: 99, activityName: 'Observe', severityId: RISK_SEVERITY[riskLevel(d.risk)], statusId: 1, statusDetail: describe(body) }, ctx);
+      ev.actor = actor(body, ctx);
+      ev.device = device(ctx);
+      ev.script = script(body, undefined);
+      return ev;
+    }
   }
 }
 
 /** One Detection Finding per rule named on a proposed code block. */
 function findings(p: ParsedBody, ctx: MappingContext): OcsfEvent[] {
   const body = p.body;
-  if (body.event !== 'oi_audit.code.generated') return [];
+  if (body.event !== 'oi_audit.code.generated' && body.event !== 'oi_audit.ground_truth.finding') return [];
   return ruleIds(body.data.rules).map((id) => {
     const rule = ruleById(id);
     const level: RiskLevel = rule ? rule.severity : riskLevel(body.data.risk);
