@@ -32,10 +32,12 @@ function runScript(script: string): Promise<string> {
 
 /**
  * Everything the integration and e2e tests need, installed before any test runs: the pinned
- * Open Interpreter virtualenv and the ocb-built Collector (both cached, so reruns take seconds).
+ * Open Interpreter virtualenv, bubblewrap + strace, and the ocb-built Collector (both cached, so reruns take seconds).
  */
 export default async function setup(): Promise<void> {
   await runScript('scripts/setup-openinterpreter.sh');
+  // bubblewrap (the sandbox every session runs in by default) and strace (execution ground truth).
+  await runScript('scripts/setup-sandbox.sh');
   const collector = await runScript('scripts/build-collector.sh');
   process.env.OI_AUDIT_OTELCOL = collector;
 }

@@ -83,6 +83,11 @@ export function containedCommand(p: {
   if (c.network === 'none' && c.sandbox !== 'bwrap') {
     throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none needs OI_AUDIT_SANDBOX=bwrap (network isolation is a sandbox feature)');
   }
+  if (c.network === 'none') {
+    // Not built yet: the LLM proxy and the LMC port would need a per-session Unix-socket bridge into the
+    // sandbox's own network namespace. Refuse rather than start a server nobody can reach.
+    throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none is not supported yet (needs the socket bridge for the LLM proxy and the LMC port); use shared');
+  }
   if (c.sandbox === 'bwrap') assertBwrapWorks(c.network);
   const strace = c.groundTruth === 'strace' ? findStrace() : undefined;
   if (c.groundTruth === 'strace' && !strace) {

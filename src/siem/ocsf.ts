@@ -317,7 +317,7 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
 /** One Detection Finding per rule named on a proposed code block. */
 function findings(p: ParsedBody, ctx: MappingContext): OcsfEvent[] {
   const body = p.body;
-  if (body.event !== 'oi_audit.code.generated' && body.event !== 'oi_audit.ground_truth.finding') return [];
+  if (body.event !== 'oi_audit.code.generated') return [];
   return ruleIds(body.data.rules).map((id) => {
     const rule = ruleById(id);
     const level: RiskLevel = rule ? rule.severity : riskLevel(body.data.risk);
