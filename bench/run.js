@@ -69,13 +69,13 @@ const PLAN = quick
   ? {
       'audit-event': { runs: 1, events: { 64: 3000, 1024: 3000, 65536: 150 }, warmup: { 64: 500, 1024: 500, 65536: 30 } },
       'llm-proxy': { runs: 1, samples: 15, warmup: 3, concurrency: 50 },
-      session: { sessions: 1, variants: 'off,on-otlp' },
+      session: { sessions: 1, variants: 'off,on-otlp,on-file,on-file-nogt' },
       backpressure: { runs: 1, events: 10_000 },
     }
   : {
       'audit-event': { runs: 5, events: { 64: 50_000, 1024: 50_000, 65536: 2_000 }, warmup: { 64: 5_000, 1024: 5_000, 65536: 300 } },
       'llm-proxy': { runs: 3, samples: 200, warmup: 20, concurrency: 50 },
-      session: { sessions: 3, variants: 'off,on-otlp,on-file' },
+      session: { sessions: 3, variants: 'off,on-otlp,on-file,on-file-nogt' },
       backpressure: { runs: 3, events: 100_000 },
     };
 
@@ -264,6 +264,14 @@ if (raw.session) {
     add(`session.${v}.ratio`, 'session', `Auditing on (${v.slice(3)} sink) ÷ off, per turn`, '×', on.map((x, i) => x / off[i]), { ratio: true });
   }
   for (const v of variants) add(`session.${v}.start_ms`, 'session', `Session start (${v}): server up, LMC authenticated`, 'ms', s.variants[v].map((r) => r.startMs));
+  if (s.variants['on-file'] && s.variants['on-file-nogt']) {
+    // Ground truth (strace -f) on vs off, both sandboxed and audited to the file sink: added wall time per code block.
+    const perBlock = (v) => s.variants[v].map((r) => r.turns.reduce((a, t) => a + t.ms, 0) / Math.max(1, r.turns.reduce((a, t) => a + (t.executed ?? 0), 0)));
+    const on = perBlock('on-file');
+    const off = perBlock('on-file-nogt');
+    add('session.added_ms_per_block_ground_truth', 'session', 'Execution ground truth (strace) adds per code block (paired by repetition)', 'ms', on.map((x, i) => x - off[i]));
+    add('session.ground_truth.ratio', 'session', 'Ground truth on ÷ off, per code block', '×', on.map((x, i) => x / off[i]), { ratio: true });
+  }
 }
 
 if (raw.backpressure) {

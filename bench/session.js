@@ -8,6 +8,8 @@
  *             over OTLP/HTTP JSON (batch) to the local sink.
  *   on-file   the same with the embedded file sink (SimpleLogRecordProcessor + FileLogRecordExporter),
  *             what `oi-audit demo` uses when no endpoint is configured.
+ *   on-file-nogt  on-file with execution ground truth off (OI_AUDIT_GROUND_TRUTH=off): the pair gives what
+ *             strace -f adds per code block. Every variant runs in the default bwrap sandbox.
  *
  * Sessions alternate between variants (order rotated every repetition). Per turn: wall time from sending
  * the user message to the end of the turn (the server's final `complete` with no block pending).
@@ -67,7 +69,7 @@ async function rawTurn(conn, text) {
 
 async function runOff(model, workDir) {
   const t0 = performance.now();
-  const server = await startInterpreterServer({ llmBaseUrl: model.url, llmApiKey: 'scripted-model-key', model: 'scripted', workDir });
+  const server = await startInterpreterServer({ llmBaseUrl: model.url, llmApiKey: 'scripted-model-key', model: 'scripted', workDir, containment: { groundTruth: 'off' } });
   const conn = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
   const startMs = performance.now() - t0;
   const turns = [];
@@ -98,7 +100,7 @@ function fileProviders(dir) {
   };
 }
 
-async function runOn(model, workDir, providers) {
+async function runOn(model, workDir, providers, groundTruth = 'strace') {
   const recorder = new AuditRecorder({ tracerProvider: providers.tracerProvider, loggerProvider: providers.loggerProvider });
   const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'scripted-model-key' });
   const approval = approvalFor('all');
@@ -112,6 +114,7 @@ async function runOn(model, workDir, providers) {
     approve: approval.hook,
     policyName: approval.name,
     workDir,
+    containment: { groundTruth },
   });
   const startMs = performance.now() - t0;
   const turns = [];
@@ -146,7 +149,7 @@ try {
       const v = variantNames[(rep + k) % variantNames.length];
       const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-bench-work-'));
       try {
-        const r = v === 'off' ? await runOff(model, workDir) : await runOn(model, workDir, v === 'on-file' ? file : otlp);
+        const r = v === 'off' ? await runOff(model, workDir) : await runOn(model, workDir, v.startsWith('on-file') ? file : otlp, v === 'on-file-nogt' ? 'off' : 'strace');
         log(`${v} #${rep + 1}: start ${r.startMs.toFixed(0)} ms, turns ${r.turns.map((t) => t.ms.toFixed(0)).join(' + ')} ms`);
         results[v].push(r);
       } finally {

@@ -32,12 +32,15 @@ function runScript(script: string): Promise<string> {
 
 /**
  * Everything the integration and e2e tests need, installed before any test runs: the pinned
- * Open Interpreter virtualenv, the pinned Codex binary and the ocb-built Collector (both cached, so reruns take seconds).
+ * Open Interpreter virtualenv, the pinned Codex binary, bubblewrap + strace, and the ocb-built Collector (all
+ * cached, so reruns take seconds).
  */
 export default async function setup(): Promise<void> {
   await runScript('scripts/setup-openinterpreter.sh');
   // Codex 0.148.0, the Rust Open Interpreter's code base (test/e2e/rust-agent.test.ts): a failed install fails the run.
   await runScript('scripts/setup-codex.sh');
+  // bubblewrap (the sandbox every session runs in by default) and strace (execution ground truth).
+  await runScript('scripts/setup-sandbox.sh');
   const collector = await runScript('scripts/build-collector.sh');
   process.env.OI_AUDIT_OTELCOL = collector;
 }

@@ -50,6 +50,59 @@ export interface ExecutionEnd {
 }
 
 /**
+ * Told when an approved block starts running and just before its span ends (still open for events), so execution
+ * ground truth can attribute what the code really did to that block. One observer per session.
+ */
+export interface ExecutionObserver {
+  started(execution: AuditExecution): void;
+  ending(execution: AuditExecution): void;
+}
+
+const observers = new WeakMap<AuditSession, ExecutionObserver>();
+
+/** Observe every execution of `session` (replaces any earlier observer). Returns the undo. */
+export function observeExecutions(session: AuditSession, observer: ExecutionObserver): () => void {
+  observers.set(session, observer);
+  return () => {
+    if (observers.get(session) === observer) observers.delete(session);
+  };
+}
+
+/** Ground-truth record kinds and the event each becomes. */
+export type GroundTruthKind = 'process' | 'file_write' | 'file_delete' | 'sensitive_read';
+const GROUND_TRUTH_EVENTS = {
+  process: AUDIT_EVENTS.processExec,
+  file_write: AUDIT_EVENTS.fileWrite,
+  file_delete: AUDIT_EVENTS.fileDelete,
+  sensitive_read: AUDIT_EVENTS.fileSensitiveRead,
+} as const;
+
+/**
+ * Emits one ground-truth record on `span` (an execution span, or the session's root span for activity outside
+ * any block). With a `finding`, also emits `oi_audit.ground_truth.finding` at warn severity.
+ */
+export function emitGroundTruth(
+  session: AuditSession,
+  span: Span,
+  kind: GroundTruthKind,
+  data: JsonObject,
+  finding?: RiskAssessment & { reason: string },
+  attributes: Attributes = {},
+): void {
+  const risky = finding !== undefined && finding.level !== 'none';
+  session.emit(GROUND_TRUTH_EVENTS[kind], span, finding ? { ...data, risk: finding.level, rules: finding.rules } : data, {
+    attributes: { ...attributes, ...(finding ? { [A.ATTR_RISK_LEVEL]: finding.level } : {}) },
+    severity: risky ? 'warn' : 'info',
+  });
+  if (risky) {
+    session.emit(AUDIT_EVENTS.groundTruthFinding, span, { ...data, kind, risk: finding.level, rules: finding.rules, reason: finding.reason }, {
+      attributes: { ...attributes, [A.ATTR_RISK_LEVEL]: finding.level },
+      severity: 'warn',
+    });
+  }
+}
+
+/**
  * One proposed code block: the execution span runs from proposal to the end of its output.
  * Output is recorded in parts as it streams, so a crash mid-run loses at most one part;
  * the final part carries the length and SHA-256 of the whole output.
@@ -74,6 +127,10 @@ export class AuditExecution {
   private outputRisk: RiskAssessment | undefined;
   private runningSince: number | undefined;
   private outputTruncated = false;
+  private groundTruthRisk: RiskAssessment | undefined;
+  private groundTruthFindings = 0;
+  private processCount = 0;
+  private groundTruthObserved = false;
 
   constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
     this.session = session;
@@ -148,6 +205,53 @@ export class AuditExecution {
     if (approval.decision === 'refused') this.finish({ refused: true });
   }
 
+  /** The code this block approved (what ground truth is judged against). */
+  get approvedCode(): { language: string; code: string } {
+    return { language: this.language, code: this.code };
+  }
+
+  get turnIndex(): number {
+    return this.turn.index;
+  }
+
+  /**
+   * What the running code really did (a process it started, a file it changed, a sensitive path it opened).
+   * A finding raises the span's risk and is emitted as `oi_audit.ground_truth.finding`, whatever the gate decided.
+   */
+  recordGroundTruth(kind: GroundTruthKind, data: JsonObject, finding?: RiskAssessment & { reason: string }): void {
+    if (this.ended) return;
+    if (kind === 'process') this.processCount++;
+    const risky = finding !== undefined && finding.level !== 'none';
+    if (risky) {
+      this.groundTruthFindings++;
+      const level = maxRisk(this.groundTruthRisk?.level ?? 'none', finding.level);
+      this.groundTruthRisk = { level, rules: [...new Set([...(this.groundTruthRisk?.rules ?? []), ...finding.rules])] };
+    }
+    emitGroundTruth(this.session, this.span, kind, { turn: this.turn.index, index: this.index, ...data }, finding, this.indexAttributes({}));
+  }
+
+  /** A finding about the block as a whole (e.g. a mass deletion), not tied to one record. */
+  recordGroundTruthFinding(kind: GroundTruthKind, data: JsonObject, finding: RiskAssessment & { reason: string }): void {
+    if (this.ended || finding.level === 'none') return;
+    this.groundTruthFindings++;
+    const level = maxRisk(this.groundTruthRisk?.level ?? 'none', finding.level);
+    this.groundTruthRisk = { level, rules: [...new Set([...(this.groundTruthRisk?.rules ?? []), ...finding.rules])] };
+    this.session.emit(AUDIT_EVENTS.groundTruthFinding, this.span, { turn: this.turn.index, index: this.index, ...data, kind, risk: finding.level, rules: finding.rules, reason: finding.reason }, {
+      attributes: this.indexAttributes({ [A.ATTR_RISK_LEVEL]: finding.level }),
+      severity: 'warn',
+    });
+  }
+
+  /** Counts and losses of the block's ground truth (always emitted when ground truth is on). */
+  recordGroundTruthSummary(data: JsonObject): void {
+    if (this.ended) return;
+    this.groundTruthObserved = true;
+    this.session.emit(AUDIT_EVENTS.groundTruthSummary, this.span, { turn: this.turn.index, index: this.index, ...data, findings: this.groundTruthFindings }, {
+      attributes: this.indexAttributes({}),
+      severity: this.groundTruthFindings > 0 ? 'warn' : 'info',
+    });
+  }
+
   /** The approved code was handed to Open Interpreter to run. `extra` adds fields to the event (what the agent ran). */
   started(extra: JsonObject = {}): void {
     if (this.decision?.decision !== 'approved') {
@@ -156,6 +260,7 @@ export class AuditExecution {
     if (this.running) return;
     this.running = true;
     this.runningSince = performance.now();
+    observers.get(this.session)?.started(this);
     const captured = this.session.capture('code', this.code);
     this.session.emit(
       AUDIT_EVENTS.commandExecuted,
@@ -204,11 +309,24 @@ export class AuditExecution {
 
   private finish(state: ExecutionEnd & { refused?: boolean; undecided?: boolean; outcome?: TurnOutcome }): void {
     if (this.ended) return;
-    if (state.outputRisk && state.outputRisk.level !== 'none') {
-      this.outputRisk = state.outputRisk;
-      const level = maxRisk(this.risk.level, state.outputRisk.level);
+    if (this.running) {
+      // Ground truth first, while the span is open: what the code did belongs in its span.
+      try {
+        observers.get(this.session)?.ending(this);
+      } catch (error) {
+        this.session.recordError({ source: 'audit', type: 'ground_truth_failed', message: (error as Error).message }, this.span);
+      }
+    }
+    if (state.outputRisk && state.outputRisk.level !== 'none') this.outputRisk = state.outputRisk;
+    const extra = [this.outputRisk, this.groundTruthRisk].filter((r): r is RiskAssessment => r !== undefined && r.level !== 'none');
+    if (extra.length > 0) {
+      const level = extra.reduce((l, r) => maxRisk(l, r.level), this.risk.level);
       this.span.setAttribute(A.ATTR_RISK_LEVEL, level);
-      this.span.setAttribute(A.ATTR_RISK_RULES, [...new Set([...this.risk.rules, ...state.outputRisk.rules])]);
+      this.span.setAttribute(A.ATTR_RISK_RULES, [...new Set([...this.risk.rules, ...extra.flatMap((r) => r.rules)])]);
+    }
+    if (this.groundTruthObserved) {
+      this.span.setAttribute(A.ATTR_PROCESS_COUNT, this.processCount);
+      this.span.setAttribute(A.ATTR_GROUND_TRUTH_FINDINGS, this.groundTruthFindings);
     }
     if (this.running) this.flushPart(true, state);
     this.ended = true;

@@ -27,6 +27,8 @@ export interface OpenSessionOptions {
   openInterpreterVersion?: string;
   /** Marks sessions rebuilt by `oi-audit import` from saved conversations. */
   imported?: boolean;
+  /** How the session's interpreter is contained and observed (recorded on the start event and root span). */
+  containment?: { sandbox: string; network: string; groundTruth: string };
   /** The agent driving the session when it is not the classic Open Interpreter (`--agent rust`). */
   agent?: AgentInfo;
 }
@@ -110,6 +112,11 @@ export class AuditSession {
       attributes[A.ATTR_GEN_AI_AGENT_VERSION] = o.agent.version;
       attributes[A.ATTR_AGENT_KIND] = o.agent.kind;
     }
+    if (o.containment) {
+      attributes[A.ATTR_SANDBOX_MODE] = o.containment.sandbox;
+      attributes[A.ATTR_SANDBOX_NETWORK] = o.containment.network;
+      attributes[A.ATTR_GROUND_TRUTH] = o.containment.groundTruth;
+    }
     this.rootSpan = ctx.tracer.startSpan(
       `${A.GEN_AI_OPERATION_INVOKE_AGENT} ${agentName}`,
       // INTERNAL: the agent runs in this process (the GenAI agent conventions allow CLIENT or INTERNAL).
@@ -137,6 +144,7 @@ export class AuditSession {
     if (o.openInterpreterVersion) data.open_interpreter_version = o.openInterpreterVersion;
     if (o.imported) data.imported = true;
     if (o.agent) data.agent_binary = { name: o.agent.name, version: o.agent.version, kind: o.agent.kind, path: o.agent.binary };
+    if (o.containment) data.sandbox = { mode: o.containment.sandbox, network: o.containment.network, ground_truth: o.containment.groundTruth };
     this.log.emit(AUDIT_EVENTS.sessionStart, this.rootSpan, data);
   }
 

@@ -60,6 +60,12 @@ export interface AuditConfig {
    * replacements (`gen_ai.provider.name`).
    */
   genAiLatestOnly: boolean;
+  /** Containment of each Open Interpreter server: `bwrap` (default; fails closed if it cannot start) or `none`. */
+  sandbox: 'bwrap' | 'none';
+  /** Network of the sandbox: `shared` (default) or `none` (only the LLM proxy is reachable, through a socket). */
+  sandboxNetwork: 'shared' | 'none';
+  /** Execution ground truth: `strace` (default: record what approved code really ran) or `off`. */
+  groundTruth: 'strace' | 'off';
 }
 
 export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
@@ -78,6 +84,9 @@ export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
   disabled: false,
   genAiContentAttributes: false,
   genAiLatestOnly: false,
+  sandbox: 'bwrap',
+  sandboxNetwork: 'shared',
+  groundTruth: 'strace',
 }) as AuditConfig;
 
 export type AuditConfigInput = Partial<Omit<AuditConfig, 'capture'>> & { capture?: Partial<CaptureConfig> | CaptureMode };
@@ -171,5 +180,19 @@ export function resolveConfig(input: AuditConfigInput = {}, env: EnvVars = proce
     genAiLatestOnly:
       input.genAiLatestOnly ??
       (env.OTEL_SEMCONV_STABILITY_OPT_IN ?? '').split(',').some((v) => v.trim().toLowerCase() === 'gen_ai_latest_experimental'),
+    ...containmentFromEnv(input, env),
+  };
+}
+
+/** `OI_AUDIT_SANDBOX`, `OI_AUDIT_SANDBOX_NETWORK`, `OI_AUDIT_GROUND_TRUTH` (code over env over defaults). */
+export function containmentFromEnv(
+  input: Partial<Pick<AuditConfig, 'sandbox' | 'sandboxNetwork' | 'groundTruth'>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<AuditConfig, 'sandbox' | 'sandboxNetwork' | 'groundTruth'> {
+  const pick = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v.trim().toLowerCase());
+  return {
+    sandbox: oneOf(input.sandbox ?? pick(env.OI_AUDIT_SANDBOX) ?? DEFAULT_CONFIG.sandbox, ['bwrap', 'none'] as const, 'OI_AUDIT_SANDBOX'),
+    sandboxNetwork: oneOf(input.sandboxNetwork ?? pick(env.OI_AUDIT_SANDBOX_NETWORK) ?? DEFAULT_CONFIG.sandboxNetwork, ['shared', 'none'] as const, 'OI_AUDIT_SANDBOX_NETWORK'),
+    groundTruth: oneOf(input.groundTruth ?? pick(env.OI_AUDIT_GROUND_TRUTH) ?? DEFAULT_CONFIG.groundTruth, ['strace', 'off'] as const, 'OI_AUDIT_GROUND_TRUTH'),
   };
 }

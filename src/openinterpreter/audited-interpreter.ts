@@ -3,6 +3,7 @@ import type { AuditSession, SessionOutcome } from '../audit/session.js';
 import type { JsonValue } from '../security/canonical-json.js';
 import type { LlmProxy } from '../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc-client.js';
+import { resolveContainment, type ContainmentOptions } from './contained-spawn.js';
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { readPendingBlock } from './pending-block.js';
@@ -40,6 +41,8 @@ export interface AuditedInterpreterOptions {
    * start stops at the next step, kills what it started, and ends the session `aborted`.
    */
   signal?: AbortSignal;
+  /** Sandbox / network / ground truth; defaults from the recorder's config (OI_AUDIT_SANDBOX…). */
+  containment?: ContainmentOptions;
 }
 
 export type InterpreterLlmSettings = Pick<StartInterpreterServerOptions, 'contextWindow' | 'maxTokens' | 'apiVersion' | 'toolCalling'>;
@@ -80,6 +83,15 @@ export class AuditedInterpreter {
   static async start(options: AuditedInterpreterOptions): Promise<AuditedInterpreter> {
     const { interpreterBin } = await ensureOpenInterpreter({ onProgress: options.onProgress });
     void interpreterBin;
+    const cfg = options.recorder.config;
+    const containment: ContainmentOptions = {
+      sandbox: cfg.sandbox,
+      network: cfg.sandboxNetwork,
+      groundTruth: cfg.groundTruth,
+      hide: [cfg.sinkDir, cfg.spoolDir],
+      ...options.containment,
+    };
+    const resolved = resolveContainment(containment);
     const session = options.recorder.openSession({
       userId: options.userId,
       model: options.model,
@@ -88,6 +100,7 @@ export class AuditedInterpreter {
       ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
       ...(options.roles ? { roles: options.roles } : {}),
       openInterpreterVersion: '0.4.3',
+      containment: { sandbox: resolved.sandbox, network: resolved.network, groundTruth: resolved.groundTruth },
     });
     const registration = options.proxy.register(session);
     let server: InterpreterServer | undefined;
@@ -104,7 +117,9 @@ export class AuditedInterpreter {
         ...options.llm,
         ...(options.workDir ? { workDir: options.workDir } : {}),
         ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}),
+        containment: { ...containment, ...resolved },
       });
+      server.groundTruth?.attach(session);
       checkAborted();
       const connection = await LmcConnection.connect(server.url, server.apiKey, { timeoutMs: 15_000 });
       if (options.signal?.aborted) {

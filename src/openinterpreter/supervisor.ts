@@ -24,6 +24,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from './llm-routing.js';
 import { onTerminationSignal } from '../setup/signals.js';
+import type { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
+import { containedCommand, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
 
 export interface StartInterpreterServerOptions {
@@ -65,6 +67,8 @@ export interface StartInterpreterServerOptions {
   venvDir?: string;
   /** How long stop() waits after SIGTERM before SIGKILL. Default 1000 ms. */
   stopGraceMs?: number;
+  /** Sandbox, its network, execution ground truth (defaults from OI_AUDIT_SANDBOX* / OI_AUDIT_GROUND_TRUTH). */
+  containment?: ContainmentOptions;
 }
 
 export interface InterpreterExit {
@@ -85,6 +89,12 @@ export interface InterpreterServer {
   version: string;
   /** Resolves when the server process exits, however that happens. */
   exited: Promise<InterpreterExit>;
+  /** The containment that runs: sandbox mode, its network, ground truth. */
+  containment: ResolvedContainment;
+  /** Sandbox HOME and working directory of the code (same path inside and outside the sandbox). */
+  workspace: string;
+  /** What approved code really ran, when ground truth is on: attach it to the session. */
+  groundTruth: ServerGroundTruth | undefined;
   /** Kills the server and every process it started (kernel, shells, their children); removes its config dir. */
   stop(): Promise<void>;
 }
@@ -153,10 +163,28 @@ async function startOnce(
   await mkdir(xdgConfig, { recursive: true });
 
   const args = buildServerArgs(opts);
-  const env = buildServerEnv(opts, { port, apiKey, configHome, xdgConfig });
+  let contained;
+  try {
+    contained = containedCommand({
+      interpreterBin,
+      args,
+      venvDir: opts.venvDir ?? openInterpreterVenvDir(),
+      workDir: opts.workDir,
+      uncontainedCwd: configHome,
+      containment: opts.containment ?? {},
+    });
+  } catch (err) {
+    await rm(configHome, { recursive: true, force: true });
+    throw err;
+  }
+  const sandboxed = contained.containment.sandbox === 'bwrap';
+  // Sandboxed: HOME and the config dir are the workspace (the only writable place inside).
+  const home = sandboxed ? contained.workspace : configHome;
+  const env = buildServerEnv(opts, { port, apiKey, configHome: home, xdgConfig: sandboxed ? join(home, '.config') : xdgConfig });
+  if (sandboxed) env['TMPDIR'] = '/tmp';
 
-  const child = spawn(interpreterBin, args, {
-    cwd: opts.workDir ?? configHome,
+  const child = spawn(contained.command, contained.args, {
+    cwd: sandboxed ? contained.workspace : (opts.workDir ?? configHome),
     env,
     detached: true, // own process group, so stop() can signal the server and its shells at once
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -165,8 +193,9 @@ async function startOnce(
   if (pid === undefined) {
     // spawn reports why on the next tick: listen before awaiting anything else.
     const spawnError = await new Promise<Error>((done) => child.once('error', done));
+    contained.cleanup();
     await rm(configHome, { recursive: true, force: true });
-    throw new Error(`could not start ${interpreterBin}: ${spawnError.message}`);
+    throw new Error(`could not start ${contained.command}: ${spawnError.message}`);
   }
 
   const recentLog: string[] = [];
@@ -194,6 +223,7 @@ async function startOnce(
   const stop = memoize(async () => {
     await killServerTree(child, exited, opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     untrack(tracked);
+    contained.cleanup();
     await rm(configHome, { recursive: true, force: true });
   });
 
@@ -204,7 +234,19 @@ async function startOnce(
     await stop();
     throw err;
   }
-  return { url: `ws://127.0.0.1:${port}/`, httpUrl, port, apiKey, pid, version, exited, stop };
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    httpUrl,
+    port,
+    apiKey,
+    pid,
+    version,
+    exited,
+    stop,
+    containment: contained.containment,
+    workspace: contained.workspace,
+    groundTruth: contained.groundTruth,
+  };
 }
 
 /** Open Interpreter's command line: the model and proxy base per provider, limits, and the code-proposal mode. No secret. */

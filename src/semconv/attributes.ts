@@ -47,6 +47,16 @@ export const ATTR_USER_ROLES = 'oi_audit.user.roles';
 export const ATTR_OI_VERSION = 'oi_audit.open_interpreter.version';
 export const ATTR_AUTO_RUN = 'oi_audit.auto_run';
 export const ATTR_POLICY = 'oi_audit.policy';
+/** Containment of the session's interpreter: `bwrap` or `none` (session span and start event). */
+export const ATTR_SANDBOX_MODE = 'oi_audit.sandbox.mode';
+/** Network of the sandbox: `shared` or `none`. */
+export const ATTR_SANDBOX_NETWORK = 'oi_audit.sandbox.network';
+/** Execution ground truth of the session: `strace` or `off`. */
+export const ATTR_GROUND_TRUTH = 'oi_audit.ground_truth.mode';
+/** Execution span: programs the approved code started, as observed (ground truth). */
+export const ATTR_PROCESS_COUNT = 'oi_audit.process.count';
+/** Execution span: ground-truth findings (unaccounted or risky programs, sensitive reads). */
+export const ATTR_GROUND_TRUTH_FINDINGS = 'oi_audit.ground_truth.findings';
 export const ATTR_IMPORTED = 'oi_audit.imported';
 export const ATTR_SESSION_OUTCOME = 'oi_audit.session.outcome';
 

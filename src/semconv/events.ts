@@ -17,6 +17,13 @@ export const AUDIT_EVENTS = {
   settingsRefused: 'oi_audit.settings.refused',
   auditLoss: 'oi_audit.audit.loss',
   integrityCheckpoint: 'oi_audit.integrity.checkpoint',
+  // Execution ground truth (what approved code really did, observed by strace): see docs/semantic-conventions.md.
+  processExec: 'oi_audit.process.exec',
+  fileWrite: 'oi_audit.file.write',
+  fileDelete: 'oi_audit.file.delete',
+  fileSensitiveRead: 'oi_audit.file.sensitive_read',
+  groundTruthFinding: 'oi_audit.ground_truth.finding',
+  groundTruthSummary: 'oi_audit.ground_truth.summary',
 } as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[keyof typeof AUDIT_EVENTS];

@@ -178,6 +178,18 @@ export function describe(body: AuditBody): string {
       return `setting ${str(d.setting) ?? '?'} refused: ${str(d.reason) ?? ''}`.trim();
     case 'oi_audit.audit.loss':
       return `${num(d.lost) ?? '?'} audit events lost: ${str(d.reason) ?? ''}`.trim();
+    case 'oi_audit.process.exec':
+      return `program ${str(d.program) ?? '?'} started by ${str(d.role) === 'runtime' ? 'Open Interpreter' : 'approved code'}${where}`;
+    case 'oi_audit.file.write':
+      return `file ${str(d.op) ?? 'write'} ${str(d.path) ?? '?'}${where}`;
+    case 'oi_audit.file.delete':
+      return `file delete ${str(d.path) ?? '?'}${where}`;
+    case 'oi_audit.file.sensitive_read':
+      return `sensitive path opened: ${str(d.path) ?? '?'} (${str(d.class) ?? '?'})${where}`;
+    case 'oi_audit.ground_truth.finding':
+      return `ground truth finding (${str(d.kind) ?? '?'}): ${str(d.reason) ?? ''}${where}`;
+    case 'oi_audit.ground_truth.summary':
+      return `ground truth: ${num(d.processes) ?? 0} programs, ${num(d.findings) ?? 0} findings${where}`;
     case 'oi_audit.integrity.checkpoint':
       return `integrity checkpoint over seq ${num(d.from_seq) ?? '?'}..${num(d.to_seq) ?? '?'} (${str(d.reason) ?? ''})`;
   }

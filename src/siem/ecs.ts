@@ -79,6 +79,18 @@ function categorise(body: AuditBody): Categorisation {
       return { category: ['host'], type: ['error'], outcome: 'failure' };
     case 'oi_audit.integrity.checkpoint':
       return { category: ['configuration'], type: ['info'], outcome: 'success' };
+    case 'oi_audit.process.exec':
+      return { category: ['process'], type: ['start'], outcome: 'success' };
+    case 'oi_audit.file.write':
+      return { category: ['file'], type: [str(d.op) === 'create' || str(d.op) === 'mkdir' ? 'creation' : 'change'], outcome: d.ok === false ? 'failure' : 'success' };
+    case 'oi_audit.file.delete':
+      return { category: ['file'], type: ['deletion'], outcome: d.ok === false ? 'failure' : 'success' };
+    case 'oi_audit.file.sensitive_read':
+      return { category: ['file'], type: ['access'], outcome: d.ok === false ? 'failure' : 'success' };
+    case 'oi_audit.ground_truth.finding':
+      return { category: ['process', 'intrusion_detection'], type: ['indicator'], outcome: 'unknown' };
+    case 'oi_audit.ground_truth.summary':
+      return { category: ['process'], type: ['info'], outcome: 'success' };
   }
 }
 
@@ -86,6 +98,7 @@ function levelOf(body: AuditBody): RiskLevel {
   const d = body.data;
   if (body.event === 'oi_audit.code.generated' || body.event === 'oi_audit.approval.decision' || body.event === 'oi_audit.command.executed') return riskLevel(d.risk);
   if (body.event === 'oi_audit.audit.loss') return 'high';
+  if (body.event === 'oi_audit.ground_truth.finding' || body.event === 'oi_audit.process.exec' || body.event === 'oi_audit.file.sensitive_read') return riskLevel(d.risk);
   if (body.event === 'oi_audit.error' || body.event === 'oi_audit.settings.refused') return 'medium';
   return 'none';
 }
@@ -124,7 +137,7 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
   const d = body.data;
   const cat = categorise(body);
   const level = levelOf(body);
-  const ids = body.event === 'oi_audit.code.generated' ? ruleIds(d.rules) : [];
+  const ids = body.event === 'oi_audit.code.generated' || body.event === 'oi_audit.ground_truth.finding' ? ruleIds(d.rules) : [];
   const event: JsonObject = {
     kind: ids.length > 0 ? 'alert' : 'event',
     category: cat.category,
@@ -223,6 +236,26 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
       break;
     case 'oi_audit.audit.loss':
       oi.loss = { lost: num(d.lost) ?? null, reason: str(d.reason) ?? null };
+      break;
+    case 'oi_audit.process.exec': {
+      const argv = Array.isArray(d.argv) ? d.argv.filter((a): a is string => typeof a === 'string') : [];
+      doc.process = { pid: num(d.pid) ?? null, parent: { pid: num(d.ppid) ?? null }, executable: str(d.path) ?? null, name: str(d.program) ?? null, args: argv, command_line: argv.join(' '), working_directory: str(d.cwd) ?? null, ...(num(d.exit_code) !== undefined ? { exit_code: num(d.exit_code)! } : {}) };
+      oi.ground_truth = { role: str(d.role) ?? null, accounted: d.accounted === true, risk: riskLevel(d.risk) };
+      break;
+    }
+    case 'oi_audit.file.write':
+    case 'oi_audit.file.delete':
+    case 'oi_audit.file.sensitive_read':
+      doc.file = { path: str(d.path) ?? null };
+      if (num(d.pid) !== undefined) doc.process = { pid: num(d.pid)! };
+      oi.ground_truth = { op: str(d.op) ?? null, class: str(d.class) ?? null, count: num(d.count) ?? null };
+      break;
+    case 'oi_audit.ground_truth.finding':
+      oi.ground_truth = { kind: str(d.kind) ?? null, reason: str(d.reason) ?? null, risk: riskLevel(d.risk) };
+      if (ids.length > 0) Object.assign(doc, detection(ids));
+      break;
+    case 'oi_audit.ground_truth.summary':
+      oi.ground_truth = { processes: num(d.processes) ?? null, findings: num(d.findings) ?? null };
       break;
     case 'oi_audit.integrity.checkpoint':
       oi.checkpoint = { reason: str(d.reason) ?? null, from_seq: num(d.from_seq) ?? null, to_seq: num(d.to_seq) ?? null };

@@ -299,6 +299,19 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
       ev.app = app(ctx, body);
       return ev;
     }
+    case 'oi_audit.process.exec':
+    case 'oi_audit.file.write':
+    case 'oi_audit.file.delete':
+    case 'oi_audit.file.sensitive_read':
+    case 'oi_audit.ground_truth.finding':
+    case 'oi_audit.ground_truth.summary': {
+      // Execution ground truth: observed under the block that ran (Script Activity, "Observe").
+      const ev = baseEvent(p, { cls: OCSF_CLASSES.scriptActivity, activityId: 99, activityName: 'Observe', severityId: RISK_SEVERITY[riskLevel(d.risk)], statusId: 1, statusDetail: describe(body) }, ctx);
+      ev.actor = actor(body, ctx);
+      ev.device = device(ctx);
+      ev.script = script(body, undefined);
+      return ev;
+    }
   }
 }
 

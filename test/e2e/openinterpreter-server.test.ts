@@ -156,9 +156,11 @@ describe('real Open Interpreter server', () => {
     expect(JSON.stringify(llm.requests[1]?.body.messages)).toContain(`Code output: ${token}`);
 
     // The tree: server, Jupyter kernel (its own process group), and the sleep the code started.
+    // The code runs in the sandbox's PID namespace (the default): it printed its namespace pid; find its host pid.
+    expect(server.containment.sandbox).toBe('bwrap');
     const tree = processTree(server.pid);
     const pids = tree.map((p) => p.pid);
-    expect(pids).toContain(grandchildPid);
+    expect(pids.map(namespacePid)).toContain(grandchildPid);
     expect(new Set(tree.map((p) => p.pgid)).size).toBeGreaterThan(1);
 
     await connection.close();
@@ -205,3 +207,13 @@ describe('real Open Interpreter server', () => {
     await expect(startInterpreterServer({ llmBaseUrl: llm.baseUrl('/v1'), llmApiKey: 'x', model: 'i' })).rejects.toThrow(/hosted API/);
   });
 });
+
+/** The pid a process has in its innermost PID namespace (last NSpid field of /proc/<pid>/status). */
+function namespacePid(hostPid: number): number {
+  try {
+    const nspid = /^NSpid:\s+(.+)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))?.[1];
+    return Number(nspid?.trim().split(/\s+/).at(-1));
+  } catch {
+    return -1;
+  }
+}

@@ -18,6 +18,11 @@ export function everyEventSession() {
   const ok = turn.proposeCode({ language: 'python', code: 'print(1 + 1)', risk: { level: 'none', rules: [] } });
   ok.decide({ decision: 'approved', decider: 'user' });
   ok.started();
+  ok.recordGroundTruth('process', { program: 'rm', argv: ['rm', '-f', 'x'], pid: 12, ppid: 11, role: 'code', accounted: false }, { level: 'high', rules: ['ground_truth.unaccounted_exec'], reason: 'program rm is not named by the approved code' });
+  ok.recordGroundTruth('file_write', { op: 'create', path: '/w/out.txt', pid: 12, ok: true, count: 1 });
+  ok.recordGroundTruth('file_delete', { op: 'delete', path: '/w/x', pid: 12, ok: true, count: 1 });
+  ok.recordGroundTruth('sensitive_read', { path: '/etc/shadow', class: 'system_credentials', pid: 12, ok: false }, { level: 'high', rules: ['ground_truth.sensitive_read'], reason: 'system_credentials path /etc/shadow opened' });
+  ok.recordGroundTruthSummary({ source: 'strace', processes: 1 });
   ok.output('2\n');
   ok.image('base64.png', 2048);
   ok.end({ error: true, errorMessage: 'Traceback: boom' });
