@@ -37,7 +37,9 @@ async function emittedNames() {
   recorder.metrics.lost('spool_full', 2);
   recorder.metrics.exportFailed('logs');
   recorder.metrics.observeSpool([{ signal: 'logs', pendingBytes: () => 10 }]);
-  const session = recorder.openSession({ userId: 'u', clientAddress: '10.0.0.1', roles: ['dev'], model: 'gpt-4o', policy: 'policy', autoRun: false, openInterpreterVersion: '0.4.3', imported: true });
+  const session = recorder.openSession({ userId: 'u', clientAddress: '10.0.0.1', roles: ['dev'], model: 'gpt-4o', policy: 'policy', autoRun: false, openInterpreterVersion: '0.4.3', imported: true,
+    agent: { name: 'codex', version: '0.148.0', kind: 'codex', binary: '/opt/codex' },
+    containment: { sandbox: 'bwrap', network: 'shared', groundTruth: 'strace' } });
   const turn = session.startTurn('use key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD please');
   const gen = turn.startGeneration({
     model: 'gpt-4o',
@@ -74,6 +76,13 @@ async function emittedNames() {
 /** Documented names this session cannot produce, and why. */
 const NOT_IN_THE_SESSION: Record<string, string> = {
   [attributes.ATTR_CONTENT_MODE]: 'reserved (documented as such)',
+  // Set by the Rust agent's command items (test/e2e/rust-agent.test.ts checks them on a real Codex trace).
+  'oi_audit.agent.turn_id': 'Rust agent turns only',
+  'oi_audit.execution.exit_code': 'agents that report an exit code (Rust agent)',
+  'oi_audit.execution.item_id': 'Rust agent command items only',
+  // Set from strace ground truth of a real sandboxed run (test/e2e/containment.test.ts).
+  'oi_audit.process.count': 'execution ground truth only',
+  'oi_audit.ground_truth.findings': 'execution ground truth only',
 };
 
 describe('docs/semantic-conventions.md', () => {
