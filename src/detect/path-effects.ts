@@ -9,6 +9,9 @@ import { classifyPath, credentialOf, normalizePath, UNKNOWN, type PathClass } fr
 const RC_FILES = /^~\/\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zshenv|zprofile|zlogin|kshrc|cshrc|tcshrc|config\/fish\/config\.fish|bash_logout|inputrc)$/;
 const SUSPICIOUS_RC = /(?:curl|wget|\bnc\b|ncat|socat|base64|\/dev\/tcp|python[0-9.]{0,4} -c|\beval\b|nohup|crontab|\bsh -c|bash -i|LD_PRELOAD|\balias (?:sudo|ls|cd|git|ssh)=)/;
 
+/** Caches package managers and notebooks clean up themselves: not the user's files. */
+const TOOL_CACHES = /^~\/\.(?:cache|npm|local\/lib|pyenv|cargo\/registry|ipython|jupyter|matplotlib|config\/matplotlib)(?:\/|$)/;
+
 export function norm(state: BlockState, word: string): string {
   let w = word.replaceAll(DECODED, '');
   if (state.cwd && !w.startsWith('/') && !w.startsWith('~') && !w.startsWith(UNKNOWN)) w = `${state.cwd}/${w}`;
@@ -24,7 +27,7 @@ export function judgeDelete(path: string, state: BlockState, out: Collector, how
   else if (cls === 'home') out.add('delete.home', detail);
   else if (cls === 'system') out.add('delete.system', detail);
   else if (cls === 'home-child' || credentialOf(p, true)) out.add('delete.home-child', detail);
-  else if (state.cwd && (cls === 'absolute' || cls === 'home-nested') && !p.startsWith(normalizePath(state.cwd, state.home) + '/')) {
+  else if (state.cwd && (cls === 'absolute' || cls === 'home-nested') && !p.startsWith(normalizePath(state.cwd, state.home) + '/') && !TOOL_CACHES.test(p)) {
     out.add('delete.outside', detail);
   }
   if (/^\/dev\/(?:sd|hd|vd|xvd|nvme|mmcblk|disk|md|dm-|mapper\/|loop)/.test(p)) out.add('wipe.device', detail);
