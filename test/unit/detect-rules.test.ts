@@ -133,7 +133,7 @@ describe('results', () => {
   it('level is the highest severity found, rules list every finding, sorted most severe first', () => {
     const res = detectCode('shell', 'sudo cat /etc/shadow && env');
     expect(res.level).toBe('critical');
-    expect(res.rules).toEqual(['OIA-CRED-003', 'OIA-CRED-004', 'OIA-PRIV-004']);
+    expect(res.rules).toEqual(['OIA-CRED-003', 'OIA-CRED-010', 'OIA-CRED-004', 'OIA-PRIV-004']);
     expect(res.findings[0]!.excerpt).toContain('/etc/shadow');
   });
 
