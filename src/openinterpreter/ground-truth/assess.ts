@@ -4,6 +4,7 @@
  * name is "unaccounted". Either raises a ground-truth finding, whether or not the source passed the gate.
  */
 import { detectCode } from '../../detect/engine.js';
+import { detectProcess } from '../../detect/executed.js';
 import { maxRisk, type RiskLevel } from '../../semconv/events.js';
 import { programName, type ProcessRecord, type SensitiveRecord } from './tracker.js';
 
@@ -43,8 +44,10 @@ export function assessExec(record: ProcessRecord, approved: { language: string; 
   // A shell block runs in the shell OI keeps: that shell itself is the runtime, its commands are named in the block.
   const commandLine = record.argv.length ? record.argv.map(shellQuote).join(' ') : shellQuote(record.path);
   const detection = detectCode('shell', commandLine);
-  const rules = [...detection.rules];
-  let risk: RiskLevel = detection.level;
+  // The same effect rules as the gate, on the argv that really ran (not re-parsed from a joined string).
+  const executed = detectProcess({ argv: record.argv.length ? record.argv : [record.path] });
+  const rules = [...new Set([...detection.rules, ...executed.rules])];
+  let risk: RiskLevel = maxRisk(detection.level, executed.level);
   if (!accounted) {
     rules.push(RULE_UNACCOUNTED_EXEC);
     risk = maxRisk(risk, 'high');
