@@ -4,6 +4,7 @@ import type { JsonObject } from '../security/canonical-json.js';
 import { sha256Hex } from '../security/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';
+import type { StreamPart, StreamRedactor } from '../security/redact/stream.js';
 import { redactionCount } from './content.js';
 import type { AuditSession } from './session.js';
 import type { AuditTurn, TurnOutcome } from './turn.js';
@@ -44,7 +45,8 @@ export interface ExecutionEnd {
 
 /**
  * One proposed code block: the execution span runs from proposal to the end of its output.
- * Output is recorded in parts as it streams, so a crash mid-run loses at most one part;
+ * Output is recorded in parts as it streams (redacted across part boundaries: a part is scanned with
+ * the 4 KiB that follow it, see StreamRedactor), so a crash mid-run loses at most one part and that hold;
  * the final part carries the length and SHA-256 of the whole output.
  */
 export class AuditExecution {
@@ -59,7 +61,8 @@ export class AuditExecution {
   private decision: ApprovalInfo | undefined;
   private running = false;
   private ended = false;
-  private pending = '';
+  /** Output not yet in a part; redacted across part boundaries (see StreamRedactor). */
+  private readonly stream: StreamRedactor;
   private parts = 0;
   private outputBytes = 0;
   private readonly outputHash: Hash = createHash('sha256');
@@ -74,6 +77,7 @@ export class AuditExecution {
     this.language = proposed.language.toLowerCase();
     this.codeSha256 = sha256Hex(proposed.code);
     this.risk = proposed.risk ?? { level: 'none', rules: [] };
+    this.stream = session.captureStream('output', session.config.outputPartBytes);
     this.span = session.startChildSpan(
       `${A.GEN_AI_OPERATION_EXECUTE_TOOL} ${this.language}`,
       turn.span,
@@ -150,8 +154,7 @@ export class AuditExecution {
     if (this.ended) return;
     this.outputHash.update(text, 'utf8');
     this.outputBytes += Buffer.byteLength(text, 'utf8');
-    this.pending += text;
-    if (this.pending.length >= this.session.config.outputPartBytes) this.flushPart(false);
+    for (const part of this.stream.push(text)) this.emitPart(part, false);
   }
 
   /** An image the code produced: recorded as format and size, never its content. */
@@ -190,7 +193,7 @@ export class AuditExecution {
       this.span.setAttribute(A.ATTR_RISK_LEVEL, level);
       this.span.setAttribute(A.ATTR_RISK_RULES, [...new Set([...this.risk.rules, ...state.outputRisk.rules])]);
     }
-    if (this.running) this.flushPart(true);
+    if (this.running) this.flushPart();
     this.ended = true;
     const outputSha = this.outputHash.digest('hex');
     if (this.running) {
@@ -214,9 +217,13 @@ export class AuditExecution {
     this.span.end();
   }
 
-  private flushPart(final: boolean): void {
-    if (!final && this.pending.length === 0) return;
-    const captured = this.session.capture('output', this.pending);
+  /** The last part: what the stream still holds (possibly nothing), with the totals. */
+  private flushPart(): void {
+    this.emitPart(this.stream.end(), true);
+  }
+
+  private emitPart(part: StreamPart, final: boolean): void {
+    const captured = this.session.capture('output', part.raw, part.redacted);
     const data: JsonObject = {
       turn: this.turn.index,
       index: this.index,
@@ -234,7 +241,6 @@ export class AuditExecution {
       data.total_sha256 = this.outputHash.copy().digest('hex');
       data.images = this.images;
     }
-    this.pending = '';
     this.session.emit(AUDIT_EVENTS.commandOutput, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_REDACTION_COUNT]: redactionCount(captured) }),
     });

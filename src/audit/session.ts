@@ -7,6 +7,8 @@ import type { Redactor } from '../security/redact/redactor.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { captureContent, type CapturedContent } from './content.js';
+import type { RedactionResult } from '../security/redact/redactor.js';
+import { StreamRedactor } from '../security/redact/stream.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
 import { AuditTurn } from './turn.js';
 
@@ -136,9 +138,15 @@ export class AuditSession {
   }
 
   /** Capture one content field under this session's policy. */
-  capture(field: keyof AuditConfig['capture'], text: string): CapturedContent {
+  capture(field: keyof AuditConfig['capture'], text: string, redacted?: RedactionResult): CapturedContent {
     const mode: CaptureMode = this.ctx.config.capture[field];
-    return captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    return captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes }, redacted);
+  }
+
+  /** A stream of one content field (command output) cut into parts, redacted across the cuts when the field is. */
+  captureStream(field: keyof AuditConfig['capture'], partChars: number): StreamRedactor {
+    const mode: CaptureMode = this.ctx.config.capture[field];
+    return new StreamRedactor(mode === 'redacted' ? this.ctx.redactor : undefined, partChars);
   }
 
   /** Start a child span of `parent` in this session's trace. */
