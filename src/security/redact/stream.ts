@@ -9,6 +9,13 @@ import { applyRegions } from './rules.js';
  */
 export const STREAM_HOLD_CHARS = 4096;
 
+/**
+ * Characters of the previous part kept before the next window as context only (never re-emitted): a
+ * rule that looks back (`machine … login` before a .netrc `password`, a hash label) sees the same text
+ * on both sides of a cut.
+ */
+const CONTEXT_CHARS = 512;
+
 /** One part of a stream: the stored characters it covers and their redaction. */
 export interface StreamPart {
   /** The stream's characters this part covers; the parts' raws joined are the stream. */
@@ -26,6 +33,8 @@ export interface StreamPart {
  */
 export class StreamRedactor {
   private buffer = '';
+  /** The end of the last part, for look-back only. */
+  private context = '';
   private readonly hold: number;
 
   constructor(
@@ -63,7 +72,14 @@ export class StreamRedactor {
       // A redactor without regions (a user's own): each part is redacted alone.
       return this.take(window, cut, (raw) => red.redact(raw));
     }
-    const regions = red.regions(window);
+    const ctx = this.context;
+    const regions: RedactionRegion[] = [];
+    // Regions in the context were the previous part's; one reaching into this window is clipped to it.
+    for (const r of red.regions(ctx + window)) {
+      if (r.end <= ctx.length) continue;
+      const start = Math.max(0, r.start - ctx.length);
+      regions.push({ start, end: r.end - ctx.length, from: Math.max(start, r.from - ctx.length), rule: r.rule });
+    }
     if (!final) cut = safeCut(window, regions, cut);
     // Only the regions before the cut belong to this part (one cut at a surrogate pair is clipped).
     return this.take(window, cut, (raw) =>
@@ -74,6 +90,7 @@ export class StreamRedactor {
   private take(window: string, cut: number, redact: ((raw: string) => RedactionResult) | undefined): StreamPart {
     const raw = window.slice(0, cut);
     this.buffer = this.buffer.slice(cut);
+    this.context = (this.context + raw).slice(-CONTEXT_CHARS);
     return { raw, redacted: redact ? redact(raw) : undefined };
   }
 }
