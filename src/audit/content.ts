@@ -61,7 +61,16 @@ export function captureContent(original: string, stage: CaptureStage, redacted?:
   const head = text.length > stage.maxBytes + 1 ? text.slice(0, stage.maxBytes + 1) : text;
   const cut = truncateUtf8(escapeForLog(head), stage.maxBytes);
   captured.text = cut.text;
-  if (cut.truncated) captured.truncated = true;
+  if (cut.truncated) {
+    captured.truncated = true;
+    // The counts say what the stored text holds: markers cut off with the tail are not counted.
+    if (captured.redactions) {
+      const kept: Record<string, number> = {};
+      for (const m of cut.text.matchAll(/\[REDACTED:([a-z0-9-]{1,40})\]/g)) kept[m[1]!] = (kept[m[1]!] ?? 0) + 1;
+      if (Object.keys(kept).length > 0) captured.redactions = kept;
+      else delete captured.redactions;
+    }
+  }
   return captured;
 }
 

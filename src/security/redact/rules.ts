@@ -482,10 +482,10 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   },
   {
     id: 'env-secret-assignment',
-    description: 'Environment-style assignment NAME_PASS=, _PASSWD=, _PWD=, _SECRET=, _TOKEN=, _API_KEY=, _AUTH=… (upper-case name, no spaces)',
-    keywords: ['pass', 'pwd', 'secret', 'token', 'key', 'credential', 'auth'],
+    description: 'Environment-style assignment NAME_PASS=, _PASSWD=, _PWD=, _PW=, _SECRET=, _TOKEN=, _API_KEY=, _AUTH=… (upper-case name, no spaces)',
+    keywords: ['pass', 'pwd', 'pw', 'secret', 'token', 'key', 'credential', 'auth'],
     pattern: new RegExp(
-      String.raw`(?<![A-Za-z0-9_])[A-Z0-9_]{0,64}(?<![A-Z0-9])(?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|MASTER_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|CREDENTIALS?|AUTH)(?![A-Za-z0-9])[A-Z0-9_]{0,20}=${VALUE}`,
+      String.raw`(?<![A-Za-z0-9_])[A-Z0-9_]{0,64}(?<![A-Z0-9])(?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|MASTER_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|CREDENTIALS?|AUTH)(?![A-Za-z0-9])[A-Z0-9_]{0,20}=${VALUE}`,
       'dg',
     ),
     group: [1, 2, 3],
