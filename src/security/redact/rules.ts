@@ -427,6 +427,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   {
     id: 'pgpass-line',
     description: '.pgpass line (hostname:port:database:username:password)',
+    // A port field (or `*`) follows a colon in every match.
+    keywords: [':0', ':1', ':2', ':3', ':4', ':5', ':6', ':7', ':8', ':9', ':*:'],
     pattern:
       /(?<=^|[\s"'=>])(?:[A-Za-z0-9_.-]{1,253}|\*|\[[0-9a-fA-F:.]{2,45}\]):(?:[0-9]{1,5}|\*):[^:\s"']{1,256}:[^:\s"']{1,256}:((?:[^\s"'\\]|\\.){1,512})/dgm,
     group: 1,

@@ -113,14 +113,18 @@ function isAlnum(c: number): boolean {
  * prescan kept are enough.
  */
 export function scanHexTokens(text: string): Span[] {
+  return hexSegments(text, HEX_MIN, HEX_MAX);
+}
+
+function hexSegments(text: string, min: number, max: number): Span[] {
   const runs = longTokenRuns(text);
   const out: Span[] = [];
   for (let r = 0; r < runs.length; r += 3) {
     const start = runs[r]!;
     const end = runs[r + 1]!;
-    if (end - start < HEX_MIN) continue;
+    if (end - start < min) continue;
     if (runs[r + 2] === 1) {
-      if (end - start <= HEX_MAX) out.push([start, end]);
+      if (end - start <= max) out.push([start, end]);
       continue;
     }
     let i = start;
@@ -138,7 +142,7 @@ export function scanHexTokens(text: string): Span[] {
         i++;
       }
       const n = i - s;
-      if (hex && n >= HEX_MIN && n <= HEX_MAX) out.push([s, i]);
+      if (hex && n >= min && n <= max) out.push([s, i]);
     }
   }
   return out;
@@ -209,11 +213,12 @@ export function decodeBase64Text(candidate: string): string | undefined {
   return pieces.length > 0 ? pieces.join('\n') : undefined;
 }
 
-/** Candidates for the hex-encoded-secret rule: alphanumeric-bounded runs of at least 16 hex digits. */
-export function* scanHexRuns(text: string): Iterable<Span> {
-  const re = /(?<![A-Za-z0-9])[0-9a-fA-F]{16,65536}(?![A-Za-z0-9])/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) yield [m.index, m.index + m[0].length];
+/**
+ * Candidates for the hex-encoded-secret rule: alphanumeric-bounded hex segments of 20–65536 digits
+ * inside the token runs the prescan kept (as scanHexTokens, no regex pass of its own).
+ */
+export function scanHexRuns(text: string): Span[] {
+  return hexSegments(text, BASE64_MIN, ENCODED_MAX);
 }
 
 /** The text a hex candidate encodes, when it is printable ASCII (every byte's high digit 0–7). */
