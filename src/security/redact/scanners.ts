@@ -21,12 +21,18 @@ export function* scanMysqlPasswords(text: string): Iterable<Span> {
   MYSQL_COMMAND.lastIndex = 0;
   let m: RegExpExecArray | null;
   let next = MYSQL_COMMAND.exec(text);
+  // The next command end at or after the last search: found again only once passed (a flood of
+  // commands on one line must not search to the same far end from each).
+  let stopAt = -1;
   while ((m = next) !== null) {
     const segStart = m.index + m[0].length;
     next = MYSQL_COMMAND.exec(text);
-    COMMAND_END.lastIndex = segStart;
-    const stop = COMMAND_END.exec(text);
-    let segEnd = stop ? stop.index : text.length;
+    if (stopAt < segStart) {
+      COMMAND_END.lastIndex = segStart;
+      const stop = COMMAND_END.exec(text);
+      stopAt = stop ? stop.index : text.length;
+    }
+    let segEnd = stopAt;
     if (next && next.index < segEnd) segEnd = next.index;
     const seg = text.slice(segStart, segEnd);
     DASH_P.lastIndex = 0;
