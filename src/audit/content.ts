@@ -2,7 +2,7 @@ import type { CaptureMode } from '../config/config.js';
 import type { JsonObject } from '../security/canonical-json.js';
 import { escapeForLog } from '../security/escape.js';
 import { sha256Hex } from '../security/hash.js';
-import type { Redactor } from '../security/redact/redactor.js';
+import type { RedactionResult, Redactor } from '../security/redact/redactor.js';
 import { UTF8_MEMO_MAX_CHARS, utf8Bytes } from '../security/utf8-bytes.js';
 
 /**
@@ -35,8 +35,9 @@ export function truncateUtf8(text: string, maxBytes: number): { text: string; tr
 /**
  * The capture pipeline for one field: fingerprint the original → (redact) → escape → truncate.
  * Redaction runs before truncation so a secret cut in half at the boundary is still found whole.
+ * `redacted`: the redaction of `original` already done (a stream part redacted with what follows it).
  */
-export function captureContent(original: string, stage: CaptureStage): CapturedContent {
+export function captureContent(original: string, stage: CaptureStage, redacted?: RedactionResult): CapturedContent {
   // One UTF-8 encoding serves the length, the hash and (through the same memo) the redactor.
   const utf8 = original.length <= UTF8_MEMO_MAX_CHARS ? utf8Bytes(original) : undefined;
   const bytes = utf8 ? utf8.length : Buffer.byteLength(original, 'utf8');
@@ -44,7 +45,7 @@ export function captureContent(original: string, stage: CaptureStage): CapturedC
   if (stage.mode === 'hash' || stage.mode === 'none') return captured;
   let text = original;
   if (stage.mode === 'redacted') {
-    const result = stage.redactor.redact(original);
+    const result = redacted ?? stage.redactor.redact(original);
     text = result.text;
     for (const id in result.counts) {
       if ((result.counts[id] ?? 0) > 0) {
@@ -60,7 +61,16 @@ export function captureContent(original: string, stage: CaptureStage): CapturedC
   const head = text.length > stage.maxBytes + 1 ? text.slice(0, stage.maxBytes + 1) : text;
   const cut = truncateUtf8(escapeForLog(head), stage.maxBytes);
   captured.text = cut.text;
-  if (cut.truncated) captured.truncated = true;
+  if (cut.truncated) {
+    captured.truncated = true;
+    // The counts say what the stored text holds: markers cut off with the tail are not counted.
+    if (captured.redactions) {
+      const kept: Record<string, number> = {};
+      for (const m of cut.text.matchAll(/\[REDACTED:([a-z0-9-]{1,40})\]/g)) kept[m[1]!] = (kept[m[1]!] ?? 0) + 1;
+      if (Object.keys(kept).length > 0) captured.redactions = kept;
+      else delete captured.redactions;
+    }
+  }
   return captured;
 }
 

@@ -4,6 +4,7 @@ import type { JsonObject } from '../security/canonical-json.js';
 import { sha256Hex } from '../security/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';
+import type { StreamPart, StreamRedactor } from '../security/redact/stream.js';
 import { redactionCount } from './content.js';
 import type { AuditSession } from './session.js';
 import type { AuditTurn, TurnOutcome } from './turn.js';
@@ -104,7 +105,8 @@ export function emitGroundTruth(
 
 /**
  * One proposed code block: the execution span runs from proposal to the end of its output.
- * Output is recorded in parts as it streams, so a crash mid-run loses at most one part;
+ * Output is recorded in parts as it streams (redacted across part boundaries: a part is scanned with
+ * the 4 KiB that follow it, see StreamRedactor), so a crash mid-run loses at most one part and that hold;
  * the final part carries the length and SHA-256 of the whole output.
  */
 export class AuditExecution {
@@ -119,7 +121,8 @@ export class AuditExecution {
   private decision: ApprovalInfo | undefined;
   private running = false;
   private ended = false;
-  private pending = '';
+  /** Output not yet in a part; redacted across part boundaries (see StreamRedactor). */
+  private readonly stream: StreamRedactor;
   private parts = 0;
   private outputBytes = 0;
   private readonly outputHash: Hash = createHash('sha256');
@@ -140,6 +143,7 @@ export class AuditExecution {
     this.language = proposed.language.toLowerCase();
     this.codeSha256 = sha256Hex(proposed.code);
     this.risk = proposed.risk ?? { level: 'none', rules: [] };
+    this.stream = session.captureStream('output', session.config.outputPartBytes);
     this.span = session.startChildSpan(
       `${A.GEN_AI_OPERATION_EXECUTE_TOOL} ${this.language}`,
       turn.span,
@@ -275,8 +279,7 @@ export class AuditExecution {
     if (this.ended) return;
     this.outputHash.update(text, 'utf8');
     this.outputBytes += Buffer.byteLength(text, 'utf8');
-    this.pending += text;
-    if (this.pending.length >= this.session.config.outputPartBytes) this.flushPart(false);
+    for (const part of this.stream.push(text)) this.emitPart(part, false);
   }
 
   /** An image the code produced: recorded as format and size, never its content. */
@@ -328,7 +331,7 @@ export class AuditExecution {
       this.span.setAttribute(A.ATTR_PROCESS_COUNT, this.processCount);
       this.span.setAttribute(A.ATTR_GROUND_TRUTH_FINDINGS, this.groundTruthFindings);
     }
-    if (this.running) this.flushPart(true, state);
+    if (this.running) this.flushPart(state);
     this.ended = true;
     const outputSha = this.outputHash.digest('hex');
     if (this.running) {
@@ -362,9 +365,13 @@ export class AuditExecution {
     this.span.end();
   }
 
-  private flushPart(final: boolean, end: ExecutionEnd = {}): void {
-    if (!final && this.pending.length === 0) return;
-    const captured = this.session.capture('output', this.pending);
+  /** The last part: what the stream still holds (possibly nothing), with the totals. */
+  private flushPart(end: ExecutionEnd = {}): void {
+    this.emitPart(this.stream.end(), true, end);
+  }
+
+  private emitPart(part: StreamPart, final: boolean, end: ExecutionEnd = {}): void {
+    const captured = this.session.capture('output', part.raw, part.redacted);
     if (captured.truncated === true) this.outputTruncated = true;
     const data: JsonObject = {
       turn: this.turn.index,
@@ -385,7 +392,6 @@ export class AuditExecution {
       if (end.exitCode !== undefined) data.exit_code = end.exitCode;
       if (end.durationMs !== undefined) data.duration_ms = end.durationMs;
     }
-    this.pending = '';
     this.session.emit(AUDIT_EVENTS.commandOutput, this.span, data, {
       attributes: this.indexAttributes({ [A.ATTR_REDACTION_COUNT]: redactionCount(captured) }),
     });

@@ -101,7 +101,7 @@ export class AuditGeneration {
   /** Text for the opt-in content attributes, under the LLM-messages capture policy (not counted twice in the metrics). */
   private captureText(): CaptureText {
     return (text) => {
-      const captured = this.session.capture('llmMessages', text, false);
+      const captured = this.session.capture('llmMessages', text, undefined, false);
       return typeof captured.text === 'string' ? captured.text : undefined;
     };
   }

@@ -9,6 +9,8 @@ import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { captureContent, type CapturedContent } from './content.js';
 import type { AuditMetrics } from './metrics.js';
+import type { RedactionResult } from '../security/redact/redactor.js';
+import { StreamRedactor } from '../security/redact/stream.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
 import { indexRiskFromBody } from './risk-index.js';
 import { AuditTurn } from './turn.js';
@@ -188,12 +190,21 @@ export class AuditSession {
     return this.currentTurn && !this.currentTurn.isEnded ? this.currentTurn : undefined;
   }
 
-  /** Capture one content field under this session's policy (`count`: add its redactions to the metrics). */
-  capture(field: keyof AuditConfig['capture'], text: string, count = true): CapturedContent {
+  /**
+   * Capture one content field under this session's policy. `redacted`: the text's redaction, already made
+   * (stream parts redacted across their cuts); `count`: add its redactions to the metrics.
+   */
+  capture(field: keyof AuditConfig['capture'], text: string, redacted?: RedactionResult, count = true): CapturedContent {
     const mode: CaptureMode = this.ctx.config.capture[field];
-    const captured = captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes });
+    const captured = captureContent(text, { mode, redactor: this.ctx.redactor, maxBytes: this.ctx.config.maxContentBytes }, redacted);
     if (count && captured.redactions) this.ctx.metrics.redacted(captured.redactions as Record<string, number>);
     return captured;
+  }
+
+  /** A stream of one content field (command output) cut into parts, redacted across the cuts when the field is. */
+  captureStream(field: keyof AuditConfig['capture'], partChars: number): StreamRedactor {
+    const mode: CaptureMode = this.ctx.config.capture[field];
+    return new StreamRedactor(mode === 'redacted' ? this.ctx.redactor : undefined, partChars);
   }
 
   /** Start a child span of `parent` in this session's trace. */

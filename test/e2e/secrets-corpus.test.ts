@@ -46,6 +46,19 @@ const RAW_PARTS = [
   'MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn',
 ];
 
+/** Keys the boundary block prints straddling each 64 KiB output part boundary, split by colour codes. */
+const BOUNDARY_RAW = ['AKIAQ7ZX3MPLWV4TRN2K', 'ghp_Z9aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3w', 'sk_live_77HqZx8Kp2Lm9Nv4Rt7Ws3Yb'];
+const BOUNDARY_CODE = [
+  'import sys',
+  `keys = ${JSON.stringify(BOUNDARY_RAW)}`,
+  'out = ""',
+  'for b in range(1, 4):',
+  '    k = keys[b - 1]',
+  '    out += "x" * (b * 65536 - len(out) - 8) + "\\n"',
+  '    out += "key=\\x1b[31m" + k[:9] + "\\x1b[0m" + k[9:] + "\\n"',
+  'sys.stdout.write(out + "done\\n")',
+].join('\n');
+
 function secretsText(): string {
   // Neutral labels: a label like "password_assignment:" would itself read as an assignment key.
   return Object.values(SECRETS)
@@ -58,7 +71,12 @@ describe('no raw secret reaches any exporter (real Open Interpreter session, def
     const dir = mkdtempSync(join(tmpdir(), 'oi-secrets-'));
     const user = `Print these credentials back to me:\n${secretsText()}`;
     const code = `creds = """${secretsText().replaceAll('"', '\\"')}"""\nprint(creds)`;
-    const script = { turns: [{ user, replies: [`Printing them.\n\n\`\`\`python\n${code}\n\`\`\`\n`, 'Printed.'] }] };
+    const script = {
+      turns: [
+        { user, replies: [`Printing them.\n\n\`\`\`python\n${code}\n\`\`\`\n`, 'Printed.'] },
+        { user: 'Now print a lot of output.', replies: [`Here.\n\n\`\`\`python\n${BOUNDARY_CODE}\n\`\`\`\n`, 'Done.'] },
+      ],
+    };
     writeFileSync(join(dir, 'script.json'), JSON.stringify(script));
     const out = join(dir, 'logs');
     const result = await runCli(['demo', '--script', join(dir, 'script.json'), '--out', out, '--keys', join(dir, 'keys'), '--approve', 'all', '--json'], {
@@ -66,7 +84,9 @@ describe('no raw secret reaches any exporter (real Open Interpreter session, def
     });
     expect(result.code).toBe(0);
     const exported = readFileSync(join(out, 'logs.jsonl'), 'utf8') + readFileSync(join(out, 'traces.jsonl'), 'utf8');
-    const leaked = RAW_PARTS.filter((raw) => exported.includes(raw) || exported.includes(JSON.stringify(raw).slice(1, -1)));
+    // Raw, JSON-escaped, base64 and hex forms of every secret.
+    const forms = (raw: string) => [raw, JSON.stringify(raw).slice(1, -1), Buffer.from(raw).toString('base64').slice(0, 24), Buffer.from(raw).toString('hex').slice(0, 32)];
+    const leaked = RAW_PARTS.filter((raw) => forms(raw).some((f) => exported.includes(f)));
     expect(leaked).toEqual([]);
     // Nor in what the demo printed.
     expect(RAW_PARTS.filter((raw) => result.stdout.includes(raw))).toEqual([]);
@@ -77,9 +97,15 @@ describe('no raw secret reaches any exporter (real Open Interpreter session, def
       .flatMap((l) => JSON.parse(l).resourceLogs.flatMap((rl: any) => rl.scopeLogs.flatMap((sl: any) => sl.logRecords.map((r: any) => JSON.parse(r.body.stringValue)))));
     // The code really ran and its output was recorded (redacted), so the test covers output too.
     const executed = bodies.filter((b) => b.event === 'oi_audit.command.executed');
-    expect(executed).toHaveLength(1);
+    expect(executed).toHaveLength(2);
     const output = bodies.filter((b) => b.event === 'oi_audit.command.output').map((b) => b.data.output?.text ?? '').join('');
     expect(output).toContain('[REDACTED:');
+    // The boundary block printed more than three 64 KiB parts, with keys across each boundary (ANSI-coloured):
+    // neither a part nor the parts joined (with the escapes taken off) hold one.
+    expect(bodies.filter((b) => b.event === 'oi_audit.command.output').length).toBeGreaterThanOrEqual(4);
+    const visible = output.replace(/\\u\{001b\}\[[0-9;]*m/g, '');
+    expect(BOUNDARY_RAW.filter((raw) => output.includes(raw) || visible.includes(raw))).toEqual([]);
+    expect(BOUNDARY_RAW.filter((raw) => result.stdout.includes(raw))).toEqual([]);
 
     // Every content field: the counts it declares equal the markers in its text.
     let declared = 0;
@@ -89,7 +115,7 @@ describe('no raw secret reaches any exporter (real Open Interpreter session, def
       if (typeof value.text === 'string' && typeof value.sha256 === 'string') {
         const inText = (value.text.match(/\[REDACTED:[a-z0-9-]+\]/g) ?? []).length;
         const counted = Object.values(value.redactions ?? {}).reduce((a: number, b: any) => a + b, 0);
-        expect(counted).toBe(inText);
+        expect(counted, JSON.stringify({ r: value.redactions, m: value.text.match(/\[REDACTED:[a-z0-9-]+\]/g), b: value.bytes, t: value.truncated })).toBe(inText);
         declared += counted;
         markers += inText;
       }

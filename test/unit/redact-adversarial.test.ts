@@ -7,7 +7,8 @@ import type { Redactor } from '../../src/security/redact/redactor.js';
  * Hostile input: every rule must run in time linear in the input (V8 backtracks; one careless
  * pattern turns a 1 MB command output into minutes of CPU), and no secret may come out raw however it
  * is wrapped. Timing is only ever compared with other timings from the same run, never with a
- * wall-clock limit.
+ * wall-clock limit: the median of several runs, a bound far from both linear (1×) and quadratic (10×)
+ * growth, and a fresh measurement before a failure counts (a loaded CI machine must never flake).
  */
 
 const KB = 1024;
@@ -35,6 +36,15 @@ const HOSTILE: Record<string, (n: number) => string> = {
   'zero-width flood': (n) => 'a\u200b'.repeat(n / 2),
   'valid e-mails (every one a match)': (n) => 'a@b.co '.repeat(Math.ceil(n / 7)).slice(0, n),
   'valid URL passwords (every one a match)': (n) => 'https://u:p@h.io/ '.repeat(Math.ceil(n / 18)).slice(0, n),
+  'base64 of ASCII (every run decodes)': (n) => 'QUtJQV'.repeat(Math.ceil(n / 6)).slice(0, n),
+  'hex of ASCII (every run decodes)': (n) => '41'.repeat(n / 2),
+  'JSON escapes flood': (n) => '\\u0041'.repeat(Math.ceil(n / 6)).slice(0, n),
+  'percent escapes flood': (n) => '%41'.repeat(Math.ceil(n / 3)).slice(0, n),
+  'OSC without terminator': (n) => '\x1b]0;'.repeat(Math.ceil(n / 4)).slice(0, n),
+  'YAML block headers': (n) => 'password: |\n'.repeat(Math.ceil(n / 12)).slice(0, n),
+  'mysql -p flood': (n) => 'mysql -pa '.repeat(Math.ceil(n / 10)).slice(0, n),
+  '.pgpass-like fields': (n) => 'a:1:b:c:'.repeat(Math.ceil(n / 8)).slice(0, n),
+  'netrc words': (n) => 'login password '.repeat(Math.ceil(n / 15)).slice(0, n),
   'prefix soup': (n) => 'AKIA ghp_ sk-ant- xoxb- glpat- eyJ Bearer :// '.repeat(Math.ceil(n / 46)).slice(0, n),
 };
 
@@ -44,27 +54,38 @@ function timeMs(fn: () => void): number {
   return performance.now() - t;
 }
 
-function best(runs: number, fn: () => void): number {
-  let b = Infinity;
-  for (let i = 0; i < runs; i++) b = Math.min(b, timeMs(fn));
-  return b;
+function median(runs: number, fn: () => void): number {
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) t.push(timeMs(fn));
+  t.sort((a, b) => a - b);
+  return t[Math.floor(runs / 2)]!;
 }
 
-/** Time for 1 MB in one string vs the same bytes as ten 100 KB strings, and for a linear baseline. */
+/** Time for 1 MB in one string vs the same bytes as ten 100 KB strings (median of 3 each). */
 function measure(red: Redactor, make: (n: number) => string) {
   const small = make(100 * KB);
   const big = make(1000 * KB);
   red.redact(small); // warm-up (JIT, lazy regex compilation)
-  const tenSmall = best(2, () => {
+  const tenSmall = median(3, () => {
     for (let i = 0; i < 10; i++) red.redact(small);
   });
-  const oneBig = best(2, () => red.redact(big));
-  // A linear pass over the same megabyte touching every character: what "linear" costs here and now.
-  const baseline = best(2, () => {
-    /[^\s\S]|$/g.exec(big);
-    big.toLowerCase();
-  });
-  return { tenSmall, oneBig, baseline };
+  const oneBig = median(3, () => red.redact(big));
+  return { tenSmall, oneBig };
+}
+
+/**
+ * Whether one string of 1 MB costs less than `bound` times ten of 100 KB (linear: ~1×, quadratic:
+ * ~10×); measured again up to three times before it is a failure, so a descheduled run is not one.
+ */
+function linear(red: Redactor, make: (n: number) => string, bound: number): { ok: boolean; report: string } {
+  let report = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const m = measure(red, make);
+    report = `10x100KB ${m.tenSmall.toFixed(1)} ms, 1MB ${m.oneBig.toFixed(1)} ms`;
+    // Below 5 ms the clock's resolution and GC dominate: nothing superlinear hides there.
+    if (m.oneBig < Math.max(bound * m.tenSmall, 5)) return { ok: true, report };
+  }
+  return { ok: false, report };
 }
 
 describe('linear time on hostile input', () => {
@@ -78,28 +99,18 @@ describe('linear time on hostile input', () => {
       : []),
   ]);
 
-  it.each(Object.entries(HOSTILE))('%s: no rule grows superlinearly or costs more than a bounded multiple of a linear pass', (_, make) => {
-    let sumSmall = 0;
-    let sumBig = 0;
-    const report: string[] = [];
+  it.each(Object.entries(HOSTILE))('%s: no rule grows superlinearly', (_, make) => {
     for (const [id, red] of single) {
-      const m = measure(red, make);
-      sumSmall += m.tenSmall;
-      sumBig += m.oneBig;
-      report.push(`${id}: 10x100KB ${m.tenSmall.toFixed(1)} ms, 1MB ${m.oneBig.toFixed(1)} ms, baseline ${m.baseline.toFixed(2)} ms`);
-      // Same bytes, one string vs ten: quadratic behaviour would make this ~10x; linear ~1x.
-      expect(m.oneBig, report.at(-1)).toBeLessThan(Math.max(6 * m.tenSmall, 20 * m.baseline));
-      // A bounded quantifier tried from every position (O(n * bound)) shows up against the baseline.
-      expect(m.oneBig, report.at(-1)).toBeLessThan(800 * Math.max(m.baseline, 0.05));
+      const { ok, report } = linear(red, make, 5);
+      expect(ok, `${id}: ${report}`).toBe(true);
     }
-    expect(sumBig, report.join('\n')).toBeLessThan(3 * sumSmall);
   });
 
-  it('the full table (with prefilters) stays linear on every hostile input', () => {
+  it('the full table (with prefilters, views and decoding) stays linear on every hostile input', () => {
     const red = createDefaultRedactor();
     for (const [name, make] of Object.entries(HOSTILE)) {
-      const m = measure(red, make);
-      expect(m.oneBig, name).toBeLessThan(Math.max(3 * m.tenSmall, 20 * m.baseline));
+      const { ok, report } = linear(red, make, 5);
+      expect(ok, `${name}: ${report}`).toBe(true);
     }
   });
 });

@@ -78,7 +78,7 @@ describe('redactor fast paths equal their reference patterns', () => {
 
   it('covers the anchored rules and the token-run scanners', () => {
     expect(FAST.map((r) => r.id).sort()).toEqual(
-      ['email', 'high-entropy-base64', 'high-entropy-hex', 'password-assignment', 'secret-assignment', 'url-password'].sort(),
+      ['email', 'env-secret-assignment', 'high-entropy-base64', 'high-entropy-hex', 'password-assignment', 'secret-assignment', 'url-password'].sort(),
     );
   });
 

@@ -109,6 +109,31 @@ const CASES: Array<{ rule: string; secret: string; text: (s: string) => string }
   { rule: 'credit-card', secret: '378282246310005', text: (s) => `amex=${s}` },
   { rule: 'high-entropy-hex', secret: r(64, HEX), text: (s) => `HMAC secret ${s} (keep safe)` },
   { rule: 'high-entropy-base64', secret: r(40, B64), text: (s) => `opaque ${s} end` },
+  { rule: 'high-entropy-hex', secret: r(64, HEX), text: (s) => `POST http://127.0.0.1:9000/s/${s}/v1/chat/completions` },
+  { rule: 'netrc-password', secret: r(14), text: (s) => `machine api.example.com login deploy password ${s}` },
+  { rule: 'netrc-password', secret: r(14), text: (s) => `machine git.example.com\n  login bob\n  password ${s}\n` },
+  { rule: 'pgpass-line', secret: r(14), text: (s) => `db.internal:5432:app:app_user:${s}\n` },
+  { rule: 'pgpass-line', secret: r(14), text: (s) => `echo "*:*:*:postgres:${s}" >> ~/.pgpass` },
+  { rule: 'mysql-password', secret: r(12), text: (s) => `mysql -h db -uroot -p${s} prod < dump.sql` },
+  { rule: 'mysql-password', secret: r(12), text: (s) => `mariadb-dump -u admin -p'${s}' shop | gzip` },
+  { rule: 'yaml-block-secret', secret: `${r(30)}\n    ${r(30)}`, text: (s) => `db:\n  password: |\n    ${s}\n  host: db\n` },
+  { rule: 'env-secret-assignment', secret: 'hunter22', text: (s) => `export APP_SECRET=${s}` },
+  { rule: 'env-secret-assignment', secret: r(12), text: (s) => `REDIS_AUTH=${s} docker compose up` },
+  { rule: 'password-assignment', secret: 'hunter22', text: (s) => `[database]\npass = ${s}\nuser = app` },
+  { rule: 'password-assignment', secret: 'hunter22', text: (s) => `SMTP_PASS=${s}` },
+  { rule: 'provider-token', secret: 'GOCSPX-' + r(28), text: (s) => `client_secret ${s}` },
+  { rule: 'provider-token', secret: 'SG.' + r(22) + '.' + r(43), text: (s) => `sendgrid ${s}` },
+  { rule: 'provider-token', secret: 'dapi' + r(32, HEX), text: (s) => `databricks ${s}` },
+  { rule: 'provider-token', secret: 'hvs.' + r(90), text: (s) => `vault ${s}` },
+  { rule: 'azure-ad-client-secret', secret: r(3) + '8Q~' + r(34, 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_~.'), text: (s) => `AZURE_CLIENT ${s}` },
+  { rule: 'telegram-bot-token', secret: '123456789:AA' + r(33), text: (s) => `bot ${s}` },
+  {
+    rule: 'base64-encoded-secret',
+    // A repetitive value: its encoding is below every entropy gate, only decoding finds it.
+    secret: Buffer.from(`password=${'abc'.repeat(12)}`).toString('base64'),
+    text: (s) => `echo ${s} | base64 -d`,
+  },
+  { rule: 'hex-encoded-secret', secret: Buffer.from(`password=${'abc'.repeat(12)}`).toString('hex'), text: (s) => `payload ${s}` },
 ];
 
 describe('redaction rule table', () => {

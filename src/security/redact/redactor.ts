@@ -5,10 +5,27 @@ export interface RedactionResult {
   counts: Record<string, number>;
 }
 
+/**
+ * One redacted region of a text: `[start, end)` is replaced by the marker of `rule`; `from` is where
+ * the match that found it began (a key name or scheme kept readable before the secret), so a stream
+ * cut is never placed between a secret and the context that identifies it.
+ */
+export interface RedactionRegion {
+  start: number;
+  end: number;
+  from: number;
+  rule: string;
+}
+
 /** Removes secrets and personal data from text before it can reach any exporter. */
 export interface Redactor {
   readonly version: string;
   redact(text: string): RedactionResult;
+  /**
+   * The regions `redact` replaces, disjoint and in order (the built-in redactor has it; the stream
+   * redactor needs it to cut a stream between parts without splitting a secret).
+   */
+  regions?(text: string): RedactionRegion[];
 }
 
 /** A half-open range `[start, end)` of the scanned text to redact. */
@@ -61,4 +78,10 @@ export interface RedactionRule {
   group?: number | readonly number[];
   /** Extra check on a candidate (entropy, Luhn, "is this code, not a value"). False keeps the text. */
   validate?: (secret: string, text: string, start: number, end: number) => boolean;
+  /**
+   * The candidates of this rule are encodings (base64, hex): the text a candidate decodes to, or
+   * undefined when it is not an encoding of text. The candidate is redacted when the whole table finds
+   * something in the decoded text (encodings within encodings are followed two levels deep).
+   */
+  decode?: (candidate: string) => string | undefined;
 }

@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
-import type { RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
+import type { RedactionRegion, RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
+import { viewsOf } from './views.js';
 import { createPrescanner, maxDigitsInNumberRun, type Prescan } from './prescan.js';
-import { BASE64_TOKEN_PATTERN, HEX_TOKEN_PATTERN, scanBase64Tokens, scanHexTokens } from './token-runs.js';
+import { scanMysqlPasswords, scanYamlBlockSecrets } from './scanners.js';
+import {
+  BASE64_TOKEN_PATTERN,
+  decodeBase64Text,
+  decodeHexText,
+  HEX_TOKEN_PATTERN,
+  scanBase64Runs,
+  scanBase64Tokens,
+  scanHexRuns,
+  scanHexTokens,
+} from './token-runs.js';
 import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shannonEntropy } from './validators.js';
 
 /**
@@ -16,15 +27,7 @@ import { base64EntropyThreshold, hasDigit, hasLower, hasUpper, luhnValid, shanno
  * quantifier, and a negative lookbehind on its own character class so a long run is tried from its
  * first character only. test/unit/redact-adversarial.test.ts checks each rule on hostile input.
  */
-export const REDACTION_RULES_VERSION = '1.0.0';
-
-/**
- * Characters that may sit inside a secret without the reader seeing them, skipped when matching (with
- * whole ANSI CSI sequences `ESC [ … final`): C0 controls but TAB/LF/CR, DEL, C1, soft hyphen,
- * zero-width, bidi and invisible format characters, Unicode tags.
- */
-const HIDDEN_TEST =
-  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\udb40[\udc00-\udc7f]/;
+export const REDACTION_RULES_VERSION = '2.0.0';
 
 // ---------------------------------------------------------------------------------------------------
 // Validators shared by several rules
@@ -33,6 +36,16 @@ const HIDDEN_TEST =
 /** Values that are obviously not secrets: placeholders, literals, template variables. */
 const PLACEHOLDER =
   /^(?:null|none|nil|true|false|undefined|empty|required|optional|string|changeme_?later|\*{1,64}|x{3,64}|\.{3}|<[^<>]{0,64}>|\$\{?[A-Za-z_][A-Za-z0-9_]{0,64}\}?|%\(?[A-Za-z_]{0,64}\)?s?|\{\{[^{}]{0,64}\}\}|\[REDACTED:[a-z0-9-]{1,40}\])$/i;
+
+/** Words after `password ` in prose, not a .netrc value. */
+const NETRC_STOPWORD = /^(?:is|was|for|of|and|or|the|to|will|must|should|required|prompt|reset|manager|field|here|again|:)$/i;
+/** A .netrc entry before the password: a `machine`/`default` or `login` token. */
+const NETRC_CONTEXT = /(?:^|\s)(?:machine|default|login)\s/;
+
+/** `PWD=/home/…`, `OLDPWD=/tmp`: the shell's working directories (in `env` output), not MySQL's password. */
+function shellWorkingDirectory(secret: string, text: string, start: number): boolean {
+  return secret.startsWith('/') && /(?:^|[^A-Za-z0-9_])(?:OLD)?PWD=["']?$/.test(text.slice(Math.max(0, start - 8), start));
+}
 
 /** Unquoted values that are code (a lookup, a call), not a literal secret. */
 const CODE_PREFIX =
@@ -146,8 +159,15 @@ export function* scanCards(text: string): Iterable<Span> {
   }
 }
 
-/** A hash labelled as such (`sha256:…`, `commit …`) is an identifier, not a secret. */
-const HASH_LABEL = /(?:sha(?:1|224|256|384|512)[:=-]|md5[:=-]|commit |@sha256:|digest[:=] ?)$/i;
+/**
+ * A hash labelled as such (`sha256:…`, `commit …`, `checksum = …`, `/commit/…`) is an identifier, not a
+ * secret. An unlabelled hex token is redacted: a session token and a digest have the same shape.
+ */
+const HASH_LABEL =
+  /(?:sha(?:1|224|256|384|512)?(?:sum)?[:= -]|md5(?:sum)?[:= -]|(?:commit|tree|parent|object|revision|rev|hash|checksum|digest|etag|integrity|oid)["']?[ \t]{0,2}[:=]?[ \t]{0,2}["']?|@sha256:|\/(?:commit|commits|blob|tree)\/)$/i;
+
+/** `sha256sum`/`md5sum` output: the digest, two spaces (or ` *`), a file name. */
+const CHECKSUM_LINE_TAIL = /^(?: [ *][^\s]|\t[^\s])/;
 
 // ---------------------------------------------------------------------------------------------------
 // The table. Order is priority: when two matches overlap, the region is the union of both and is
@@ -326,6 +346,26 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     pattern: /(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1000}(?![A-Za-z0-9_-])/g,
   },
   {
+    id: 'provider-token',
+    description:
+      'Other providers\' tokens with a fixed shape: Google OAuth client secret (GOCSPX-), SendGrid (SG.), Databricks (dapi), DigitalOcean (dop_v1_), Shopify (shpat_), HashiCorp Vault (hvs.), age secret keys, Grafana (glsa_, glc_), Postman (PMAK-), Linear (lin_api_), Doppler (dp.pt.), Brevo (xkeysib-), Twilio (SK…), Atlassian (ATATT)',
+    keywords: ['gocspx-', 'sg.', 'dapi', '_v1_', 'shp', 'hvs.', 'hvb.', 'hvr.', 'age-secret-key-', 'glsa_', 'glc_', 'pmak-', 'lin_api_', 'dp.pt.', 'xkeysib-', 'sk', 'atatt3'],
+    pattern:
+      /(?<![A-Za-z0-9_.-])(?:GOCSPX-[A-Za-z0-9_-]{28}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|dapi[a-f0-9]{32}(?:-[0-9])?|do[opr]_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|hv[sbr]\.[A-Za-z0-9_-]{24,255}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,400}={0,2}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|lin_api_[A-Za-z0-9]{40}|dp\.pt\.[A-Za-z0-9]{43}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|SK[0-9a-fA-F]{32}|ATATT3[A-Za-z0-9_=-]{100,300})(?![A-Za-z0-9_-])/g,
+  },
+  {
+    id: 'azure-ad-client-secret',
+    description: 'Microsoft Entra ID (Azure AD) application client secret (…8Q~…)',
+    keywords: ['q~'],
+    pattern: /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g,
+  },
+  {
+    id: 'telegram-bot-token',
+    description: 'Telegram bot token (<bot id>:AA…)',
+    keywords: [':aa'],
+    pattern: /(?<![A-Za-z0-9_-])[0-9]{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])/g,
+  },
+  {
     id: 'jwt',
     description: 'JSON Web Token (eyJ….eyJ….signature)',
     keywords: ['eyj'],
@@ -374,14 +414,49 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     validate: (secret) => !PLACEHOLDER.test(secret) && !/^[0-9]{1,10}$/.test(secret),
   },
   {
+    id: 'netrc-password',
+    description: '.netrc / _netrc password (machine … login … password …, on one line or several)',
+    keywords: ['password'],
+    pattern: /(?<![A-Za-z0-9_-])password[ \t]{1,16}([^\s]{1,512})/dgi,
+    group: 1,
+    validate: (secret, text, start) =>
+      !PLACEHOLDER.test(secret) &&
+      !NETRC_STOPWORD.test(secret) &&
+      NETRC_CONTEXT.test(text.slice(Math.max(0, start - 512), start)),
+  },
+  {
+    id: 'pgpass-line',
+    description: '.pgpass line (hostname:port:database:username:password)',
+    // A port field (or `*`) follows a colon in every match.
+    keywords: [':0', ':1', ':2', ':3', ':4', ':5', ':6', ':7', ':8', ':9', ':*:'],
+    pattern:
+      /(?<=^|[\s"'=>])(?:[A-Za-z0-9_.-]{1,253}|\*|\[[0-9a-fA-F:.]{2,45}\]):(?:[0-9]{1,5}|\*):[^:\s"']{1,256}:[^:\s"']{1,256}:((?:[^\s"'\\]|\\.){1,512})/dgm,
+    group: 1,
+    // Not an IPv6 address or a time of day (all fields short hex or digits).
+    validate: (secret) => !PLACEHOLDER.test(secret) && !/^[0-9a-fA-F]{1,4}$/.test(secret),
+  },
+  {
+    id: 'mysql-password',
+    description: 'Password glued to -p on a MySQL/MariaDB client command line (mysql -uroot -pS3cret)',
+    keywords: ['mysql', 'mariadb'],
+    scan: scanMysqlPasswords,
+    validate: (secret) => !PLACEHOLDER.test(secret),
+  },
+  {
+    id: 'yaml-block-secret',
+    description: 'YAML block scalar (key: |, key: >-) under a key naming a secret, password, token, key or certificate',
+    keywords: ['pass', 'pwd', 'secret', 'token', 'key', 'credential', 'cert', 'auth'],
+    scan: scanYamlBlockSecrets,
+  },
+  {
     id: 'password-assignment',
-    description: 'password=, passwd:, pwd=, passphrase: … assignments (env files, config, code, JSON, YAML)',
+    description: 'password=, passwd:, pwd=, passphrase:, pass = … assignments (env files, INI, config, code, JSON, YAML)',
     keywords: ['pass', 'pwd'],
-    pattern: new RegExp(String.raw`${KEY_PRE}(?:password|passwd|passphrase|pwd)${KEY_POST}${SEP}${VALUE}`, 'dgi'),
+    pattern: new RegExp(String.raw`${KEY_PRE}(?:password|passwd|passphrase|pwd|(?<![A-Za-z0-9])pass(?![A-Za-z]))${KEY_POST}${SEP}${VALUE}`, 'dgi'),
     group: [1, 2, 3],
     // Every alternative starts with a keyword, at most 64 (KEY_PRE) key characters into the key name.
     anchor: { run: KEY_CHARS, maxBack: 64 },
-    validate: assignmentValue(3, 0, false),
+    validate: (secret, text, start, end) => !shellWorkingDirectory(secret, text, start) && assignmentValue(3, 0, false)(secret, text, start, end),
   },
   {
     id: 'password-flag',
@@ -406,6 +481,22 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     // A keyword sits at most 64 (KEY_PRE) + 11 (`encryption_` before `key`) characters into the key name.
     anchor: { run: KEY_CHARS, maxBack: 75 },
     validate: assignmentValue(8, 3, true),
+  },
+  {
+    id: 'env-secret-assignment',
+    description: 'Environment-style assignment NAME_PASS=, _PASSWD=, _PWD=, _PW=, _SECRET=, _TOKEN=, _API_KEY=, _AUTH=… (upper-case name, no spaces)',
+    keywords: ['pass', 'pwd', 'pw', 'secret', 'token', 'key', 'credential', 'auth'],
+    pattern: new RegExp(
+      String.raw`(?<![A-Za-z0-9_])[A-Z0-9_]{0,64}(?<![A-Z0-9])(?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|MASTER_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|CREDENTIALS?|AUTH)(?![A-Za-z0-9])[A-Z0-9_]{0,20}=${VALUE}`,
+      'dg',
+    ),
+    group: [1, 2, 3],
+    anchor: { run: 'A-Za-z0-9_', maxBack: 64 },
+    validate: (secret, text, start, end) => {
+      if (PLACEHOLDER.test(secret) || isCode(secret, text, start, end)) return false;
+      if (shellWorkingDirectory(secret, text, start)) return false;
+      return !/^[0-9]{1,4}$/.test(secret) && secret.length >= 3;
+    },
   },
   {
     id: 'email',
@@ -433,7 +524,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
       hasDigit(secret) &&
       /[a-fA-F]/.test(secret) &&
       shannonEntropy(secret) >= 3 &&
-      !HASH_LABEL.test(text.slice(Math.max(0, start - 10), start)),
+      !HASH_LABEL.test(text.slice(Math.max(0, start - 16), start)) &&
+      !CHECKSUM_LINE_TAIL.test(text.slice(start + secret.length, start + secret.length + 3)),
   },
   {
     id: 'high-entropy-base64',
@@ -442,6 +534,18 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     scan: scanBase64Tokens,
     validate: (secret) =>
       hasDigit(secret) && hasUpper(secret) && hasLower(secret) && shannonEntropy(secret) >= base64EntropyThreshold(secret.length),
+  },
+  {
+    id: 'base64-encoded-secret',
+    description: 'Base64/base64url run (line-wrapped blobs joined) that decodes to text holding a secret any rule finds',
+    scan: scanBase64Runs,
+    decode: decodeBase64Text,
+  },
+  {
+    id: 'hex-encoded-secret',
+    description: 'Hex run that decodes to text holding a secret any rule finds',
+    scan: scanHexRuns,
+    decode: decodeHexText,
   },
 ] satisfies RedactionRule[]);
 
@@ -544,86 +648,16 @@ function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegEx
   return `${REDACTION_RULES_VERSION}+custom.${h.digest('hex').slice(0, 8)}`;
 }
 
-function isHidden(c: number): boolean {
-  return (
-    c <= 0x08 ||
-    c === 0x0b ||
-    c === 0x0c ||
-    (c >= 0x0e && c <= 0x1f) ||
-    (c >= 0x7f && c <= 0x9f) ||
-    c === 0xad ||
-    (c >= 0x200b && c <= 0x200f) ||
-    (c >= 0x202a && c <= 0x202e) ||
-    (c >= 0x2060 && c <= 0x2064) ||
-    (c >= 0x2066 && c <= 0x206f) ||
-    c === 0xfeff
-  );
-}
-
-/** Length of an ANSI CSI sequence (`ESC [` params intermediates final) at i, or 0. Same bounds as the CSI part of HIDDEN_TEST's documentation. */
-function csiLength(text: string, i: number): number {
-  if (text.charCodeAt(i) !== 0x1b || text.charCodeAt(i + 1) !== 0x5b) return 0;
-  let j = i + 2;
-  const len = text.length;
-  for (let k = 0; k < 32 && j < len; k++, j++) {
-    const c = text.charCodeAt(j);
-    if (c < 0x30 || c > 0x3f) break;
-  }
-  for (let k = 0; k < 8 && j < len; k++, j++) {
-    const c = text.charCodeAt(j);
-    if (c < 0x20 || c > 0x2f) break;
-  }
-  const f = text.charCodeAt(j);
-  return f >= 0x40 && f <= 0x7e ? j + 1 - i : 0;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** A string from UTF-16 code units, lone surrogates kept. */
-function fromUnits(units: Uint16Array, n: number): string {
-  // UTF-16LE decoding copies code units as they are; a Uint16Array is little-endian on LE hosts.
-  if (LITTLE_ENDIAN) return Buffer.from(units.buffer, 0, n * 2).toString('utf16le');
-  const parts: string[] = [];
-  for (let i = 0; i < n; i += 8192) parts.push(String.fromCharCode(...units.subarray(i, Math.min(n, i + 8192))));
-  return parts.join('');
-}
-
-/**
- * Text with hidden characters (see HIDDEN_TEST) removed, and where each remaining character came
- * from. One pass over the characters; only run when HIDDEN_TEST finds something.
- */
-function skeleton(text: string): { view: string; map: Int32Array | undefined } {
-  if (!HIDDEN_TEST.test(text)) return { view: text, map: undefined };
-  const len = text.length;
-  const map = new Int32Array(len);
-  const units = new Uint16Array(len);
-  let n = 0;
-  let i = 0;
-  while (i < len) {
-    const c = text.charCodeAt(i);
-    let skip = 0;
-    if (c === 0x1b) skip = csiLength(text, i) || 1;
-    else if (isHidden(c)) skip = 1;
-    else if (c === 0xdb40) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdc7f) skip = 2;
-    }
-    if (skip > 0) {
-      i += skip;
-      continue;
-    }
-    units[n] = c;
-    map[n++] = i++;
-  }
-  const view = fromUnits(units, n);
-  return { view, map: map.subarray(0, n) };
-}
-
 interface Hit {
   start: number;
   end: number;
+  /** Where the match began (before `start` when a group holds the secret). */
+  from: number;
   rule: number;
 }
+
+/** Encodings followed inside encodings this deep (base64 of a hex dump of a key…), no deeper. */
+const MAX_DECODE_DEPTH = 2;
 
 /**
  * Build a redactor from a rule table. Every rule scans the same text (not each other's output), and
@@ -658,13 +692,13 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   /** Per rule, the indices of its keywords in the finder's result (undefined: the rule always runs). */
   const ruleKeywords = rules.map((r) => (r.keywords ? Int32Array.from(r.keywords, (k) => prescanner.index.get(k)!) : undefined));
 
-  const accept = (hits: Hit[], view: string, r: number, start: number, end: number) => {
+  const accept = (hits: Hit[], view: string, r: number, start: number, end: number, from = start) => {
     if (end <= start) return;
     const rule = rules[r]!;
     const secret = view.slice(start, end);
     if (rule.validate && !rule.validate(secret, view, start, end)) return;
     if (allowed(secret)) return;
-    hits.push({ start, end, rule: r });
+    hits.push({ start, end, from: Math.min(from, start), rule: r });
   };
 
   const acceptMatch = (hits: Hit[], view: string, r: number, m: RegExpExecArray) => {
@@ -676,14 +710,16 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     for (const g of groups) {
       const at = m.indices?.[g];
       if (at) {
-        accept(hits, view, r, at[0], at[1]);
+        accept(hits, view, r, at[0], at[1], m.index);
         return;
       }
     }
   };
 
-  const find = (view: string, prescan: Prescan): Hit[] => {
+  /** The hits of every rule in one view (positions in the view). */
+  const find = (view: string, prescan: Prescan, depth: number): Hit[] => {
     const hits: Hit[] = [];
+    const encoded: Array<{ r: number; spans: Span[] }> = [];
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
       const kw = ruleKeywords[r];
@@ -692,7 +728,10 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
         for (let i = 0; i < kw.length && !any; i++) any = prescan.present[kw[i]!] === 1;
         if (!any) continue;
       }
-      if (rule.scan) {
+      if (rule.decode) {
+        // Decoded and searched after this loop: the search scans again, which reuses the prescan's buffers.
+        if (depth < MAX_DECODE_DEPTH) encoded.push({ r, spans: [...rule.scan!(view)] });
+      } else if (rule.scan) {
         for (const [s, e] of rule.scan(view)) accept(hits, view, r, s, e);
       } else if (rule.anchored) {
         for (const m of anchoredMatches(view, rule.anchored, prescan.startsOf(kw!))) if (m[0].length > 0) acceptMatch(hits, view, r, m);
@@ -709,53 +748,85 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
         }
       }
     }
+    if (encoded.length === 0) return hits;
+    const byStart = [...hits].sort((a, b) => a.start - b.start);
+    for (const { r, spans } of encoded) {
+      // Spans come in increasing order: one pointer over the hits finds those starting before each.
+      let j = 0;
+      let reach = -1;
+      for (const [s, e] of spans) {
+        while (j < byStart.length && byStart[j]!.start <= s) reach = Math.max(reach, byStart[j++]!.end);
+        // Already redacted as it stands: no need to look inside.
+        if (reach >= e) continue;
+        const decoded = rules[r]!.decode!(view.slice(s, e));
+        if (decoded !== undefined && regionsOf(decoded, depth + 1).length > 0) accept(hits, view, r, s, e);
+      }
+    }
     return hits;
   };
 
-  return {
-    version,
-    redact(text: string): RedactionResult {
-      const counts: Record<string, number> = {};
-      if (text.length === 0) return { text, counts };
-      // The prescan of the text also says whether it has hidden characters (when it is ASCII): if
-      // not, the text is its own matching view and is not scanned again.
-      let prescan = prescanner.scan(text);
-      let view = text;
-      let map: Int32Array | undefined;
-      if (prescan.hidden !== false) {
-        ({ view, map } = skeleton(text));
-        if (view !== text) prescan = prescanner.scan(view);
+  /** The merged regions of a text (positions in the text), over all of its views. */
+  const regionsOf = (text: string, depth: number): Hit[] => {
+    if (text.length === 0) return [];
+    // The prescan of the text also says whether it has hidden characters (when it is ASCII): if
+    // not, the text is its own first view and is not scanned again.
+    const first = prescanner.scan(text);
+    const views = viewsOf(text, first.hidden === false);
+    const hits: Hit[] = [];
+    for (let v = 0; v < views.length; v++) {
+      const view = views[v]!;
+      const prescan = v === 0 && view.text === text ? first : prescanner.scan(view.text);
+      const found = find(view.text, prescan, depth);
+      if (!view.starts) {
+        for (const h of found) hits.push(h);
+        continue;
       }
-      const hits = find(view, prescan);
-      if (hits.length === 0) return { text, counts };
-      hits.sort((a, b) => a.start - b.start || a.rule - b.rule);
-      // Merge overlapping hits; the merged region takes the highest-priority (lowest index) rule.
-      const merged: Hit[] = [];
-      for (const h of hits) {
-        const top = merged[merged.length - 1];
-        if (top && h.start < top.end) {
-          if (h.end > top.end) top.end = h.end;
-          if (h.rule < top.rule) top.rule = h.rule;
-        } else {
-          merged.push({ ...h });
-        }
+      // Back from the view to the text: the whole stored span the matched characters were read from.
+      const starts = view.starts;
+      const ends = view.ends!;
+      for (const h of found) hits.push({ start: starts[h.start]!, end: ends[h.end - 1]!, from: starts[h.from]!, rule: h.rule });
+    }
+    if (hits.length === 0) return hits;
+    hits.sort((a, b) => a.start - b.start || a.rule - b.rule);
+    // Merge overlapping hits; the merged region takes the highest-priority (lowest index) rule.
+    const merged: Hit[] = [];
+    for (const h of hits) {
+      const top = merged[merged.length - 1];
+      if (top && h.start < top.end) {
+        if (h.end > top.end) top.end = h.end;
+        if (h.rule < top.rule) top.rule = h.rule;
+        if (h.from < top.from) top.from = h.from;
+      } else {
+        merged.push({ ...h });
       }
-      const parts: string[] = [];
-      let last = 0;
-      for (const h of merged) {
-        // Map back from the matching view to the original text (hidden characters inside go too).
-        const start = map ? map[h.start]! : h.start;
-        const end = map ? map[h.end - 1]! + 1 : h.end;
-        if (start < last) continue; // cannot happen (regions are disjoint and ordered); defensive
-        const id = rules[h.rule]!.id;
-        parts.push(text.slice(last, start), `[REDACTED:${id}]`);
-        counts[id] = (counts[id] ?? 0) + 1;
-        last = end;
-      }
-      parts.push(text.slice(last));
-      return { text: parts.join(''), counts };
-    },
+    }
+    return merged;
   };
+
+  const regions = (text: string): RedactionRegion[] =>
+    regionsOf(text, 0).map((h) => ({ start: h.start, end: h.end, from: h.from, rule: rules[h.rule]!.id }));
+  return { version, regions, redact: (text: string): RedactionResult => applyRegions(text, regions(text)) };
+}
+
+/**
+ * `text` with each region replaced by its `[REDACTED:<rule>]` marker, and the count per rule. Regions
+ * must be disjoint and in order (as `Redactor.regions` returns them).
+ */
+export function applyRegions(text: string, regions: readonly RedactionRegion[], offset = 0): RedactionResult {
+  const counts: Record<string, number> = {};
+  if (regions.length === 0) return { text, counts };
+  const parts: string[] = [];
+  let last = 0;
+  for (const h of regions) {
+    const start = h.start - offset;
+    const end = h.end - offset;
+    if (start < last) continue; // cannot happen (regions are disjoint and ordered); defensive
+    parts.push(text.slice(last, start), `[REDACTED:${h.rule}]`);
+    counts[h.rule] = (counts[h.rule] ?? 0) + 1;
+    last = end;
+  }
+  parts.push(text.slice(last));
+  return { text: parts.join(''), counts };
 }
 
 let defaultRedactor: Redactor | undefined;

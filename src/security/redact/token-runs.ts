@@ -95,16 +95,140 @@ export function scanBase64Tokens(text: string): Span[] {
   return out;
 }
 
-/** Reference definition of scanHexTokens. */
-export const HEX_TOKEN_PATTERN = /(?<![A-Za-z0-9+/_-])[0-9a-fA-F]{32,4096}(?![A-Za-z0-9+/_-])/g;
+/**
+ * Reference definition of scanHexTokens: a run of 32–4096 hex digits between characters that are not
+ * letters or digits. Bounded by alphanumerics, not by the token class, so hex inside a URL path
+ * (`/s/<64 hex>/v1`) or after a `prefix_` counts too.
+ */
+export const HEX_TOKEN_PATTERN = /(?<![A-Za-z0-9])[0-9a-fA-F]{32,4096}(?![A-Za-z0-9])/g;
 
-/** What HEX_TOKEN_PATTERN matches: every whole run of token characters that is 32–4096 hex digits. */
+function isAlnum(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+/**
+ * What HEX_TOKEN_PATTERN matches: in every run of token characters of at least 32, each maximal
+ * alphanumeric segment (split at `+`, `/`, `_`, `-`) that is 32–4096 hex digits. A hex segment of 32
+ * lies inside a token run of at least 32 (the separators are token characters), so the runs the
+ * prescan kept are enough.
+ */
 export function scanHexTokens(text: string): Span[] {
+  return hexSegments(text, HEX_MIN, HEX_MAX);
+}
+
+function hexSegments(text: string, min: number, max: number): Span[] {
   const runs = longTokenRuns(text);
   const out: Span[] = [];
   for (let r = 0; r < runs.length; r += 3) {
-    const n = runs[r + 1]! - runs[r]!;
-    if (runs[r + 2] === 1 && n >= HEX_MIN && n <= HEX_MAX) out.push([runs[r]!, runs[r + 1]!]);
+    const start = runs[r]!;
+    const end = runs[r + 1]!;
+    if (end - start < min) continue;
+    if (runs[r + 2] === 1) {
+      if (end - start <= max) out.push([start, end]);
+      continue;
+    }
+    let i = start;
+    while (i < end) {
+      if (!isAlnum(text.charCodeAt(i))) {
+        i++;
+        continue;
+      }
+      const s = i;
+      let hex = true;
+      while (i < end) {
+        const c = text.charCodeAt(i);
+        if (!isAlnum(c)) break;
+        if (HEX[c] === 0) hex = false;
+        i++;
+      }
+      const n = i - s;
+      if (hex && n >= min && n <= max) out.push([s, i]);
+    }
   }
   return out;
+}
+
+/** Longest encoded run decoded (a larger blob is not a credential, and decoding it would cost). */
+const ENCODED_MAX = 64 * 1024;
+
+/**
+ * Candidates for the base64-encoded-secret rule: the runs of at least 20 token characters (with their
+ * `=` padding), consecutive lines of a wrapped blob (`base64` wraps at 76) joined into one when each
+ * line but the last is a whole number of quads.
+ */
+export function scanBase64Runs(text: string): Span[] {
+  const runs = longTokenRuns(text);
+  const out: Span[] = [];
+  const len = text.length;
+  let open: [number, number] | undefined;
+  for (let r = 0; r < runs.length; r += 3) {
+    const start = runs[r]!;
+    let end = runs[r + 1]!;
+    if (end < len && text.charCodeAt(end) === EQUALS) end++;
+    if (end < len && text.charCodeAt(end) === EQUALS) end++;
+    if (open) {
+      const gap = text.slice(open[1], start);
+      if ((gap === '\n' || gap === '\r\n') && (open[1] - open[0]) % 4 === 0 && text.charCodeAt(open[1] - 1) !== EQUALS && end - open[0] <= ENCODED_MAX) {
+        open[1] = end;
+        continue;
+      }
+      out.push(open);
+    }
+    open = [start, end];
+  }
+  if (open) out.push(open);
+  return out.filter(([s, e]) => e - s <= ENCODED_MAX);
+}
+
+/** Whether a character code is printable ASCII or TAB/LF/CR: what decoded text must consist of. */
+function printable(b: number): boolean {
+  return (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d;
+}
+
+/** Base64 values of the characters that may start a quad encoding an ASCII byte (top bit 0): A–Z a–f. */
+function quadLeadAscii(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x66);
+}
+
+function decodeBase64Piece(piece: string): string | undefined {
+  if (piece.length < 16) return undefined;
+  // In base64 of ASCII, every quad's first character encodes a byte's top six bits, < 32: a cheap
+  // rejection of identifiers and paths before decoding.
+  for (let i = 0; i < piece.length; i += 4) if (!quadLeadAscii(piece.charCodeAt(i))) return undefined;
+  const bytes = Buffer.from(piece, 'base64');
+  if (bytes.length < 12) return undefined;
+  for (let i = 0; i < bytes.length; i++) if (!printable(bytes[i]!)) return undefined;
+  return bytes.toString('latin1');
+}
+
+/**
+ * The text a base64 candidate encodes, when it is printable ASCII; undefined otherwise. A run that is
+ * not aligned as a whole (a URL path, `prefix/…`) is tried piece by piece between its `/`.
+ */
+export function decodeBase64Text(candidate: string): string | undefined {
+  const joined = candidate.replace(/[\r\n]/g, '');
+  const whole = decodeBase64Piece(joined);
+  if (whole !== undefined || !joined.includes('/')) return whole;
+  const pieces = joined.split('/').map(decodeBase64Piece).filter((p): p is string => p !== undefined);
+  return pieces.length > 0 ? pieces.join('\n') : undefined;
+}
+
+/**
+ * Candidates for the hex-encoded-secret rule: alphanumeric-bounded hex segments of 20–65536 digits
+ * inside the token runs the prescan kept (as scanHexTokens, no regex pass of its own).
+ */
+export function scanHexRuns(text: string): Span[] {
+  return hexSegments(text, BASE64_MIN, ENCODED_MAX);
+}
+
+/** The text a hex candidate encodes, when it is printable ASCII (every byte's high digit 0–7). */
+export function decodeHexText(candidate: string): string | undefined {
+  if (candidate.length % 2 !== 0 || candidate.length < 16) return undefined;
+  for (let i = 0; i < candidate.length; i += 2) {
+    const c = candidate.charCodeAt(i);
+    if (c < 0x30 || c > 0x37) return undefined;
+  }
+  const bytes = Buffer.from(candidate, 'hex');
+  for (let i = 0; i < bytes.length; i++) if (!printable(bytes[i]!)) return undefined;
+  return bytes.toString('latin1');
 }

@@ -1,0 +1,89 @@
+import type { Span } from './redactor.js';
+
+/**
+ * Linear scanners for credential formats a single bounded regex cannot find without looking far back
+ * or across lines: the password glued to `-p` in a MySQL/MariaDB command, and YAML block scalars under
+ * a secret-named key. Each returns the ranges to redact, in increasing order.
+ */
+
+/** A MySQL/MariaDB client (`mysql`, `mysqldump`, `mariadb-dump`, …) as a word. */
+const MYSQL_COMMAND = /(?<![A-Za-z0-9_.-])(?:mysql|mariadb)[a-z_-]{0,12}(?![A-Za-z0-9_])/gi;
+/** Where a command's arguments end: a new line, `;`, `|`, `&`, or the next client command. */
+const COMMAND_END = /[\r\n;|&]/g;
+/** `-p<password>` (glued: `-p secret` is `-p` then a database name) or `-p"…"`, `-p'…'`. */
+const DASH_P = /(?<![A-Za-z0-9_-])-p(?:"([^"\r\n]{1,256})"|'([^'\r\n]{1,256})'|([^\s"'-][^\s"']{0,255}))/dg;
+
+/**
+ * Passwords given as `-p<password>` to a MySQL/MariaDB client on the same command line (after the
+ * command, before the next `;`, `|`, `&` or line end). Each character is in at most one segment.
+ */
+export function* scanMysqlPasswords(text: string): Iterable<Span> {
+  MYSQL_COMMAND.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  let next = MYSQL_COMMAND.exec(text);
+  // The next command end at or after the last search: found again only once passed (a flood of
+  // commands on one line must not search to the same far end from each).
+  let stopAt = -1;
+  while ((m = next) !== null) {
+    const segStart = m.index + m[0].length;
+    next = MYSQL_COMMAND.exec(text);
+    if (stopAt < segStart) {
+      COMMAND_END.lastIndex = segStart;
+      const stop = COMMAND_END.exec(text);
+      stopAt = stop ? stop.index : text.length;
+    }
+    let segEnd = stopAt;
+    if (next && next.index < segEnd) segEnd = next.index;
+    const seg = text.slice(segStart, segEnd);
+    DASH_P.lastIndex = 0;
+    let p: RegExpExecArray | null;
+    while ((p = DASH_P.exec(seg)) !== null) {
+      const at = p.indices![1] ?? p.indices![2] ?? p.indices![3]!;
+      yield [segStart + at[0], segStart + at[1]];
+    }
+  }
+}
+
+/**
+ * A YAML key naming a secret followed by a block scalar indicator (`password: |`, `private_key: >-`,
+ * `token: |2`), alone on its line. Group 1: the key's indentation.
+ */
+const YAML_BLOCK_HEADER =
+  /^([ \t]{0,64})(?:- )?["']?[A-Za-z0-9_.-]{0,64}(?:password|passwd|passphrase|pwd|pass|secret|token|key|credentials?|cert(?:ificate)?|auth)[A-Za-z0-9_.-]{0,20}["']?[ \t]{0,4}:[ \t]{0,4}[|>][-+0-9]{0,2}[ \t]{0,4}(?:#[^\r\n]{0,256})?\r?$/gim;
+
+/** Longest block scalar redacted (a certificate chain fits). */
+const YAML_BLOCK_MAX = 64 * 1024;
+
+/**
+ * YAML block scalars under secret-named keys: every following line indented deeper than the key (or
+ * blank) is the value. The range covers the value lines, first non-blank character to last.
+ */
+export function* scanYamlBlockSecrets(text: string): Iterable<Span> {
+  YAML_BLOCK_HEADER.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = YAML_BLOCK_HEADER.exec(text)) !== null) {
+    const indent = m[1]!.length;
+    let pos = m.index + m[0].length;
+    if (text.charCodeAt(pos) === 0x0a) pos++;
+    const limit = Math.min(text.length, pos + YAML_BLOCK_MAX);
+    let start = -1;
+    let end = -1;
+    while (pos < limit) {
+      let nl = text.indexOf('\n', pos);
+      if (nl === -1 || nl > limit) nl = limit;
+      let i = pos;
+      while (i < nl && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i++;
+      const blank = i >= nl || (i === nl - 1 && text.charCodeAt(i) === 0x0d);
+      if (!blank) {
+        if (i - pos <= indent) break;
+        if (start === -1) start = i;
+        end = text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+      }
+      pos = nl + 1;
+    }
+    if (start !== -1) {
+      yield [start, end];
+      YAML_BLOCK_HEADER.lastIndex = Math.max(YAML_BLOCK_HEADER.lastIndex, end);
+    }
+  }
+}
