@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../args.js';
+import { chatCommand } from './chat.js';
 import { demoCommand } from './demo.js';
 import { exportCommand } from './export.js';
 import { exportLokiCommand } from './export-loki.js';
@@ -9,4 +10,4 @@ import { verifyCommand } from './verify.js';
 import { viewCommand } from './view.js';
 
 /** Every subcommand, in the order `oi-audit --help` lists them. */
-export const COMMANDS: CommandSpec[] = [demoCommand, viewCommand, verifyCommand, exportCommand, exportLokiCommand, importCommand, gatewayCommand, keygenCommand];
+export const COMMANDS: CommandSpec[] = [chatCommand, demoCommand, viewCommand, verifyCommand, exportCommand, exportLokiCommand, importCommand, gatewayCommand, keygenCommand];
