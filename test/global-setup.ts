@@ -41,6 +41,8 @@ export default async function setup(): Promise<void> {
   await runScript('scripts/setup-codex.sh');
   // bubblewrap (the sandbox every session runs in by default) and strace (execution ground truth).
   await runScript('scripts/setup-sandbox.sh');
+  // tmux: the real terminal `oi-audit chat` is tested in.
+  await runScript('scripts/setup-test-tools.sh');
   const collector = await runScript('scripts/build-collector.sh');
   process.env.OI_AUDIT_OTELCOL = collector;
 }
