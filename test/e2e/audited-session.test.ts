@@ -99,9 +99,11 @@ describe('audited sessions with the real Open Interpreter 0.4.3', () => {
       turns: [{ user: 'Create the marker file.', replies: [`Creating it.\n\n\`\`\`python\nopen(${JSON.stringify(file)}, "w").write("x")\n\`\`\`\n`, 'Created.'] }],
     });
     for (const mode of ['none', 'all'] as const) {
-      const file = join(mkdtempSync(join(tmpdir(), 'oi-approve-')), 'marker.txt');
+      // In the session's workspace: under the sandbox that is the only place the code can write to.
+      const workDir = mkdtempSync(join(tmpdir(), 'oi-approve-'));
+      const file = join(workDir, 'marker.txt');
       const s = await stack(script(file));
-      const { interpreter } = await openInterpreter(s, mode);
+      const { interpreter } = await openInterpreter(s, mode, workDir);
       const result = await interpreter.send('Create the marker file.');
       await interpreter.close();
       const decisions = s.bodies().filter((b) => b.event === AUDIT_EVENTS.approvalDecision);
@@ -210,7 +212,10 @@ describe('audited sessions with the real Open Interpreter 0.4.3', () => {
     ws.terminate();
     for (let i = 0; i < 300 && gateway.activeSessions > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(gateway.activeSessions).toBe(0);
-    const bodies = h.bodies();
+    // The refused login above went to the gateway's security stream, a session of its own: judge the client's.
+    const clientSession = messages.find((m) => m.type === 'ready')!.session;
+    const bodies = h.bodies().filter((b) => b.session === clientSession);
+    expect(h.bodies().some((b) => b.session !== clientSession)).toBe(true);
     expectCompleteTrail(bodies);
     expect(bodies.find((b) => b.event === AUDIT_EVENTS.settingsRefused)!.data).toMatchObject({ setting: 'auto_run', reason: 'would weaken the audit' });
     expect(bodies.some((b) => b.event === AUDIT_EVENTS.error && b.data.type === 'client_disconnected')).toBe(true);
