@@ -30,6 +30,10 @@ async function session(script: Script, mode: 'all' | 'policy') {
     policyName: approval.name,
     workDir: mkdtempSync(join(tmpdir(), 'oi-bind-')),
     chunkTimeoutMs: 60_000,
+    // The canaries live on the host, outside any sandbox workspace: this file tests the binding alone, so
+    // without the sandbox a refused block that ran anyway would really delete them (containment.test.ts
+    // tests the sandbox).
+    containment: { sandbox: 'none', groundTruth: 'off' },
   });
   cleanups.push(() => interpreter.close());
   return { interpreter, ...h };

@@ -86,7 +86,8 @@ describe('oi-audit chat', () => {
     const gen = await runCli(['keygen', keys, '--json']);
     const env = JSON.parse(gen.stdout).env as Record<string, string>;
     const session = `oi-chat-${process.pid}`;
-    const envArgs = Object.entries({ ...VENV_ENV, ...env, NO_COLOR: '1' }).map(([k, v]) => `${k}=${v}`);
+    // The markers live on the host: the sandbox (tested in containment.test.ts) would keep them in its workspace.
+    const envArgs = Object.entries({ ...VENV_ENV, ...env, NO_COLOR: '1', OI_AUDIT_SANDBOX: 'none' }).map(([k, v]) => `${k}=${v}`);
     tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'env', ...envArgs, process.execPath, CLI, 'chat', '--script', join(dir, 'script.json'), '--out', join(dir, 'logs'));
     try {
       await waitForPane(session, /^> /m);
