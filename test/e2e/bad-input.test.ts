@@ -91,6 +91,11 @@ async function runCase(
     policyName: approval.name,
     workDir: mkdtempSync(join(tmpdir(), 'oi-bad-input-')),
     chunkTimeoutMs: 120_000,
+    // Sandboxed, without strace ground truth. KNOWN DEFECT (issue #13 note): with strace slowing the kernel,
+    // Open Interpreter reports a 2 MiB burst of fd-1 output done before its last ~6 % arrives, and the tail is
+    // lost from the record. These cases test the capture of hostile output, so they run without the tracer
+    // until that is fixed; test/e2e/containment.test.ts covers ground truth.
+    containment: { groundTruth: 'off' },
     onChunk: (c: LmcChunk) => {
       chunks.total++;
       if (c.type === 'console' && c.format === 'output') chunks.output++;
