@@ -3,34 +3,18 @@
  * Real Open Interpreter 0.4.3; the model is the scripted stand-in (offline) or an OpenAI-compatible
  * stand-in the test starts itself.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startScriptedModel } from '../../src/demo/scripted-model.js';
 import { readAuditFiles } from '../../src/read/otlp-files.js';
-import { CLI, runCli, run } from '../helpers/cli.js';
+import { CLI, run } from '../helpers/cli.js';
 
 const VENV_ENV = process.env.OI_AUDIT_VENV ? { OI_AUDIT_VENV: process.env.OI_AUDIT_VENV } : {};
 
 function bodies(dir: string): any[] {
   return readAuditFiles([dir]).logs.map((l) => JSON.parse(l.body));
-}
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', args, { encoding: 'utf8' });
-}
-
-async function waitForPane(session: string, pattern: RegExp, timeoutMs = 180_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let pane = '';
-  while (Date.now() < until) {
-    pane = tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session);
-    if (pattern.test(pane)) return pane;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${pattern} in the terminal; it shows:\n${pane}`);
 }
 
 describe('oi-audit chat', () => {
