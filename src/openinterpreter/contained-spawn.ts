@@ -77,6 +77,11 @@ export function containedCommand(p: {
   /** Where the server runs when uncontained (its config dir). */
   uncontainedCwd: string;
   containment: ContainmentOptions;
+  /**
+   * Runtime directories of the server (e.g. its IPYTHONDIR): bound read-write into the sandbox at the same path,
+   * and what is written there is the runtime's housekeeping, not the code's doing.
+   */
+  runtimeDirs?: string[];
 }): ContainedCommand {
   const c = resolveContainment(p.containment);
   ensureSandboxTools(c);
@@ -114,7 +119,7 @@ export function containedCommand(p: {
   let command = p.interpreterBin;
   let args = [...p.args];
   if (c.sandbox === 'bwrap') {
-    args = [...bwrapArgs({ workspace, venvDir: resolve(p.venvDir), network: c.network, hide: ownSecrets }), command, ...args];
+    args = [...bwrapArgs({ workspace, venvDir: resolve(p.venvDir), network: c.network, hide: ownSecrets, rwBinds: p.runtimeDirs ?? [] }), command, ...args];
     command = BWRAP_BIN;
   }
   let groundTruth: ServerGroundTruth | undefined;
@@ -123,6 +128,7 @@ export function containedCommand(p: {
       initialCwd: workspace,
       workspace,
       ownSecrets,
+      runtimeDirs: p.runtimeDirs ?? [],
       isServerExec: (argv) => argv.includes('--server'),
     });
     args = [...groundTruth.straceArgs(), command, ...args];

@@ -27,6 +27,7 @@ import { onTerminationSignal } from '../setup/signals.js';
 import type { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { containedCommand, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
+import { writeKernelDrainProfile } from './kernel-drain.js';
 
 export interface StartInterpreterServerOptions {
   /** The proxy's OpenAI-style base URL including `/v1`, e.g. `http://127.0.0.1:P/v1` (no secret in it). */
@@ -163,9 +164,14 @@ async function startOnce(
   await mkdir(xdgConfig, { recursive: true });
 
   const args = buildServerArgs(opts);
+  // The kernel's IPython directory, with the startup hook that publishes all captured output before a block
+  // ends (kernel-drain.ts). Per session and outside the workspace, so nothing is left in a user's directory.
+  const ipythonDir = join(configHome, 'ipython');
+  writeKernelDrainProfile(ipythonDir);
   let contained;
   try {
     contained = containedCommand({
+      runtimeDirs: [ipythonDir],
       interpreterBin,
       args,
       venvDir: opts.venvDir ?? openInterpreterVenvDir(),
@@ -182,6 +188,7 @@ async function startOnce(
   const home = sandboxed ? contained.workspace : configHome;
   const env = buildServerEnv(opts, { port, apiKey, configHome: home, xdgConfig: sandboxed ? join(home, '.config') : xdgConfig });
   if (sandboxed) env['TMPDIR'] = '/tmp';
+  env['IPYTHONDIR'] = ipythonDir;
 
   const child = spawn(contained.command, contained.args, {
     cwd: sandboxed ? contained.workspace : (opts.workDir ?? configHome),

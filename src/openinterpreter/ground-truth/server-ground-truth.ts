@@ -18,6 +18,8 @@ export interface ServerGroundTruthOptions {
   workspace: string;
   /** Paths of oi-audit's own secrets and records (key files, spool, sink). */
   ownSecrets: string[];
+  /** Directories the runtime itself writes (the kernel's IPYTHONDIR): not reported as the code's file writes. */
+  runtimeDirs?: string[];
   /** Recognises the `interpreter --server` exec itself (server, not a runtime). */
   isServerExec: (argv: string[], path: string) => boolean;
 }
@@ -124,7 +126,10 @@ export class ServerGroundTruth {
   }
 
   private isHousekeeping(f: FileRecord): boolean {
-    return RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${this.opts.workspace}/${dir}`));
+    return (
+      RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${this.opts.workspace}/${dir}`)) ||
+      (this.opts.runtimeDirs ?? []).some((dir) => isInside(f.path, dir))
+    );
   }
 
   private fileData(f: FileRecord): JsonObject {
