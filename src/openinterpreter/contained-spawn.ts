@@ -18,6 +18,7 @@ import { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { findStrace } from './ground-truth/strace-reader.js';
 import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from './sandbox.js';
 import { repoRoot } from './venv.js';
+import type { NetworkBridge } from './network-bridge.js';
 
 export interface ContainmentOptions {
   /** Default: `OI_AUDIT_SANDBOX` or `bwrap`. */
@@ -82,16 +83,16 @@ export function containedCommand(p: {
    * and what is written there is the runtime's housekeeping, not the code's doing.
    */
   runtimeDirs?: string[];
+  /** With network `none`: the Unix-socket bridge for the LLM proxy and the LMC port (openNetworkBridge). */
+  bridge?: NetworkBridge;
 }): ContainedCommand {
   const c = resolveContainment(p.containment);
   ensureSandboxTools(c);
   if (c.network === 'none' && c.sandbox !== 'bwrap') {
     throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none needs OI_AUDIT_SANDBOX=bwrap (network isolation is a sandbox feature)');
   }
-  if (c.network === 'none') {
-    // Not built yet: the LLM proxy and the LMC port would need a per-session Unix-socket bridge into the
-    // sandbox's own network namespace. Refuse rather than start a server nobody can reach.
-    throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none is not supported yet (needs the socket bridge for the LLM proxy and the LMC port); use shared');
+  if (c.network === 'none' && !p.bridge) {
+    throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none needs the network bridge (network-bridge.ts) for the LLM proxy and the LMC port');
   }
   if (c.sandbox === 'bwrap') assertBwrapWorks(c.network);
   const strace = c.groundTruth === 'strace' ? findStrace() : undefined;
@@ -119,7 +120,18 @@ export function containedCommand(p: {
   let command = p.interpreterBin;
   let args = [...p.args];
   if (c.sandbox === 'bwrap') {
-    args = [...bwrapArgs({ workspace, venvDir: resolve(p.venvDir), network: c.network, hide: ownSecrets, rwBinds: p.runtimeDirs ?? [] }), command, ...args];
+    const bridge = c.network === 'none' ? p.bridge : undefined;
+    const plan = {
+      workspace,
+      venvDir: resolve(p.venvDir),
+      network: c.network,
+      hide: ownSecrets,
+      rwBinds: [...(p.runtimeDirs ?? []), ...(bridge ? [bridge.inDir] : [])],
+      roBinds: bridge ? [bridge.outDir, bridge.scriptDir] : [],
+    };
+    // The forwarder inside forks off and execs the server, so the server keeps its argv (and `--server`).
+    const inner = bridge ? [...bridge.wrap(join(resolve(p.venvDir), 'bin', 'python')), command] : [command];
+    args = [...bwrapArgs(plan), ...inner, ...args];
     command = BWRAP_BIN;
   }
   let groundTruth: ServerGroundTruth | undefined;

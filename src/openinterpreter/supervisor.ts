@@ -25,7 +25,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from './llm-routing.js';
 import { onTerminationSignal } from '../setup/signals.js';
 import type { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
-import { containedCommand, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
+import { containedCommand, resolveContainment, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from './network-bridge.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
 import { writeKernelDrainProfile } from './kernel-drain.js';
 
@@ -168,9 +169,18 @@ async function startOnce(
   // ends (kernel-drain.ts). Per session and outside the workspace, so nothing is left in a user's directory.
   const ipythonDir = join(configHome, 'ipython');
   writeKernelDrainProfile(ipythonDir);
+  let bridge: NetworkBridge | undefined;
   let contained;
   try {
+    if (resolveContainment(opts.containment).network === 'none') {
+      // Own network namespace: the LLM proxy and this server's port cross on Unix sockets, nothing else does.
+      bridge = await openNetworkBridge({ outPorts: [loopbackPort(opts.llmBaseUrl)], inPorts: [port] }).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(`port ${port} was taken`);
+        throw err;
+      });
+    }
     contained = containedCommand({
+      bridge,
       runtimeDirs: [ipythonDir],
       interpreterBin,
       args,
@@ -180,6 +190,7 @@ async function startOnce(
       containment: opts.containment ?? {},
     });
   } catch (err) {
+    await bridge?.close();
     await rm(configHome, { recursive: true, force: true });
     throw err;
   }
@@ -201,6 +212,7 @@ async function startOnce(
     // spawn reports why on the next tick: listen before awaiting anything else.
     const spawnError = await new Promise<Error>((done) => child.once('error', done));
     contained.cleanup();
+    await bridge?.close();
     await rm(configHome, { recursive: true, force: true });
     throw new Error(`could not start ${contained.command}: ${spawnError.message}`);
   }
@@ -231,6 +243,7 @@ async function startOnce(
     await killServerTree(child, exited, opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     untrack(tracked);
     contained.cleanup();
+    await bridge?.close();
     await rm(configHome, { recursive: true, force: true });
   });
 
