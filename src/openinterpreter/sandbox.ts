@@ -6,7 +6,7 @@
  * needs no daemon and no image, and it gives namespaces + a mount tree built from an explicit list, which is
  * the property we need: nothing of the host is visible unless it is named here.
  *
- * The sandbox has its own PID, mount, IPC and UTS namespaces (so no view of host processes, of oi-audit's
+ * The sandbox has no capabilities (even when oi-audit runs as root), its own PID, mount, IPC and UTS namespaces (so no view of host processes, of oi-audit's
  * /proc/<pid>/environ, or of other sessions), a fresh /proc, a minimal /dev, a tmpfs /tmp, the system
  * directories, the Python install and the venv read-only, and one read-write directory: the session workspace,
  * which is HOME. The environment is the allow-listed one the supervisor spawns bwrap with. Network: shared
@@ -54,7 +54,10 @@ const ETC_MASKED = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow
 
 /** bwrap's argv (without the bwrap binary itself) that ends with `--`: append the command to run. */
 export function bwrapArgs(plan: BwrapPlan): string[] {
-  const args = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session'];
+  // --cap-drop ALL: run by root, bwrap otherwise leaves the sandbox every capability (measured: CapEff
+  // 000001fffeffffff), so code could mknod the host's disk and mount it, unmount the masks below, or
+  // reconfigure the host's network; with it (and bwrap's no_new_privs and securebits) no exec regains any.
+  const args = ['--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session'];
   if (plan.network === 'none') args.push('--unshare-net');
   args.push('--hostname', 'oi-sandbox');
   const mounted: string[] = [];
@@ -142,7 +145,7 @@ function resolveRealPath(path: string): string | undefined {
  */
 export function probeBwrap(network: SandboxNetwork = 'shared'): string | undefined {
   if (!existsSync(BWRAP_BIN)) return `${BWRAP_BIN} is not installed (Debian package "bubblewrap")`;
-  const args = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent'];
+  const args = ['--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent'];
   if (network === 'none') args.push('--unshare-net');
   args.push('--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/true');
   const result = spawnSync(BWRAP_BIN, args, { encoding: 'utf8', timeout: 15_000 });

@@ -66,6 +66,14 @@ const ATTACK = py([
   "        out.append('READ ' + path + ' ' + (repr(os.listdir(path)) if os.path.isdir(path) else open(path).read()))",
   '    except Exception as e:',
   "        out.append('READ ' + path + ' ERR ' + type(e).__name__)",
+  // Root's powers, had the sandbox kept them: a block device of the host's disk, unmounting a mask.
+  "out.append('CAPS ' + [l for l in open('/proc/self/status').read().splitlines() if l.startswith('CapEff')][0])",
+  'try:',
+  "    os.mknod(os.path.expanduser('~/disk'), 0o60600, os.makedev(8, 0))",
+  "    out.append('MKNOD OK')",
+  'except Exception as e:',
+  "    out.append('MKNOD ERR ' + type(e).__name__)",
+  "out.append('UMOUNT ' + str(subprocess.run(['umount', '/etc/shadow'], capture_output=True).returncode))",
   "out.append('PS ' + subprocess.run(['ps', 'aux'], capture_output=True, text=True).stdout)",
   "print('\\n'.join(out))",
 ]);
@@ -155,6 +163,10 @@ describe('sandboxed Open Interpreter under attack (real OI 0.4.3, bwrap, strace)
     for (const path of [...secretFiles, keys.dir, sinkDir, spoolDir, victimDir]) expect(output).toContain(`READ ${path} ERR FileNotFoundError`);
     expect(output).toMatch(/ANC \d+ /);
     expect(output).toContain('ENV /proc/1/environ');
+    // No capability (oi-audit may run as root): no device nodes, no unmounting the masks.
+    expect(output).toContain('CAPS CapEff:\t0000000000000000');
+    expect(output).toContain('MKNOD ERR PermissionError');
+    expect(output).toMatch(/UMOUNT [1-9]/);
     // ps inside sees the sandbox only: no host process (node running this test, vitest), few processes.
     const ps = output.slice(output.indexOf('PS '));
     expect(ps).not.toMatch(/vitest|node /);
