@@ -317,7 +317,7 @@ function buildServerEnv(
     LITELLM_LOCAL_MODEL_COST_MAP: 'True',
   });
   // The provider's key variable holds the session's proxy key; every other provider variable is cleared.
-  for (const name of PROVIDER_ENV_VARS) delete env[name];
+  for (const name of PROVIDER_ENV_VARS) Reflect.deleteProperty(env, name);
   const routing = llmRouting(opts.model, opts.llmBaseUrl.replace(/\/+$/, '').replace(/\/v1$/, ''), opts.llmApiKey, opts.apiVersion);
   Object.assign(env, routing.env);
   return env;

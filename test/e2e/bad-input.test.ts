@@ -103,7 +103,7 @@ async function runCase(
   const { result, rss } = await measureRss(() => interpreter.send(user));
   await interpreter.close();
 
-  const records = h.logs.getFinishedLogRecords().map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> }));
+  const records = h.logs.getFinishedLogRecords().map((r) => ({ body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes }));
   const reports = verifySessions(records, { macSeed: SEED, trustedPublicKeys: [KEYS.signing.publicKeyRaw] });
   expect(reports).toHaveLength(1);
   const report = reports[0]!;

@@ -116,7 +116,7 @@ describe('sandbox with its own network namespace (OI_AUDIT_SANDBOX_NETWORK=none)
     const execs = bodies.filter((b) => b.event === AUDIT_EVENTS.processExec);
     expect(execs.some((b) => JSON.stringify(b.data.argv).includes('forwarder.py'))).toBe(false);
 
-    const records = h.logs.getFinishedLogRecords().map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> }));
+    const records = h.logs.getFinishedLogRecords().map((r) => ({ body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes }));
     const [report] = verifySessions(records, { macSeed: SEED, trustedPublicKeys: [KEYS.signing.publicKeyRaw] });
     expect(report!.problems.filter((p) => p.severity === 'error')).toEqual([]);
     expect(report!.status).toBe('valid');

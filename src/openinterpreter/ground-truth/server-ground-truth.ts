@@ -160,7 +160,7 @@ export class ServerGroundTruth {
  */
 function processData(session: AuditSession, p: ProcessRecord, extra: { accounted: boolean }): JsonObject {
   const commandLine = session.capture('code', p.argv.join(' '));
-  const argv = typeof commandLine.text === 'string' ? p.argv.map((a) => String(session.capture('code', a).text ?? '')) : [];
+  const argv = typeof commandLine.text === 'string' ? p.argv.map((a) => textOf(session.capture('code', a).text)) : [];
   const data: JsonObject = {
     program: programName(p),
     path: p.path,
@@ -180,6 +180,8 @@ function processData(session: AuditSession, p: ProcessRecord, extra: { accounted
   if (p.exitCode === undefined && p.signal === undefined) data.running = true;
   return data;
 }
+
+const textOf = (text: unknown): string => (typeof text === 'string' ? text : '');
 
 function sensitiveData(s: SensitiveRecord): JsonObject {
   return { path: s.path, class: s.class, pid: s.pid, write: s.write, ok: s.ok, ...(s.errno ? { errno: s.errno } : {}) };
