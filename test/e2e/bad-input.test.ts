@@ -77,7 +77,11 @@ async function runCase(
 ): Promise<CaseRun> {
   const model = await startScriptedModel({ script: { turns: [{ user, replies }] }, ...opts.model, ...(opts.faults ? { faults: opts.faults } : {}) });
   cleanups.push(() => model.close());
-  const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'upstream-key-bad-input', requestTimeoutMs: 30_000 });
+  // clientStallTimeoutMs: Open Interpreter re-parses its whole message for every chunk, so on a 4 MiB reply
+  // (under strace, on a loaded 2-core machine) it can leave the socket unread for longer than the proxy's 5 s
+  // default, after which the proxy ends the call as a stalled client (declared: client_disconnected). These
+  // cases test what is recorded of hostile content, not that guard.
+  const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'upstream-key-bad-input', requestTimeoutMs: 30_000, clientStallTimeoutMs: 120_000 });
   cleanups.push(() => proxy.close());
   const h = inMemoryRecorder({ config: { capture: 'full', maxContentBytes: MAX_CONTENT_BYTES }, chainFactory: createChainFactory(KEYS) });
   const approval = approvalFor('all');

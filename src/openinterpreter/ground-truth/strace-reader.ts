@@ -40,7 +40,21 @@ export class StraceReader {
     execFileSync('mkfifo', ['-m', '0600', this.fifo]);
     // Non-blocking read end first: strace's open for writing then succeeds at once.
     this.fd = openSync(this.fifo, fsc.O_RDONLY | fsc.O_NONBLOCK);
-    this.timer = setInterval(() => this.drain(), POLL_MS);
+    this.schedule(POLL_MS);
+  }
+
+  /**
+   * Polls every POLL_MS while strace is quiet, and again at once while it is busy: the FIFO holds 64 KiB, and a
+   * tracee waits while it is full, so a fixed interval would cap the traced tree at 64 KiB of trace per poll
+   * (a kernel start opens thousands of files).
+   */
+  private schedule(ms: number): void {
+    if (this.fd === undefined) return;
+    this.timer = setTimeout(() => {
+      const before = this.bytes;
+      this.drain();
+      this.schedule(this.bytes > before ? 0 : POLL_MS);
+    }, ms);
     this.timer.unref();
   }
 
@@ -108,7 +122,7 @@ export class StraceReader {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     try {
       this.drain();
