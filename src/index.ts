@@ -37,8 +37,8 @@ export { createPolicy, policy, policyByName, approveAll, approveNone, type HoldC
 export { verifySessions, type SessionReport, type VerifyOptions } from './verify/verify.js';
 export { renderText as renderVerifyText, renderJson as renderVerifyJson } from './verify/report.js';
 export { createChainFactory, loadIntegrityKeys, SessionChain } from './security/integrity/chain.js';
-export { loadPseudonymizer, Pseudonymizer } from './security/pseudonym.js';
-export { createRedactor, createDefaultRedactor, REDACTION_RULES_VERSION } from './security/redact/rules.js';
+export { loadPseudonymizer, Pseudonymizer } from './redact/pseudonym.js';
+export { createRedactor, createDefaultRedactor, REDACTION_RULES_VERSION } from './redact/rules.js';
 export { generateKeyFiles } from './security/keygen.js';
 export { readAuditFiles } from './read/otlp-files.js';
 export { assembleSessions } from './read/sessions.js';

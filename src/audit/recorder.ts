@@ -3,9 +3,9 @@ import { trace, type Attributes, type TracerProvider } from '@opentelemetry/api'
 import { logs, type LoggerProvider } from '@opentelemetry/api-logs';
 import { resolveConfig, type AuditConfig, type AuditConfigInput } from '../config/config.js';
 import { createChainFactory, loadIntegrityKeys, type SessionChain } from '../security/integrity/chain.js';
-import { loadPseudonymizer, type Pseudonymizer } from '../security/pseudonym.js';
-import { createDefaultRedactor } from '../security/redact/rules.js';
-import type { Redactor } from '../security/redact/redactor.js';
+import { loadPseudonymizer, type Pseudonymizer } from '../redact/pseudonym.js';
+import { createDefaultRedactor } from '../redact/rules.js';
+import type { Redactor } from '../redact/redactor.js';
 import { INSTRUMENTATION_SCOPE } from '../semconv/attributes.js';
 import { VERSION } from '../version.js';
 import { AuditMetrics } from './metrics.js';

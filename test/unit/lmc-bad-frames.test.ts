@@ -15,7 +15,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { captureContent, truncateUtf8 } from '../../src/audit/content.js';
 import { escapeForLog } from '../../src/security/escape.js';
 import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
-import { createDefaultRedactor } from '../../src/security/redact/rules.js';
+import { createDefaultRedactor } from '../../src/redact/rules.js';
 import { LmcConnection } from '../../src/openinterpreter/lmc-client.js';
 import { TurnDriver, type TurnResult } from '../../src/openinterpreter/turn-driver.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';

@@ -1,4 +1,4 @@
-import { asciiBytes } from '../utf8-bytes.js';
+import { asciiBytes } from './utf8-bytes.js';
 import { BASE64_MIN, HEX, rememberTokenRuns, TOKEN } from './token-runs.js';
 
 /**
