@@ -39,7 +39,7 @@ export { renderText as renderVerifyText, renderJson as renderVerifyJson } from '
 export { createChainFactory, loadIntegrityKeys, SessionChain } from './security/integrity/chain.js';
 export { loadPseudonymizer, Pseudonymizer } from './redact/pseudonym.js';
 export { createRedactor, createDefaultRedactor, REDACTION_RULES_VERSION } from './redact/rules.js';
-export { generateKeyFiles } from './security/keygen.js';
+export { generateKeyFiles } from './keys/keygen.js';
 export { readAuditFiles } from './read/otlp-files.js';
 export { assembleSessions } from './read/sessions.js';
 

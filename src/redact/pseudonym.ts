@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseKeySpec, type KeySpec } from '../security/keyspec.js';
+import { parseKeySpec, type KeySpec } from '../keys/keyspec.js';
 
 /** A keyed-hash key for user pseudonyms; kept apart from integrity keys. */
 export interface PseudonymKey {

@@ -34,7 +34,7 @@ import { approvalFor } from '../../src/openinterpreter/approval.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
-import { generateKeyFiles } from '../../src/security/keygen.js';
+import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';

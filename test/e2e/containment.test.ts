@@ -13,7 +13,7 @@ import { AuditedInterpreter } from '../../src/openinterpreter/audited-interprete
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { register, type AuditHandle } from '../../src/otel/register.js';
-import { generateKeyFiles } from '../../src/security/keygen.js';
+import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 
 const root = mkdtempSync(join(tmpdir(), 'oi-contain-e2e-'));

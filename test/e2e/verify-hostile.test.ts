@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/security/canonical-json.js';
 import { SessionChain } from '../../src/security/integrity/chain.js';
-import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
+import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { CLI, run } from '../helpers/cli.js';
 import { forge, parseBody, realTrail, type Body } from '../helpers/forger.js';

@@ -4,7 +4,7 @@ import { canonicalize, type JsonObject } from '../../src/security/canonical-json
 import { GENESIS_HASH, sha256Hex } from '../../src/security/hash.js';
 import { createChainFactory } from '../../src/security/integrity/chain.js';
 import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';
-import { generateSigningKey, loadIntegrityKeys, type SigningKey } from '../../src/security/integrity/keys.js';
+import { generateSigningKey, loadIntegrityKeys, type SigningKey } from '../../src/keys/integrity-keys.js';
 import { eventsMerkleRoot } from '../../src/security/integrity/merkle.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import type { ParsedRecord, VerifyOptions } from '../../src/verify/verify.js';

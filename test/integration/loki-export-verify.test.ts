@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
-import { generateKeyFiles } from '../../src/security/keygen.js';
+import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 import { runCli } from '../helpers/cli.js';
 import { LOKI_DEFAULT_LIMITS, LokiStandin } from '../helpers/loki-standin.js';

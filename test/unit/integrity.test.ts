@@ -17,7 +17,7 @@ import {
   parsePublicKey,
   parseSigningKey,
   seedAt,
-} from '../../src/security/integrity/keys.js';
+} from '../../src/keys/integrity-keys.js';
 import {
   eventsMerkleRoot,
   inclusionProof,

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
+import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { loadPseudonymizer, Pseudonymizer, PSEUDONYM_KDF_INFO } from '../../src/redact/pseudonym.js';
 
 const HEX32 = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';

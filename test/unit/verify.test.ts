@@ -3,7 +3,7 @@ import { canonicalize, type JsonObject } from '../../src/security/canonical-json
 import { sha256Hex } from '../../src/security/hash.js';
 import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';
 import { SessionChain, type SealedEvent } from '../../src/security/integrity/chain.js';
-import { generateSigningKey, loadIntegrityKeys, type IntegrityKeys } from '../../src/security/integrity/keys.js';
+import { generateSigningKey, loadIntegrityKeys, type IntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { eventsMerkleRoot } from '../../src/security/integrity/merkle.js';
 import { macHex, nextMacKey } from '../../src/security/integrity/ratchet.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../../src/semconv/events.js';

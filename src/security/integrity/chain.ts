@@ -12,7 +12,7 @@ import {
   SeedRatchet,
   type IntegrityKeys,
   type MacSeed,
-} from './keys.js';
+} from '../../keys/integrity-keys.js';
 import { MerkleAccumulator } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 
@@ -263,4 +263,4 @@ export function createChainFactory(
   return (sessionId) => new SessionChain({ ...options, sessionId, keys });
 }
 
-export { loadIntegrityKeys, ephemeralIntegrityKeys, type IntegrityKeys, type LoadIntegrityKeysOptions } from './keys.js';
+export { loadIntegrityKeys, ephemeralIntegrityKeys, type IntegrityKeys, type LoadIntegrityKeysOptions } from '../../keys/integrity-keys.js';

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { GENESIS_HASH, sha256Hex } from '../../security/hash.js';
 import { signingInput, verifyText } from '../../security/integrity/checkpoint.js';
-import { normalizePublicKey, parsePublicKey } from '../../security/integrity/keys.js';
+import { normalizePublicKey, parsePublicKey } from '../../keys/integrity-keys.js';
 import { eventsMerkleRoot } from '../../security/integrity/merkle.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import type { Problem } from '../types.js';

@@ -10,7 +10,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeSecret, parseKeySpec } from '../keyspec.js';
+import { decodeSecret, parseKeySpec } from './keyspec.js';
 
 /**
  * Integrity keys of one process:
