@@ -18,7 +18,7 @@ export { captureContent, type CapturedContent } from './audit/content.js';
 export { resolveConfig, DEFAULT_CONFIG, type AuditConfig, type AuditConfigInput, type CaptureMode, type CaptureConfig } from './config/config.js';
 export * as semconv from './semconv/attributes.js';
 export { AUDIT_EVENTS, AUDIT_EVENT_NAMES, RISK_LEVELS, type AuditEventName, type RiskLevel } from './semconv/events.js';
-export { canonicalize, type JsonValue, type JsonObject } from './security/canonical-json.js';
+export { canonicalize, type JsonValue, type JsonObject } from './record/canonical-json.js';
 
 // Open Interpreter integration
 export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './openinterpreter/audited-interpreter.js';

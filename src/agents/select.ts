@@ -6,7 +6,7 @@ import { AuditedRustInterpreter, type AuditedRustInterpreterOptions } from './ru
 import { AuditedInterpreter, type AuditedInterpreterOptions } from '../openinterpreter/audited-interpreter.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
 import type { TurnResult } from '../openinterpreter/turn-driver.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 export const AGENT_KINDS = ['classic', 'rust'] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];

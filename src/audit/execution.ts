@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import { sha256Hex } from '../security/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';

@@ -1,8 +1,8 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from '@opentelemetry/api-logs';
 import type { AuditConfig, CaptureMode } from '../config/config.js';
-import type { JsonObject, JsonValue } from '../security/canonical-json.js';
-import { escapeForLog } from '../security/escape.js';
+import type { JsonObject, JsonValue } from '../record/canonical-json.js';
+import { escapeForLog } from '../record/escape.js';
 import type { SessionChain } from '../security/integrity/chain.js';
 import type { Redactor } from '../redact/redactor.js';
 import * as A from '../semconv/attributes.js';

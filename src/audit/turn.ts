@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import { sha256Hex } from '../security/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';

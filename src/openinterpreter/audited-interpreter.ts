@@ -1,6 +1,6 @@
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 import type { LlmProxy } from '../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc-client.js';
 import { resolveContainment, type ContainmentOptions } from './contained-spawn.js';

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { AuditExecution } from '../audit/execution.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditTurn } from '../audit/turn.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 import { InputError } from '../read/otlp-files.js';
 import { detectExecutionError } from './execution-errors.js';
 

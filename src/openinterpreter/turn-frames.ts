@@ -7,7 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { AuditExecution, RiskAssessment } from '../audit/execution.js';
 import type { AuditTurn } from '../audit/turn.js';
-import { escapeForLog } from '../security/escape.js';
+import { escapeForLog } from '../record/escape.js';
 import type { CodeBlock } from './code-binding.js';
 import { detectExecutionError } from './execution-errors.js';
 import { PROTOCOL_ERROR_FORMAT } from './lmc-client.js';

@@ -1,4 +1,4 @@
-import { escapeForLog } from '../security/escape.js';
+import { escapeForLog } from '../record/escape.js';
 
 /**
  * Every string of a value escaped for a terminal: control characters (ESC, CSI, OSC 52, C1), bidi

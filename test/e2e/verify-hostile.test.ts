@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalize } from '../../src/security/canonical-json.js';
+import { canonicalize } from '../../src/record/canonical-json.js';
 import { SessionChain } from '../../src/security/integrity/chain.js';
 import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';

@@ -1,6 +1,6 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { lossDeclarer, QueueLossCollector } from '../../src/otel/loss-declaration.js';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
 import { GENESIS_HASH, sha256Hex } from '../../src/security/hash.js';
 import { createChainFactory } from '../../src/security/integrity/chain.js';
 import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';

@@ -16,7 +16,7 @@ import { generateAll, repoRoot } from '../../src/grafana/generate.js';
 import { bodyNamesRule, lokiName } from '../../src/grafana/queries.js';
 import * as A from '../../src/semconv/attributes.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
-import { escapeForLog } from '../../src/security/escape.js';
+import { escapeForLog } from '../../src/record/escape.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 
 const root = repoRoot();

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
 import { GENESIS_HASH, sha256Hex } from '../../src/security/hash.js';
 import { signingInput } from '../../src/security/integrity/checkpoint.js';
 import { createChainFactory, SessionChain, type SealedEvent } from '../../src/security/integrity/chain.js';

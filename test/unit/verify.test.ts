@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
 import { sha256Hex } from '../../src/security/hash.js';
 import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';
 import { SessionChain, type SealedEvent } from '../../src/security/integrity/chain.js';

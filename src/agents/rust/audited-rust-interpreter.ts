@@ -11,7 +11,7 @@ import type { LlmProxy } from '../../llm-proxy/proxy.js';
 import { AUDIT_WEAKENING_SETTINGS } from '../../openinterpreter/audited-interpreter.js';
 import { createSessionDetector } from '../../openinterpreter/session-detector.js';
 import type { ApprovalHook, TurnResult } from '../../openinterpreter/turn-driver.js';
-import type { JsonValue } from '../../security/canonical-json.js';
+import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
 import { ensureRustAgent, type RustAgentBinary } from './binary.js';
 import { startHookServer, type HookServer } from './hook-server.js';

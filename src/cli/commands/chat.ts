@@ -10,7 +10,7 @@ import { createPolicy, policyByName, type HoldContext } from '../../detect/polic
 import type { ApprovalHook } from '../../openinterpreter/turn-driver.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type ScriptedModel } from '../../demo/scripted-model.js';
-import { escapeForLog } from '../../security/escape.js';
+import { escapeForLog } from '../../record/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { progress } from '../style.js';

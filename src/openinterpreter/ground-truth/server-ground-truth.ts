@@ -4,7 +4,7 @@
  */
 import { emitGroundTruth, observeExecutions, type AuditExecution } from '../../audit/execution.js';
 import type { AuditSession } from '../../audit/session.js';
-import type { JsonObject } from '../../security/canonical-json.js';
+import type { JsonObject } from '../../record/canonical-json.js';
 import { isInside } from '../sandbox.js';
 import { assessExec, assessSensitive, MASS_DELETE_THRESHOLD, RULE_MASS_DELETE } from './assess.js';
 import { SensitivePaths } from './sensitive-paths.js';

@@ -1,7 +1,7 @@
-import { canonicalize, type JsonObject } from '../canonical-json.js';
+import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
 import { GENESIS_HASH, sha256 } from '../hash.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../../semconv/events.js';
-import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from './body.js';
+import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from '../../record/body.js';
 import { SIGNATURE_ALG, signText, type CheckpointData, type CheckpointReason } from './checkpoint.js';
 import {
   deriveSessionMacKey,
@@ -16,7 +16,7 @@ import {
 import { MerkleAccumulator } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 
-export { BODY_VERSION } from './body.js';
+export { BODY_VERSION } from '../../record/body.js';
 
 /**
  * Integrity scheme published in every session start (docs/integrity.md). 2: loss declarations

@@ -1,4 +1,4 @@
-import type { JsonObject } from '../../security/canonical-json.js';
+import type { JsonObject } from '../../record/canonical-json.js';
 import { GENESIS_HASH } from '../../security/hash.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import { VERIFY_LIMITS, type Problem } from '../types.js';

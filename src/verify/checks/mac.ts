@@ -1,4 +1,4 @@
-import { canonicalize, type JsonObject } from '../../security/canonical-json.js';
+import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
 import { deriveSessionMacKey, macCommitment, nextSeed, normalizePublicKey } from '../../keys/integrity-keys.js';
 import { macHex, nextMacKey } from '../../security/integrity/ratchet.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';

@@ -1,4 +1,4 @@
-import { canonicalize, type JsonObject, type JsonValue } from '../canonical-json.js';
+import { canonicalize, type JsonObject, type JsonValue } from './canonical-json.js';
 
 /** Body schema version. Bump when a field changes meaning. */
 export const BODY_VERSION = 1;
