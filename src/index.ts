@@ -36,7 +36,7 @@ export { createPolicy, policy, policyByName, approveAll, approveNone, type HoldC
 // Evidence
 export { verifySessions, type SessionReport, type VerifyOptions } from './verify/verify.js';
 export { renderText as renderVerifyText, renderJson as renderVerifyJson } from './verify/report.js';
-export { createChainFactory, loadIntegrityKeys, SessionChain } from './security/integrity/chain.js';
+export { createChainFactory, loadIntegrityKeys, SessionChain } from './integrity/chain.js';
 export { loadPseudonymizer, Pseudonymizer } from './redact/pseudonym.js';
 export { createRedactor, createDefaultRedactor, REDACTION_RULES_VERSION } from './redact/rules.js';
 export { generateKeyFiles } from './keys/keygen.js';

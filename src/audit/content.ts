@@ -1,7 +1,7 @@
 import type { CaptureMode } from '../config/config.js';
 import type { JsonObject } from '../record/canonical-json.js';
 import { escapeForLog } from '../record/escape.js';
-import { sha256Hex } from '../security/hash.js';
+import { sha256Hex } from '../integrity/hash.js';
 import type { RedactionResult, Redactor } from '../redact/redactor.js';
 import { UTF8_MEMO_MAX_CHARS, utf8Bytes } from '../redact/utf8-bytes.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { trace, type Attributes, type TracerProvider } from '@opentelemetry/api';
 import { logs, type LoggerProvider } from '@opentelemetry/api-logs';
 import { resolveConfig, type AuditConfig, type AuditConfigInput } from '../config/config.js';
-import { createChainFactory, loadIntegrityKeys, type SessionChain } from '../security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys, type SessionChain } from '../integrity/chain.js';
 import { loadPseudonymizer, type Pseudonymizer } from '../redact/pseudonym.js';
 import { createDefaultRedactor } from '../redact/rules.js';
 import type { Redactor } from '../redact/redactor.js';

@@ -3,7 +3,7 @@ import type { Logger } from '@opentelemetry/api-logs';
 import type { AuditConfig, CaptureMode } from '../config/config.js';
 import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import { escapeForLog } from '../record/escape.js';
-import type { SessionChain } from '../security/integrity/chain.js';
+import type { SessionChain } from '../integrity/chain.js';
 import type { Redactor } from '../redact/redactor.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';

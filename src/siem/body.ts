@@ -4,7 +4,7 @@
  */
 import { bundledRules, type DetectionRule } from '../detect/engine.js';
 import { canonicalize, type JsonObject, type JsonValue } from '../record/canonical-json.js';
-import { sha256Hex } from '../security/hash.js';
+import { sha256Hex } from '../integrity/hash.js';
 import { isAuditEventName, RISK_LEVELS, type AuditEventName, type RiskLevel } from '../semconv/events.js';
 
 /** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}`. */

@@ -22,7 +22,7 @@ import { AuditedInterpreter } from '../../src/openinterpreter/audited-interprete
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type ScriptedFaults, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';
 import type { LmcChunk, TurnResult } from '../../src/openinterpreter/turn-driver.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { verifySessions, type SessionReport } from '../../src/verify/verify.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';

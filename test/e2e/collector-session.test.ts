@@ -35,7 +35,7 @@ import { AuditedInterpreter } from '../../src/openinterpreter/audited-interprete
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
 import { generateKeyFiles } from '../../src/keys/keygen.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import {

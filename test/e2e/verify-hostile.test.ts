@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/record/canonical-json.js';
-import { SessionChain } from '../../src/security/integrity/chain.js';
+import { SessionChain } from '../../src/integrity/chain.js';
 import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { CLI, run } from '../helpers/cli.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 import { runCli } from '../helpers/cli.js';

@@ -14,7 +14,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { captureContent, truncateUtf8 } from '../../src/audit/content.js';
 import { escapeForLog } from '../../src/record/escape.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { createDefaultRedactor } from '../../src/redact/rules.js';
 import { LmcConnection } from '../../src/openinterpreter/lmc-client.js';
 import { TurnDriver, type TurnResult } from '../../src/openinterpreter/turn-driver.js';

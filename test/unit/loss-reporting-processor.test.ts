@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { lossDeclarer, QueueLossCollector } from '../../src/otel/loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from '../../src/otel/loss-reporting-processor.js';
-import { createChainFactory } from '../../src/security/integrity/chain.js';
+import { createChainFactory } from '../../src/integrity/chain.js';
 import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { verifySessions } from '../../src/verify/verify.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SessionChain } from '../../src/security/integrity/chain.js';
+import { SessionChain } from '../../src/integrity/chain.js';
 import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { exitCodeFor, renderJson, renderText, summarize } from '../../src/verify/report.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { sha256 } from '../hash.js';
+import { sha256 } from './hash.js';
 
 /**
  * RFC 6962 §2.1 Merkle Tree Hash (as used by Certificate Transparency):

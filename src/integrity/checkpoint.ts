@@ -1,5 +1,5 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
+import { canonicalize, type JsonObject } from '../record/canonical-json.js';
 
 export type CheckpointReason = 'count' | 'interval' | 'idle' | 'end';
 

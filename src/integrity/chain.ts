@@ -1,7 +1,7 @@
-import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
-import { GENESIS_HASH, sha256 } from '../hash.js';
-import { AUDIT_EVENTS, type AuditEventName } from '../../semconv/events.js';
-import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from '../../record/body.js';
+import { canonicalize, type JsonObject } from '../record/canonical-json.js';
+import { GENESIS_HASH, sha256 } from './hash.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from '../record/body.js';
 import { SIGNATURE_ALG, signText, type CheckpointData, type CheckpointReason } from './checkpoint.js';
 import {
   deriveSessionMacKey,
@@ -12,11 +12,11 @@ import {
   SeedRatchet,
   type IntegrityKeys,
   type MacSeed,
-} from '../../keys/integrity-keys.js';
+} from '../keys/integrity-keys.js';
 import { MerkleAccumulator } from './merkle.js';
 import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 
-export { BODY_VERSION } from '../../record/body.js';
+export { BODY_VERSION } from '../record/body.js';
 
 /**
  * Integrity scheme published in every session start (docs/integrity.md). 2: loss declarations
@@ -263,4 +263,4 @@ export function createChainFactory(
   return (sessionId) => new SessionChain({ ...options, sessionId, keys });
 }
 
-export { loadIntegrityKeys, ephemeralIntegrityKeys, type IntegrityKeys, type LoadIntegrityKeysOptions } from '../../keys/integrity-keys.js';
+export { loadIntegrityKeys, ephemeralIntegrityKeys, type IntegrityKeys, type LoadIntegrityKeysOptions } from '../keys/integrity-keys.js';
