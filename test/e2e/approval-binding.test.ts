@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { approvalFor } from '../../src/approval/modes.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';

@@ -17,7 +17,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { approvalFor } from '../../src/approval/modes.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type ScriptedFaults, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';

@@ -30,7 +30,7 @@ import {
 } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AuditRecorder } from '../../src/audit/recorder.js';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { approvalFor } from '../../src/approval/modes.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { approvalFor } from '../../src/approval/modes.js';
 import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';

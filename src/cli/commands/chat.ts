@@ -6,7 +6,7 @@ import { register } from '../../otel/register.js';
 import { AuditedInterpreter } from '../../openinterpreter/audited-interpreter.js';
 import { routeOfModel, type LlmRoute } from '../../openinterpreter/llm-routing.js';
 import type { LmcChunk, TurnResult } from '../../openinterpreter/turn-driver.js';
-import { createPolicy, policyByName, type HoldContext } from '../../detect/policy.js';
+import { createPolicy, policyByName, type HoldContext } from '../../approval/policy.js';
 import type { ApprovalHook } from '../../openinterpreter/turn-driver.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type ScriptedModel } from '../../demo/scripted-model.js';

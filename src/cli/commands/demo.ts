@@ -5,7 +5,7 @@ import { register } from '../../otel/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../keys/keygen.js';
 import { AGENT_KINDS, agentStartMessage, startAgent } from '../../agents/select.js';
 import { ensureOpenInterpreter, isOpenInterpreterInstalled, openInterpreterVenvDir } from '../../openinterpreter/venv.js';
-import { approvalFor, APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { approvalFor, APPROVAL_MODES } from '../../approval/modes.js';
 import { DEMO_SCRIPT } from '../../demo/demo-script.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type Script } from '../../demo/scripted-model.js';

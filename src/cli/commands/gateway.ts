@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { register } from '../../otel/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { parseTokensDocument } from '../../gateway/tokens.js';
-import { APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { APPROVAL_MODES } from '../../approval/modes.js';
 import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
 import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 

@@ -1,5 +1,5 @@
-import { policyByName, type HoldCallback } from '../detect/policy.js';
-import type { ApprovalHook } from './turn-driver.js';
+import { policyByName, type HoldCallback } from './policy.js';
+import type { ApprovalHook } from '../openinterpreter/turn-driver.js';
 
 export const APPROVAL_MODES = ['all', 'none', 'policy'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];
