@@ -21,12 +21,12 @@ export { AUDIT_EVENTS, AUDIT_EVENT_NAMES, RISK_LEVELS, type AuditEventName, type
 export { canonicalize, type JsonValue, type JsonObject } from './record/canonical-json.js';
 
 // Open Interpreter integration
-export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './openinterpreter/audited-interpreter.js';
-export { TurnDriver, type ApprovalHook, type BlockForApproval, type LmcChunk, type TurnResult } from './openinterpreter/turn-driver.js';
+export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './agents/classic/audited-interpreter.js';
+export { TurnDriver, type ApprovalHook, type BlockForApproval, type LmcChunk, type TurnResult } from './agents/classic/lmc/turn-driver.js';
 export { startLlmProxy, type LlmProxy, type LlmProxyOptions } from './llm-proxy/proxy.js';
-export { startInterpreterServer, type InterpreterServer } from './openinterpreter/supervisor.js';
-export { ensureOpenInterpreter } from './openinterpreter/venv.js';
-export { importConversation } from './openinterpreter/import.js';
+export { startInterpreterServer, type InterpreterServer } from './agents/classic/process/supervisor.js';
+export { ensureOpenInterpreter } from './agents/classic/process/venv.js';
+export { importConversation } from './agents/classic/import.js';
 export { startGateway, type Gateway, type GatewayOptions } from './gateway/gateway.js';
 
 // Detection and policy

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { approvalFor } from '../../src/approval/modes.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway } from '../../src/gateway/gateway.js';
 import { approvalFor } from '../../src/approval/modes.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { DEMO_MARKERS, DEMO_SCRIPT } from '../../src/demo/demo-script.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedFaults, type ScriptedModel } from '../../src/demo/scripted-model.js';

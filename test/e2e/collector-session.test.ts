@@ -31,7 +31,7 @@ import {
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { approvalFor } from '../../src/approval/modes.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
 import { generateKeyFiles } from '../../src/keys/keygen.js';

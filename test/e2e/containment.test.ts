@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalFor } from '../../src/approval/modes.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { register, type AuditHandle } from '../../src/otel/register.js';

@@ -13,7 +13,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemoryLogRecordExporter, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { register, type AuditHandle } from '../../src/otel/register.js';
-import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/openinterpreter/turn-driver.js';
+import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {

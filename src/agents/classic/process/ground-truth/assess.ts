@@ -3,9 +3,9 @@
  * detection as proposed code (its argv as a shell command line), and a program the approved code does not
  * name is "unaccounted". Either raises a ground-truth finding, whether or not the source passed the gate.
  */
-import { detectCode } from '../../detect/engine.js';
-import { detectProcess } from '../../detect/executed.js';
-import { maxRisk, type RiskLevel } from '../../semconv/events.js';
+import { detectCode } from '../../../../detect/engine.js';
+import { detectProcess } from '../../../../detect/executed.js';
+import { maxRisk, type RiskLevel } from '../../../../semconv/events.js';
 import { programName, type ProcessRecord, type SensitiveRecord } from './tracker.js';
 
 export interface ExecAssessment {

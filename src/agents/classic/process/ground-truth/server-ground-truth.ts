@@ -2,9 +2,9 @@
  * Execution ground truth for one Open Interpreter server: strace output (StraceReader) → attribution
  * (GroundTruthTracker) → audit events in the execution span of the block that was running (observeExecutions).
  */
-import { emitGroundTruth, observeExecutions, type AuditExecution } from '../../audit/execution.js';
-import type { AuditSession } from '../../audit/session.js';
-import type { JsonObject } from '../../record/canonical-json.js';
+import { emitGroundTruth, observeExecutions, type AuditExecution } from '../../../../audit/execution.js';
+import type { AuditSession } from '../../../../audit/session.js';
+import type { JsonObject } from '../../../../record/canonical-json.js';
 import { isInside } from '../sandbox.js';
 import { assessExec, assessSensitive, MASS_DELETE_THRESHOLD, RULE_MASS_DELETE } from './assess.js';
 import { SensitivePaths } from './sensitive-paths.js';

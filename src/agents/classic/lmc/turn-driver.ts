@@ -1,8 +1,8 @@
-import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../audit/execution.js';
-import type { AuditSession } from '../audit/session.js';
-import type { AuditTurn, TurnOutcome } from '../audit/turn.js';
+import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../../audit/execution.js';
+import type { AuditSession } from '../../../audit/session.js';
+import type { AuditTurn, TurnOutcome } from '../../../audit/turn.js';
 import { bindToConfirmation, CODE_REWRITTEN_RULE, type CodeBlock } from './code-binding.js';
-import type { SessionDetector } from './session-detector.js';
+import type { SessionDetector } from '../session-detector.js';
 import { assessBlock, TurnFrames, type LmcChunk } from './turn-frames.js';
 
 export type { LmcChunk } from './turn-frames.js';

@@ -1,4 +1,4 @@
-import { MAX_SCAN_CHARS } from '../detect/engine.js';
+import { MAX_SCAN_CHARS } from '../../../detect/engine.js';
 
 /** First and last characters of a block's output scanned for an error (the error patterns are not linear). */
 const ERROR_SCAN_CHARS = 16 * 1024;

@@ -1,5 +1,5 @@
-import type { RiskAssessment } from '../audit/execution.js';
-import { detectCode, detectInput, detectOutput, TaintContext, type DetectionResult } from '../detect/engine.js';
+import type { RiskAssessment } from '../../audit/execution.js';
+import { detectCode, detectInput, detectOutput, TaintContext, type DetectionResult } from '../../detect/engine.js';
 
 /** Detection for one session: the taint rule needs what this session's output and input showed earlier. */
 export interface SessionDetector {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { AuditExecution } from '../audit/execution.js';
-import type { AuditRecorder } from '../audit/recorder.js';
-import type { AuditTurn } from '../audit/turn.js';
-import type { JsonValue } from '../record/canonical-json.js';
-import { InputError } from '../read/otlp-files.js';
-import { detectExecutionError } from './execution-errors.js';
+import type { AuditExecution } from '../../audit/execution.js';
+import type { AuditRecorder } from '../../audit/recorder.js';
+import type { AuditTurn } from '../../audit/turn.js';
+import type { JsonValue } from '../../record/canonical-json.js';
+import { InputError } from '../../read/otlp-files.js';
+import { detectExecutionError } from './lmc/execution-errors.js';
 
 /** One message of a saved Open Interpreter conversation (its LMC history format). */
 interface SavedMessage {

@@ -22,8 +22,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from './llm-routing.js';
-import { onTerminationSignal } from '../setup/signals.js';
+import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from '../llm-routing.js';
+import { onTerminationSignal } from '../../../setup/signals.js';
 import type { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { containedCommand, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';

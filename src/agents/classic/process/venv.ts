@@ -33,11 +33,11 @@ const SETUP_STEP_PREFIX = '[setup-openinterpreter]';
 const OUTPUT_LINES_KEPT_FOR_ERRORS = 25;
 
 /**
- * The repository root. This file runs as src/openinterpreter/venv.ts (tests) or dist/openinterpreter/venv.js
- * (built package); both are two levels below the root.
+ * The repository root. This file runs as src/agents/classic/process/venv.ts (tests) or
+ * dist/agents/classic/process/venv.js (built package); both are four levels below the root.
  */
 export function repoRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 }
 
 /**

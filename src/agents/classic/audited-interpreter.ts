@@ -1,14 +1,14 @@
-import type { AuditRecorder } from '../audit/recorder.js';
-import type { AuditSession, SessionOutcome } from '../audit/session.js';
-import type { JsonValue } from '../record/canonical-json.js';
-import type { LlmProxy } from '../llm-proxy/proxy.js';
-import { LmcConnection } from './lmc-client.js';
-import { resolveContainment, type ContainmentOptions } from './contained-spawn.js';
-import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './supervisor.js';
+import type { AuditRecorder } from '../../audit/recorder.js';
+import type { AuditSession, SessionOutcome } from '../../audit/session.js';
+import type { JsonValue } from '../../record/canonical-json.js';
+import type { LlmProxy } from '../../llm-proxy/proxy.js';
+import { LmcConnection } from './lmc/lmc-client.js';
+import { resolveContainment, type ContainmentOptions } from './process/contained-spawn.js';
+import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './process/supervisor.js';
 import { createSessionDetector } from './session-detector.js';
-import { readPendingBlock } from './pending-block.js';
-import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './turn-driver.js';
-import { ensureOpenInterpreter } from './venv.js';
+import { readPendingBlock } from './lmc/pending-block.js';
+import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
+import { ensureOpenInterpreter } from './process/venv.js';
 
 /**
  * Settings a client may never change through oi-audit: each would let code run unapproved, hide what

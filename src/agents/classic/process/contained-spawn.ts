@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { containmentFromEnv } from '../config/config.js';
+import { containmentFromEnv } from '../../../config/config.js';
 import { ownSecretPaths } from './ground-truth/sensitive-paths.js';
 import { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { findStrace } from './ground-truth/strace-reader.js';

@@ -5,14 +5,14 @@
  * (`decide`) and when the turn is over (`complete`).
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { AuditExecution, RiskAssessment } from '../audit/execution.js';
-import type { AuditTurn } from '../audit/turn.js';
-import { escapeForLog } from '../record/escape.js';
+import type { AuditExecution, RiskAssessment } from '../../../audit/execution.js';
+import type { AuditTurn } from '../../../audit/turn.js';
+import { escapeForLog } from '../../../record/escape.js';
 import type { CodeBlock } from './code-binding.js';
 import { detectExecutionError } from './execution-errors.js';
 import { PROTOCOL_ERROR_FORMAT } from './lmc-client.js';
 import { OutputWindow } from './output-window.js';
-import type { SessionDetector } from './session-detector.js';
+import type { SessionDetector } from '../session-detector.js';
 
 /** One LMC chunk as the Open Interpreter server sends it (validated to be a JSON object). */
 export interface LmcChunk {
