@@ -12,7 +12,7 @@ import { loadScriptSync, startScriptedModel, type Script } from '../../demo/scri
 import type { TurnResult } from '../../agents/classic/lmc/turn-driver.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
-import { renderSession } from '../../view/timeline.js';
+import { renderSession } from '../timeline.js';
 import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { createStyle, progress } from '../style.js';

@@ -1,4 +1,4 @@
-import type { Style } from '../cli/style.js';
+import type { Style } from './style.js';
 import type { CodeView, SessionView } from '../read/sessions.js';
 
 const EXCERPT_LINES = 12;
