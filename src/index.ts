@@ -1,5 +1,5 @@
 /// <reference types="node" preserve="true" />
-export { register, getAuditRecorder, getAuditHandle, type AuditHandle, type RegisterOptions, type SinkKind } from './otel/register.js';
+export { register, getAuditRecorder, getAuditHandle, type AuditHandle, type RegisterOptions, type SinkKind } from './setup/register.js';
 export { FileLogRecordExporter, FileSpanExporter, LOGS_FILE, TRACES_FILE } from './otel/file-sink.js';
 export { AuditRecorder, type AuditRecorderOptions } from './audit/recorder.js';
 export { AuditSession, type OpenSessionOptions, type SessionOutcome, type ErrorInfo, type ErrorSource } from './audit/session.js';

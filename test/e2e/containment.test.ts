@@ -12,7 +12,7 @@ import { approvalFor } from '../../src/approval/modes.js';
 import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
-import { register, type AuditHandle } from '../../src/otel/register.js';
+import { register, type AuditHandle } from '../../src/setup/register.js';
 import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 

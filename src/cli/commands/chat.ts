@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
-import { register } from '../../otel/register.js';
+import { register } from '../../setup/register.js';
 import { AuditedInterpreter } from '../../agents/classic/audited-interpreter.js';
 import { routeOfModel, type LlmRoute } from '../../agents/classic/llm-routing.js';
 import type { LmcChunk, TurnResult } from '../../agents/classic/lmc/turn-driver.js';

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { register } from '../../otel/register.js';
+import { register } from '../../setup/register.js';
 import { generateKeyFiles, keyFilePaths, keyFilesEnv } from '../../keys/keygen.js';
 import { AGENT_KINDS, agentStartMessage, startAgent } from '../../agents/select.js';
 import { ensureOpenInterpreter, isOpenInterpreterInstalled, openInterpreterVenvDir } from '../../agents/classic/process/venv.js';

@@ -1,6 +1,6 @@
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { readFileSync } from 'node:fs';
-import { register } from '../../otel/register.js';
+import { register } from '../../setup/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { parseTokensDocument } from '../../gateway/tokens.js';
 import { APPROVAL_MODES } from '../../approval/modes.js';

@@ -1,4 +1,4 @@
-import { register } from '../../otel/register.js';
+import { register } from '../../setup/register.js';
 import { importConversation, type ImportResult } from '../../agents/classic/import.js';
 import { EXIT_OK, UsageError, stringOption, type CommandSpec } from '../args.js';
 

@@ -10,15 +10,15 @@ import { MeterProvider as SdkMeterProvider, PeriodicExportingMetricReader, type 
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { AuditMetrics } from '../audit/metrics.js';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
-import { onTerminationSignal } from '../setup/signals.js';
+import { onTerminationSignal } from './signals.js';
 import { resolveConfig, type AuditConfigInput, type EnvVars } from '../config/config.js';
-import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv } from './file-sink.js';
-import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-declaration.js';
-import { LossReportingBatchLogRecordProcessor } from './loss-reporting-processor.js';
-import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from './otlp-sender.js';
-import { Spool } from './spool.js';
-import { SpoolingExporter, type LossReport } from './spooling-exporter.js';
-import { auditWarning } from './warn.js';
+import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv } from '../otel/file-sink.js';
+import { identifyLogRecord, lossDeclarer, QueueLossCollector } from '../otel/loss-declaration.js';
+import { LossReportingBatchLogRecordProcessor } from '../otel/loss-reporting-processor.js';
+import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from '../otel/otlp-sender.js';
+import { Spool } from '../otel/spool.js';
+import { SpoolingExporter, type LossReport } from '../otel/spooling-exporter.js';
+import { auditWarning } from '../otel/warn.js';
 
 /** OTLP export timeout register() gives its exporters when OTEL_EXPORTER_OTLP_(<SIGNAL>_)TIMEOUT is not set (see below). */
 export const DEFAULT_OTLP_EXPORT_TIMEOUT_MS = 2_000;
