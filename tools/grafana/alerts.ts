@@ -2,8 +2,8 @@
  * Alert rules, generated from the detection rule table, in two forms that say the same thing:
  * Grafana-managed alerting provisioning, and Loki ruler rules (Prometheus format, LogQL in `expr`).
  */
-import type { DetectionRule, RuleFile } from '../detect/engine.js';
-import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+import type { DetectionRule, RuleFile } from '../../src/detect/engine.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../../src/semconv/events.js';
 import { bodyNamesRule, countOver, events, FOLDER_TITLE, L, LOKI_UID, SEL, uncoveredEvents } from './queries.js';
 
 export interface AlertSpec {

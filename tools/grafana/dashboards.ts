@@ -3,8 +3,8 @@
  * (type-only import: nothing from @grafana/schema is needed at run time).
  */
 import type { Dashboard, DataSourceRef, FieldColorModeId, Panel, VariableModel } from '@grafana/schema';
-import { AUDIT_EVENTS } from '../semconv/events.js';
-import type { RuleFile } from '../detect/engine.js';
+import { AUDIT_EVENTS } from '../../src/semconv/events.js';
+import type { RuleFile } from '../../src/detect/engine.js';
 import { bodyNamesRule, countOver, DASHBOARD_UIDS, events, L, lineRegex, LOKI_UID, SEL, TEMPO_UID, TRACEQL, uncoveredEvents } from './queries.js';
 
 const LOKI: DataSourceRef = { type: 'loki', uid: LOKI_UID };

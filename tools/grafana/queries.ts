@@ -22,8 +22,8 @@ import {
   ATTR_SERVICE_NAME,
   ATTR_SESSION_ID,
   ATTR_TURN_INDEX,
-} from '../semconv/attributes.js';
-import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+} from '../../src/semconv/attributes.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../../src/semconv/events.js';
 
 export const LOKI_UID = 'loki';
 export const TEMPO_UID = 'tempo';

@@ -1,8 +1,8 @@
 /**
  * Writes the Grafana provisioning, dashboards and alert rules from code and the detection rule table.
  *
- *   node dist/grafana/generate.js          write the files under the repository root
- *   node dist/grafana/generate.js --check  exit 1 if a checked-in file differs from what would be written
+ *   npm run grafana            write the files under the repository root
+ *   npm run grafana -- --check exit 1 if a checked-in file differs from what would be written
  *
  * A development tool: it needs the `yaml` dev dependency, which the library itself never loads.
  */
@@ -10,7 +10,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { bundledRules, type RuleFile } from '../detect/engine.js';
+import { bundledRules, type RuleFile } from '../../src/detect/engine.js';
 import { grafanaAlerting, lokiRules } from './alerts.js';
 import { securityDashboard, sessionDashboard, sessionsDashboard } from './dashboards.js';
 import { DASHBOARD_UIDS, FOLDER_TITLE, FOLDER_UID, L, LOKI_UID, TEMPO_UID } from './queries.js';
@@ -131,7 +131,7 @@ export function generateAll(rules: RuleFile = bundledRules()): GeneratedFile[] {
   ];
 }
 
-/** The repository root, from this module's location (src/grafana or dist/grafana). */
+/** The repository root, from this module's location (tools/grafana). */
 export function repoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
