@@ -131,28 +131,27 @@ export async function openNetworkBridge(p: { outPorts: number[]; inPorts: number
 
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
+  // Half-open on both sides: a peer that ends its writing still gets the answer (pipe() passes each end on).
   const relay = (client: Socket, upstream: Socket): void => {
     sockets.add(client);
     sockets.add(upstream);
-    const done = (): void => {
+    const fail = (): void => {
       client.destroy();
       upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
     };
-    client.on('error', done).on('close', done);
-    upstream.on('error', done).on('close', done);
+    client.on('error', fail).on('close', () => sockets.delete(client));
+    upstream.on('error', fail).on('close', () => sockets.delete(upstream));
     client.pipe(upstream);
     upstream.pipe(client);
   };
   try {
     for (const port of p.outPorts) {
-      const server = createServer((client) => relay(client, connect({ host: '127.0.0.1', port })));
+      const server = createServer({ allowHalfOpen: true }, (client) => relay(client, connect({ host: '127.0.0.1', port, allowHalfOpen: true })));
       await listen(server, { path: join(outDir, `${port}.sock`) });
       servers.push(server);
     }
     for (const port of p.inPorts) {
-      const server = createServer((client) => relay(client, connect({ path: join(inDir, `${port}.sock`) })));
+      const server = createServer({ allowHalfOpen: true }, (client) => relay(client, connect({ path: join(inDir, `${port}.sock`), allowHalfOpen: true })));
       await listen(server, { host: '127.0.0.1', port });
       servers.push(server);
     }
