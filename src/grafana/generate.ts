@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { bundledRules, type RuleFile } from '../detect/engine.js';
 import { grafanaAlerting, lokiRules } from './alerts.js';
 import { securityDashboard, sessionDashboard, sessionsDashboard } from './dashboards.js';
+import { PROMETHEUS_UID, PROMETHEUS_VERSION, prometheusRules } from './prometheus.js';
 import { DASHBOARD_UIDS, FOLDER_TITLE, FOLDER_UID, L, LOKI_UID, TEMPO_UID } from './queries.js';
 
 export interface GeneratedFile {
@@ -65,6 +66,16 @@ export function datasources(): Record<string, unknown> {
           traceQuery: { timeShiftEnabled: true, spanStartTimeShift: '-1h', spanEndTimeShift: '1h' },
           streamingEnabled: { search: true },
         },
+      },
+      {
+        // The app's GenAI and audit metrics and the Collector's own (collector-config/prometheus.yml scrapes both).
+        name: 'Prometheus',
+        type: 'prometheus',
+        uid: PROMETHEUS_UID,
+        access: 'proxy',
+        url: 'http://prometheus:9090',
+        editable: false,
+        jsonData: { httpMethod: 'POST', timeInterval: '15s', prometheusType: 'Prometheus', prometheusVersion: PROMETHEUS_VERSION },
       },
       {
         name: 'Loki',
@@ -121,13 +132,14 @@ function json(doc: unknown): string {
 /** Every generated file, in a stable order. */
 export function generateAll(rules: RuleFile = bundledRules()): GeneratedFile[] {
   return [
-    { path: 'grafana/provisioning/datasources/datasources.yaml', content: yamlFile('Grafana datasources: Tempo (traces) and Loki (audit logs), linked both ways.', datasources()) },
+    { path: 'grafana/provisioning/datasources/datasources.yaml', content: yamlFile('Grafana datasources: Tempo (traces) and Loki (audit logs), linked both ways; Prometheus (usage, latency, pipeline metrics).', datasources()) },
     { path: 'grafana/provisioning/dashboards/dashboards.yaml', content: yamlFile(`Grafana dashboard provider: the JSON files of grafana/dashboards, mounted at ${DASHBOARDS_MOUNT}.`, dashboardProvider()) },
     { path: `grafana/dashboards/sessions.json`, content: json(sessionsDashboard()) },
     { path: `grafana/dashboards/session.json`, content: json(sessionDashboard()) },
     { path: `grafana/dashboards/security.json`, content: json(securityDashboard(rules)) },
     { path: 'grafana/provisioning/alerting/rules.yaml', content: yamlFile(`Grafana-managed alert rules for oi-audit (rule table ${rules.version}).`, grafanaAlerting(rules)) },
     { path: 'grafana/loki-rules/oi-audit.yaml', content: yamlFile(`Loki ruler alert rules for oi-audit (rule table ${rules.version}); install under <ruler dir>/<tenant>/, e.g. /loki/rules/fake/ with auth disabled.`, lokiRules(rules)) },
+    { path: 'grafana/prometheus-rules/oi-audit.yaml', content: yamlFile('Prometheus alert rules for the audit pipeline (the Collector\'s own telemetry); loaded by collector-config/prometheus.yml.', prometheusRules()) },
   ];
 }
 

@@ -204,7 +204,9 @@ describe('back ends and docker-compose.yml (by construction)', () => {
   it('docker-compose.yml: pinned official images, mounted files exist, health checks, the Collector runs otelcol.yaml', () => {
     const compose = load(join(REPO_ROOT, 'docker-compose.yml'));
     const s = compose.services as Record<string, Doc>;
-    expect(Object.keys(s).sort()).toEqual(['alertmanager', 'grafana', 'loki', 'otel-collector', 'tempo']);
+    expect(Object.keys(s).sort()).toEqual(['alertmanager', 'grafana', 'loki', 'otel-collector', 'prometheus', 'tempo']);
+    expect(s.prometheus!.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(s.alertmanager!.image).toMatch(/^prom\/alertmanager:v\d+\.\d+\.\d+$/);
     expect(s['otel-collector']!.image).toMatch(/^otel\/opentelemetry-collector-contrib:0\.145\.0$/);
     expect(s.tempo!.image).toMatch(/^grafana\/tempo:\d+\.\d+\.\d+$/);
     expect(s.loki!.image).toMatch(/^grafana\/loki:\d+\.\d+\.\d+$/);

@@ -7,12 +7,13 @@ import { generateAll, repoRoot, staleFiles } from '../../src/grafana/generate.js
 describe('generated Grafana files', () => {
   const files = generateAll();
 
-  it('covers provisioning, dashboards, Grafana alerting and Loki ruler rules', () => {
+  it('covers provisioning, dashboards, Grafana alerting, Loki ruler and Prometheus rules', () => {
     expect(files.map((f) => f.path).sort()).toEqual([
       'grafana/dashboards/security.json',
       'grafana/dashboards/session.json',
       'grafana/dashboards/sessions.json',
       'grafana/loki-rules/oi-audit.yaml',
+      'grafana/prometheus-rules/oi-audit.yaml',
       'grafana/provisioning/alerting/rules.yaml',
       'grafana/provisioning/dashboards/dashboards.yaml',
       'grafana/provisioning/datasources/datasources.yaml',
@@ -27,7 +28,7 @@ describe('generated Grafana files', () => {
     const stale = staleFiles(repoRoot(), files);
     if (stale.length > 0) {
       const first = files.find((f) => f.path === stale[0])!;
-      let onDisk = '';
+      let onDisk: string;
       try {
         onDisk = readFileSync(join(repoRoot(), first.path), 'utf8');
       } catch {
