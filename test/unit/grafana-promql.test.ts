@@ -250,6 +250,28 @@ describe('usage, latency and cost panels', () => {
 
 // ---------------------------------------------------------------- datasource, prometheus.yml, compose
 
+describe('Prometheus alert rules', () => {
+  const rules = (parseYaml(files.get('grafana/prometheus-rules/oi-audit.yaml')!) as { groups: Array<{ rules: Array<Record<string, any>> }> }).groups[0]!.rules;
+
+  it('carry a severity the Alertmanager routes and a playbook link to a heading of docs/playbooks.md', () => {
+    const doc = read('docs/playbooks.md');
+    const anchors = new Set([...doc.matchAll(/^#{1,4} (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\s-]/g, '').replace(/\s/g, '-')));
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['OiAuditLokiRefusedRecords', 'OiAuditLokiBacklogStuck']));
+    for (const r of rules) {
+      expect(['critical', 'high', 'warning']).toContain(r.labels.severity);
+      expect(r.labels.source).toBe('oi-audit');
+      expect(anchors, `${r.alert} → ${r.annotations.playbook}`).toContain(String(r.annotations.playbook).replace(/^docs\/playbooks\.md#/, ''));
+    }
+  });
+
+  it('read the Loki exporter\'s refusals and its queue', () => {
+    const byName = new Map(rules.map((r) => [r.alert, String(r.expr)]));
+    expect(byName.get('OiAuditLokiRefusedRecords')).toContain(`${COLLECTOR_METRICS.sendFailedLogRecords}{job="otelcol", exporter="otlp_http/loki"}`);
+    expect(byName.get('OiAuditLokiBacklogStuck')).toContain(COLLECTOR_METRICS.queueSize);
+    expect(byName.get('OiAuditLokiBacklogStuck')).toContain(COLLECTOR_METRICS.sentLogRecords);
+  });
+});
+
 describe('Prometheus provisioning and configuration', () => {
   const ds = parseYaml(files.get('grafana/provisioning/datasources/datasources.yaml')!) as Record<string, any>;
   const prom = parseYaml(read('collector-config/prometheus.yml')) as Record<string, any>;
