@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { COLLECTOR_METRICS, LOKI_EXPORTER, SCRAPE_JOBS } from '../../src/grafana/prometheus.js';
+import { COLLECTOR_METRICS, LOKI_EXPORTER, SCRAPE_JOBS } from '../../tools/grafana/prometheus.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import {
   OTELCOL_CONFIG,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { APP_METRICS, promBaseName, promSeriesNames } from '../../src/grafana/prometheus.js';
+import { APP_METRICS, promBaseName, promSeriesNames } from '../../tools/grafana/prometheus.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { OTELCOL_CONFIG, ensureCollectorBinary, freePorts, otelcolEnv, startCollector, tempDir, waitFor } from '../helpers/collector-stack.js';
 import { LOKI_DEFAULT_LIMITS, LokiStandin } from '../helpers/loki-standin.js';

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { AuditMetrics } from '../../src/audit/metrics.js';
 import { AuditRecorder } from '../../src/audit/recorder.js';
-import { generateAll, repoRoot } from '../../src/grafana/generate.js';
+import { generateAll, repoRoot } from '../../tools/grafana/generate.js';
 import {
   APP_METRICS,
   APP_RESOURCE_LABELS,
@@ -28,7 +28,7 @@ import {
   promSeriesNames,
   type AppMetric,
   type MetricKind,
-} from '../../src/grafana/prometheus.js';
+} from '../../tools/grafana/prometheus.js';
 import * as M from '../../src/semconv/metrics.js';
 
 const root = repoRoot();
