@@ -40,9 +40,9 @@ const COLLECTOR_CONFIGS = ALL.filter((p) => isCollectorConfig(load(p)));
 const rel = (p: string): string => relative(COLLECTOR_CONFIG_DIR, p);
 
 describe('collector-config/', () => {
-  it('every YAML file is classified: Collector configs, the ocb manifest, the Tempo and Loki configs', () => {
+  it('every YAML file is classified: Collector configs, the ocb manifest, the Tempo, Loki, Alertmanager and Prometheus configs (the last two run by alert-delivery.test.ts)', () => {
     const others = ALL.filter((p) => !COLLECTOR_CONFIGS.includes(p)).map(rel);
-    expect(others.sort()).toEqual(['alertmanager.yml', 'builder-config.yaml', 'loki.yaml', 'tempo-3.yaml', 'tempo.yaml']);
+    expect(others.sort()).toEqual(['alertmanager.yml', 'builder-config.yaml', 'loki.yaml', 'prometheus.yml', 'tempo-3.yaml', 'tempo.yaml']);
     expect(COLLECTOR_CONFIGS.map(rel)).toEqual(
       expect.arrayContaining([
         'otelcol.yaml',
