@@ -17,6 +17,7 @@ import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-decl
 import { LossReportingBatchLogRecordProcessor } from './loss-reporting-processor.js';
 import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from './otlp-sender.js';
 import { Spool } from './spool.js';
+import { parseRecipient } from '../at-rest/keys.js';
 import { SpoolingExporter, type LossReport } from './spooling-exporter.js';
 import { auditWarning } from './warn.js';
 
@@ -172,7 +173,16 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
     const logsSender = new OtlpSender({ signal: 'logs', ...target, timeoutMillis: exportTimeout('LOGS', env) });
     endpoint = logsSender.url;
     const spoolDir = resolve(config.spoolDir);
-    const spool = (signal: string) => new Spool({ dir: join(spoolDir, signal), maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync });
+    // With a recipient the spool is encrypted too (README "At rest": replayed from memory, or by `spool replay`).
+    const spoolRecipient = env.OI_AUDIT_AT_REST_RECIPIENT;
+    const spool = (signal: string) =>
+      new Spool({
+        dir: join(spoolDir, signal),
+        maxBytes: config.spoolMaxBytes,
+        fsync: config.spoolFsync,
+        ...(spoolRecipient ? { recipient: parseRecipient(spoolRecipient) } : {}),
+        onProblem: (message) => auditWarning(message, stderr),
+      });
     // The spool keeps serialised requests, so the exporters' serialisers are used directly (the exporter
     // packages do not expose theirs): a replayed request is the one that would have been sent.
     const serializeSpans = (spans: ReadableSpan[]): OtlpRequest => ({
