@@ -12,7 +12,8 @@ import { AuditMetrics } from '../audit/metrics.js';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { onTerminationSignal } from '../setup/signals.js';
 import { resolveConfig, type AuditConfigInput, type EnvVars } from '../config/config.js';
-import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv } from './file-sink.js';
+import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv, type SinkMaintenanceEvent } from './file-sink.js';
+import { SinkMaintenanceLog } from './sink-maintenance.js';
 import { identifyLogRecord, lossDeclarer, QueueLossCollector } from './loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from './loss-reporting-processor.js';
 import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from './otlp-sender.js';
@@ -149,6 +150,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
   let sinkDir: string | undefined;
   let endpoint: string | undefined;
   let logSpool: SpoolingExporter<ReadableLogRecord> | undefined;
+  let maintenanceLog: SinkMaintenanceLog | undefined;
   const spools: Array<{ signal: string; pendingBytes: () => number }> = [];
   // Losses are declared in the chain of the session they hit (once the recorder exists).
   let declareLoss: (report: LossReport) => void = () => {};
@@ -157,7 +159,21 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
   if (sink === 'file') {
     sinkDir = resolve(config.sinkDir);
     // Unbatched: each record is written before the call returns (see file-sink.ts).
-    const sinkFiles = sinkFileOptionsFromEnv(process.env);
+    const fromEnv = sinkFileOptionsFromEnv(process.env);
+    // Rotations and deletions by retention are recorded in the sink's maintenance stream (sink-maintenance.ts).
+    const log = fromEnv.rotateBytes || fromEnv.retentionDays ? new SinkMaintenanceLog(sinkDir, fromEnv.atRestRecipient, { ...options.recorder, config }) : undefined;
+    maintenanceLog = log;
+    const sinkFiles = {
+      ...fromEnv,
+      onMaintenance: (e: SinkMaintenanceEvent) => {
+        fromEnv.onMaintenance?.(e);
+        try {
+          log?.record(e);
+        } catch (error) {
+          auditWarning(`sink maintenance not recorded: ${(error as Error).message}`, stderr);
+        }
+      },
+    };
     spanProcessor = new SimpleSpanProcessor(new FileSpanExporter(sinkDir, sinkFiles));
     logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir, sinkFiles) });
     metricExporter = new FileMetricExporter(sinkDir);
@@ -302,6 +318,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
         // The user's providers are flushed, never shut down (they are the app's).
         await flushAll().catch(() => undefined);
         await Promise.all([ownTracerProvider?.shutdown(), ownLoggerProvider?.shutdown(), ownMeterProvider?.shutdown()]);
+        await maintenanceLog?.shutdown().catch(() => undefined);
         process.removeListener('beforeExit', onBeforeExit);
         removeSignalStep?.();
         if (current === handle) current = undefined;

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { generateAtRestKeyPair, IDENTITY_PREFIX } from '../../src/at-rest/keys.js';
 import { loadSodium } from '../../src/at-rest/sodium.js';
 import { decryptSegments, SegmentEncryptor, SegmentError } from '../../src/at-rest/segments.js';
-import { FileLogRecordExporter, type SinkMaintenanceEvent } from '../../src/otel/file-sink.js';
+import { FileLogRecordExporter, MAINTENANCE_FILE, type SinkMaintenanceEvent } from '../../src/otel/file-sink.js';
+import { SinkMaintenanceLog } from '../../src/otel/sink-maintenance.js';
+import { applyRetentionEvidence } from '../../src/verify/retention.js';
 import { CORRUPT_DIR, SEALED_DIR, Spool } from '../../src/otel/spool.js';
 import { readAuditFiles } from '../../src/read/otlp-files.js';
 import { verifySessions } from '../../src/verify/verify.js';
@@ -206,5 +208,73 @@ describe('encrypted spool', () => {
     expect(got).toEqual([...got].sort((x, y) => x - y));
     expect(readdirSync(join(dir, CORRUPT_DIR))).toHaveLength(1);
     expect(spool.isEmpty).toBe(true);
+  });
+});
+
+describe('sink maintenance stream', () => {
+  it('records each rotation (with the sessions a file holds) and each deletion by retention, chained and signed; verify reads a retention deletion as such, not as a loss', async () => {
+    const { pair, identity, sodium } = await keyPair();
+    const dir = mkdtempSync(join(tmpdir(), 'oi-maint-'));
+    const keys = loadIntegrityKeys({ macSeed: Buffer.alloc(32, 7) });
+    const chainFactory = createChainFactory(keys, { checkpointEvery: 50 });
+    // The deleted start carried the signing key: the rest is checked against the pinned key.
+    const verifyKeys = { macSeed: Buffer.alloc(32, 7), trustedPublicKeys: [keys.signing.publicKeyRaw] };
+    const log = new SinkMaintenanceLog(dir, pair.recipient, { chainFactory });
+    const sink = (retentionDays: number) => {
+      const exporter = new FileLogRecordExporter(dir, { atRestRecipient: pair.recipient, rotateBytes: 40_000, retentionDays, onMaintenance: (e) => log.record(e) });
+      const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter })] });
+      return { exporter, recorder: new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, chainFactory }) };
+    };
+    const first = sink(0);
+    const old = first.recorder.openSession({ userId: 'alice', model: 'm', policy: 'policy' });
+    for (let t = 0; t < 150; t++) old.startTurn(`confidential question number ${t}`).end('complete');
+    old.end();
+    await first.exporter.shutdown();
+    const rotatedFiles = readdirSync(dir).filter((f) => /^logs\..*Z/.test(f)).sort();
+    expect(rotatedFiles.length).toBeGreaterThanOrEqual(3);
+    // The oldest rotated file ages past retention; the next sink's first rotation deletes it.
+    const past = new Date(Date.now() - 90 * 86_400_000);
+    utimesSync(join(dir, rotatedFiles[0]!), past, past);
+    const second = sink(30);
+    const s2 = second.recorder.openSession({ userId: 'bob', model: 'm', policy: 'policy' });
+    for (let t = 0; t < 80; t++) s2.startTurn(`more ${t}`).end('complete');
+    s2.end();
+    await second.exporter.shutdown();
+    await log.shutdown();
+    expect(readdirSync(dir)).not.toContain(rotatedFiles[0]);
+    expect(readFileSync(join(dir, MAINTENANCE_FILE), 'utf8')).not.toContain('logs.');
+
+    const data = readAuditFiles([dir], { atRest: { identity, sodium } });
+    const reports = verifySessions(data.logs, verifyKeys);
+    const bodies = data.logs.map((l) => JSON.parse(l.body) as { session: string; event: string; data: Record<string, unknown> });
+    const maint = bodies.filter((b) => b.event === 'oi_audit.sink.maintenance');
+    expect(maint.filter((b) => b.data.action === 'rotated').length).toBeGreaterThanOrEqual(3);
+    const deletion = maint.find((b) => b.data.action === 'deleted_by_retention');
+    expect(String(deletion?.data.file)).toContain(rotatedFiles[0]);
+    const maintSessions = new Set(maint.map((b) => b.session));
+    for (const r of reports.filter((x) => maintSessions.has(x.session))) expect(r.status, JSON.stringify(r.problems)).toBe('valid');
+
+    // Without the maintenance evidence the old session's head is simply gone: INVALID.
+    const oldReport = reports.find((r) => r.session === old.id)!;
+    expect(oldReport.status).toBe('invalid');
+    expect(oldReport.problems.some((p) => p.code === 'missing_start')).toBe(true);
+    // With it, the gap is a recorded retention deletion: no error left, and it says so.
+    const explained = applyRetentionEvidence(reports, data.logs).find((r) => r.session === old.id)!;
+    expect(explained.problems.filter((p) => p.severity === 'error'), JSON.stringify(explained.problems)).toEqual([]);
+    expect(explained.problems.some((p) => p.code === 'deleted_by_retention')).toBe(true);
+    expect(explained.status).toBe('valid');
+
+    // A gap retention does not explain stays an error: drop a record from the newest file's range.
+    const kept = data.logs.filter((l) => {
+      const b = JSON.parse(l.body) as { session: string; seq: number };
+      return !(b.session === old.id && b.seq === oldReport.lastSeq! - 3);
+    });
+    const tampered = applyRetentionEvidence(verifySessions(kept, verifyKeys), kept).find((r) => r.session === old.id)!;
+    expect(tampered.status).toBe('invalid');
+    // A forged deletion record (not authenticated) explains nothing.
+    const forgedBody = JSON.stringify({ ...JSON.parse(data.logs.find((l) => l.body.includes('deleted_by_retention'))!.body), session: 'forged-session' });
+    const forged = [...data.logs.filter((l) => !l.body.includes('oi_audit.sink.maintenance') || l.body.includes('"rotated"')), { ...data.logs[0]!, body: forgedBody }];
+    const forgedReports = applyRetentionEvidence(verifySessions(forged, verifyKeys), forged);
+    expect(forgedReports.find((r) => r.session === old.id)!.status).toBe('invalid');
   });
 });
