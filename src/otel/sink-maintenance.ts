@@ -1,7 +1,7 @@
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import { FileLogRecordExporter, MAINTENANCE_FILE, type SinkMaintenanceEvent } from './file-sink.js';
 
 /** The user id of maintenance sessions (pseudonymised like any other). */

@@ -16,7 +16,7 @@ import { applyRetentionEvidence } from '../../src/verify/retention.js';
 import { CORRUPT_DIR, SEALED_DIR, Spool } from '../../src/otel/spool.js';
 import { readAuditFiles } from '../../src/read/otlp-files.js';
 import { verifySessions } from '../../src/verify/verify.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';

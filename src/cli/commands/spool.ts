@@ -3,7 +3,7 @@ import { loadAtRestIdentity } from '../../at-rest/keys.js';
 import { OtlpSender } from '../../otel/otlp-sender.js';
 import { replaySpoolDir } from '../../otel/spool-replay.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, stringOption, type CommandSpec } from '../args.js';
-import { escapeForLog } from '../../security/escape.js';
+import { escapeForLog } from '../../record/escape.js';
 
 /** Paths and messages may hold anything (a directory name from the host): escaped for the terminal. */
 const escapeText = (text: string): string => escapeForLog(text).replace(/\n/g, '\\n');
