@@ -452,8 +452,8 @@ export class Spool {
 }
 
 const NEWLINE = Buffer.from('\n');
-/** Room counted for a segment header line (sealed key and stream header, base64): about 180 bytes. */
-const HEADER_BYTES = 256;
+/** Room counted for a segment header line (sealed key and stream header, base64: 279 bytes with its newline) and the final message. */
+const HEADER_BYTES = 320;
 
 function isEncryptedSegment(data: Buffer): boolean {
   return data.length >= SEGMENT_MARKER.length && isEncryptedText(data.subarray(0, SEGMENT_MARKER.length).toString('latin1'));
