@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { parseRecipient } from '../../at-rest/keys.js';
-import { closedArchiveFiles, sealArchiveFile, type SealedFile } from '../../at-rest/seal-archive.js';
+import { closedArchiveFiles, sealArchiveFile, type SealedFile } from '../../archive/seal.js';
 import { loadSodium } from '../../at-rest/sodium.js';
 import { escapeForLog } from '../../record/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, stringOption, type CommandSpec } from '../args.js';

@@ -3,8 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { readRequestDocuments } from '../read/otlp-files.js';
-import { SegmentEncryptor, SegmentReader } from './segments.js';
-import type { Sodium } from './sodium.js';
+import { SegmentEncryptor, SegmentReader } from '../at-rest/segments.js';
+import type { Sodium } from '../at-rest/sodium.js';
 
 /**
  * A rotated (closed) file of the Collector's archive: lumberjack renames the file it was writing to
