@@ -3,7 +3,7 @@
  * the security team: the files on the host hold none of the session's content, the identity reads and
  * verifies them, without it every reader refuses with exit 2, and a flipped byte is reported.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -72,7 +72,7 @@ describe('audit files encrypted at rest', () => {
 });
 
 describe('rotation, retention and the maintenance stream through register()', () => {
-  it('an app with the encrypted file sink rotating small files: every session verifies VALID across them, and each rotation is a signed maintenance record', async () => {
+  it('an app with the encrypted file sink rotating small files: sessions VALID across them, each rotation a signed maintenance record; retention deletes the oldest, records it, and verify explains the gap (exit 0)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oi-at-rest-rotate-'));
     const sink = join(dir, 'logs');
     // No OTLP endpoint: the embedded file sink.
@@ -106,5 +106,22 @@ describe('rotation, retention and the maintenance stream through register()', ()
     const rotations = docs.filter((d) => d.event.action === 'oi_audit.sink.maintenance');
     expect(rotations.length).toBe(files.filter((f) => /^logs\..+Z(-\d+)?\.jsonl$/.test(f)).length);
     expect(rotations.every((d) => d.oi_audit.maintenance?.action === 'rotated')).toBe(true);
-  }, 120_000);
+
+    // The oldest rotated file (it holds the session's start) ages past retention; the next run deletes it.
+    const oldest = files.filter((f) => /^logs\..+Z(-\d+)?\.jsonl$/.test(f)).sort()[0]!;
+    const past = new Date(Date.now() - 90 * 86_400_000);
+    utimesSync(join(sink, oldest), past, past);
+    const again = await run(process.execPath, [join(REPO_ROOT, 'test/fixtures/spool-app.mjs')], { cwd: REPO_ROOT, env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`sink deleted by retention: ${join(sink, oldest)}`);
+    expect(readdirSync(sink)).not.toContain(oldest);
+    const after = await runCli(['verify', sink, '--json', '--key', join(keys, 'mac-seed'), '--public-key', join(keys, 'signing-key.pub.pem'), '--identity', join(keys, 'at-rest.identity')]);
+    const sessions = (JSON.parse(after.stdout) as { sessions: Array<{ session: string; status: string; problems: Array<{ code: string; severity: string }> }> }).sessions;
+    const first = sessions.find((r) => r.problems.some((p) => p.code === 'deleted_by_retention'));
+    // The gap is explained by the signed deletion record: a warning naming the file, no error of a loss.
+    expect(first, after.stdout.slice(0, 3000)).toBeDefined();
+    expect(first!.problems.filter((p) => p.severity === 'error')).toEqual([]);
+    expect(first!.status).toBe('valid');
+    expect(after.code, after.stdout.slice(0, 3000)).toBe(0);
+  }, 180_000);
 });
