@@ -202,7 +202,7 @@ export class AppServerConnection {
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }
