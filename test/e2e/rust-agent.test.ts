@@ -42,7 +42,7 @@ async function session(script: Script, faults?: ScriptedFaults, prepare?: (workD
   const approval = approvalFor('policy');
   const agent = await AuditedRustInterpreter.start({ recorder: h.recorder, proxy, userId: 'e2e-user', model: 'scripted', approve: approval.hook, policyName: approval.name, workDir, turnIdleTimeoutMs: 60_000 });
   cleanups.push(() => agent.close());
-  return { ...h, agent, workDir };
+  return { ...h, agent, workDir, model };
 }
 
 function expectCompleteTrail(bodies: Array<Record<string, any>>) {
@@ -143,6 +143,10 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     // aggregatedOutput; measured with a bare `ls`): a long listing is always seen.
     expect(outputOf(1)).toContain('bash');
     expect(of(AUDIT_EVENTS.error).filter((e) => e.data.source === 'protocol')).toEqual([]);
+    // No tool the session's hook and approvals would not cover is offered to the model: no sub-agents, no web search.
+    const offered = (s.model.requests[0] as { tools: Array<{ type: string; name?: string }> }).tools.map((t) => t.name ?? t.type);
+    expect(offered).toContain('exec_command');
+    expect(offered.filter((n) => /agent|web_search/.test(n))).toEqual([]);
   });
 
   it('Codex killed mid-command: the session ends process_died and the trail is complete', async () => {
