@@ -330,6 +330,15 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(refused.result.refusals[0].reason).toMatch(/refused/);
     expect(refused.result.refusals[0].rules.some((r: string) => r.startsWith('OIA-CRED'))).toBe(true);
     expect(readFileSync(join(workDir, RUST_CANARY), 'utf8')).toBe('alive');
+
+    // Settings never reach the agent; `stop` interrupts the running command.
+    alice.send({ type: 'settings', settings: { auto_run: true } });
+    expect((await alice.waitFor((m) => m.type === 'settings_refused')).keys).toEqual(['auto_run']);
+    alice.send({ type: 'user', content: 'Run the long job.' });
+    await alice.waitFor((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('long-started'));
+    alice.send({ type: 'stop' });
+    const stopped = await alice.waitFor((m) => m.type === 'turn_end' && m.result.executed === 1 && m.result.refused === 0 && m !== end);
+    expect(stopped.result.outcome).toBe('stopped');
     alice.ws.close();
     bob.ws.close();
     await waitUntil(() => gw.activeSessions === 0);
@@ -342,10 +351,12 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(decisions.map((d) => [d.data.decision, d.data.decider, d.data.gate])).toEqual([
       ['approved', 'user', 'pre_tool_use'],
       ['refused', 'user', 'pre_tool_use'],
+      ['approved', 'policy', 'pre_tool_use'],
     ]);
     expect(decisions[0]!.data.approver).toBe(h.recorder.pseudonymizer.pseudonymize('bob'));
     expect(decisions[0]!.data.binding_sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(of(AUDIT_EVENTS.commandExecuted)).toHaveLength(1);
+    expect(of(AUDIT_EVENTS.commandExecuted)).toHaveLength(2);
+    expect(of(AUDIT_EVENTS.settingsRefused)).toHaveLength(1);
     expect(of(AUDIT_EVENTS.sessionEnd)[0]!.data.outcome).toBe('complete');
   });
 

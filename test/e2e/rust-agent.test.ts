@@ -113,6 +113,18 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     expect(root.attributes['gen_ai.conversation.id']).toBe(s.agent.thread);
     expect(root.attributes['gen_ai.agent.version']).toBe(PINNED_CODEX_VERSION);
     for (const g of spans.filter((sp) => sp.name.startsWith('chat '))) expect(g.attributes['gen_ai.conversation.id']).toBe(s.agent.thread);
+    // The classic agent's trace shape (test/e2e/audited-session.test.ts): root → one prompt span per turn →
+    // its generations and executions; every record in the same trace.
+    expect(new Set(bodies.map((b) => b.trace_id))).toEqual(new Set([root.spanContext().traceId]));
+    const prompts = spans.filter((sp) => sp.name === 'oi_audit.prompt');
+    expect(prompts).toHaveLength(3);
+    for (const p of prompts) expect(p.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    const promptIds = new Set(prompts.map((p) => p.spanContext().spanId));
+    const generations = spans.filter((sp) => sp.name.startsWith('chat '));
+    const executions = spans.filter((sp) => sp.name.startsWith('execute_tool '));
+    expect(generations.length).toBeGreaterThanOrEqual(6);
+    expect(executions).toHaveLength(3);
+    for (const child of [...generations, ...executions]) expect(promptIds.has(child.parentSpanContext!.spanId)).toBe(true);
 
     const of = (event: string) => bodies.filter((b) => b.event === event);
     expect(of(AUDIT_EVENTS.userInput).map((b) => b.data.input.text)).toEqual(THREE_TURNS.turns.map((t) => t.user));
