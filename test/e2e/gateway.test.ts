@@ -380,6 +380,17 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(bodies.at(-1)!.event).toBe(AUDIT_EVENTS.integrityCheckpoint);
   });
 
+  it('gateway --agent: an unknown agent or a missing --work-root is a usage error (exit 2) before anything listens', async () => {
+    const env = { OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice` };
+    const bogus = await runCli(['gateway', '--agent', 'perl', '--upstream', 'http://127.0.0.1:9/v1', '--port', '0'], { env });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/classic|rust/);
+    const missing = await runCli(['gateway', '--agent', 'rust', '--work-root', join(tmpdir(), 'oi-gw-no-such-dir-0'), '--upstream', 'http://127.0.0.1:9/v1', '--port', '0'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--work-root');
+    expect(bogus.stderr + missing.stderr).not.toContain('listening');
+  });
+
   it('gateway --agent rust: SIGTERM with a connected client mid-turn, the built CLI exits 0 and every session verifies', async () => {
     const model = await startScriptedModel({ script: RUST_SCRIPT });
     cleanups.push(() => model.close());

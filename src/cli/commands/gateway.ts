@@ -1,5 +1,5 @@
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { register } from '../../otel/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { parseTokensDocument } from '../../gateway/tokens.js';
@@ -31,6 +31,14 @@ function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string
     users.set(token, { userId: user });
   }
   return users;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
@@ -119,6 +127,7 @@ agent binary is missing and cannot be installed, 2 usage error.`,
       }
     }
     const workRoot = stringOption(values, 'work-root');
+    if (workRoot !== undefined && !isDirectory(workRoot)) throw new UsageError(`--work-root ${JSON.stringify(workRoot)} is not a directory`);
     // Signals go through the one coordinator: sessions end first (this step), then the audit flushes
     // (register's step), then stray processes are killed; then the process exits 0 as --help promises.
     const audit = register({ warningsToStderr: true });
