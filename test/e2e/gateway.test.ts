@@ -265,7 +265,6 @@ const RUST_SCRIPT: Script = {
     { user: 'Say hi.', replies: ['Hi from the Rust agent.'] },
     { user: 'Show me my SSH key.', replies: ['Reading it.\n\n```shell\ncat ~/.ssh/id_rsa; echo read-attempted\n```\n', 'Done.'] },
     { user: 'Show me the AWS credentials.', replies: [`\`\`\`shell\ncat ~/.aws/credentials; rm -f ${RUST_CANARY}\n\`\`\`\n`, 'Refused.'] },
-    { user: 'Run the long job.', replies: ['```shell\necho long-started && sleep 120\n```\n', 'Done.'] },
   ],
 };
 
@@ -331,14 +330,9 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(refused.result.refusals[0].rules.some((r: string) => r.startsWith('OIA-CRED'))).toBe(true);
     expect(readFileSync(join(workDir, RUST_CANARY), 'utf8')).toBe('alive');
 
-    // Settings never reach the agent; `stop` interrupts the running command.
+    // Settings never reach the agent.
     alice.send({ type: 'settings', settings: { auto_run: true } });
     expect((await alice.waitFor((m) => m.type === 'settings_refused')).keys).toEqual(['auto_run']);
-    alice.send({ type: 'user', content: 'Run the long job.' });
-    await alice.waitFor((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('long-started'));
-    alice.send({ type: 'stop' });
-    const stopped = await alice.waitFor((m) => m.type === 'turn_end' && m.result.executed === 1 && m.result.refused === 0 && m !== end);
-    expect(stopped.result.outcome).toBe('stopped');
     alice.ws.close();
     bob.ws.close();
     await waitUntil(() => gw.activeSessions === 0);
@@ -351,30 +345,32 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(decisions.map((d) => [d.data.decision, d.data.decider, d.data.gate])).toEqual([
       ['approved', 'user', 'pre_tool_use'],
       ['refused', 'user', 'pre_tool_use'],
-      ['approved', 'policy', 'pre_tool_use'],
     ]);
     expect(decisions[0]!.data.approver).toBe(h.recorder.pseudonymizer.pseudonymize('bob'));
     expect(decisions[0]!.data.binding_sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(of(AUDIT_EVENTS.commandExecuted)).toHaveLength(2);
+    expect(of(AUDIT_EVENTS.commandExecuted)).toHaveLength(1);
     expect(of(AUDIT_EVENTS.settingsRefused)).toHaveLength(1);
     expect(of(AUDIT_EVENTS.sessionEnd)[0]!.data.outcome).toBe('complete');
   });
 
-  it('a client that disconnects mid-command: its session ends, the agent process is gone (checked by PID), the trail is complete', async () => {
+  it('a client that disconnects while its command is held: the hold ends refused, the session ends aborted, the agent process is gone (checked by PID)', async () => {
     const { gw, sessionBodies } = await rustGateway();
     const before = new Set(interpreterPids());
     const c = client(gw.url, ALICE);
     const ready = await c.waitFor((m) => m.type === 'ready');
     const pids = interpreterPids().filter((p) => !before.has(p));
     expect(pids.length).toBeGreaterThan(0);
-    c.send({ type: 'user', content: 'Run the long job.' });
-    await c.waitFor((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('long-started'));
+    // Held (no approver is connected): the turn waits inside Codex's PreToolUse hook.
+    c.send({ type: 'user', content: 'Show me my SSH key.' });
+    await c.waitFor((m) => m.type === 'approval_request');
     c.ws.close();
     await waitUntil(() => gw.activeSessions === 0);
     for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
     const bodies = sessionBodies().filter((b) => b.session === ready.session);
     expect(bodies.map((b) => b.seq)).toEqual(bodies.map((_, i) => i));
     expect(bodies.some((b) => b.event === AUDIT_EVENTS.error && b.data.type === 'client_disconnected')).toBe(true);
+    expect(bodies.filter((b) => b.event === AUDIT_EVENTS.approvalDecision).map((b) => b.data.decision)).toEqual(['refused']);
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.commandExecuted)).toBe(false);
     expect(bodies.at(-2)!.event).toBe(AUDIT_EVENTS.sessionEnd);
     expect(bodies.at(-2)!.data.outcome).toBe('aborted');
     expect(bodies.at(-1)!.event).toBe(AUDIT_EVENTS.integrityCheckpoint);
@@ -391,7 +387,7 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     expect(bogus.stderr + missing.stderr).not.toContain('listening');
   });
 
-  it('gateway --agent rust: SIGTERM with a connected client mid-turn, the built CLI exits 0 and every session verifies', async () => {
+  it('gateway --agent rust: SIGTERM with a connected client mid-turn (a command held), the built CLI exits 0 and every session verifies', async () => {
     const model = await startScriptedModel({ script: RUST_SCRIPT });
     cleanups.push(() => model.close());
     const dir = mkdtempSync(join(tmpdir(), 'oi-gw-rust-sink-'));
@@ -417,8 +413,8 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     await c.waitFor((m) => m.type === 'ready');
     c.send({ type: 'user', content: 'Say hi.' });
     await c.waitFor((m) => m.type === 'turn_end');
-    c.send({ type: 'user', content: 'Run the long job.' });
-    await c.waitFor((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('long-started'));
+    c.send({ type: 'user', content: 'Show me my SSH key.' });
+    await c.waitFor((m) => m.type === 'approval_request');
     child.kill('SIGTERM');
     const exit = await exited;
     expect(exit, stderr).toEqual({ code: 0, signal: null });

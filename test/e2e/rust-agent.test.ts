@@ -13,6 +13,7 @@ import { PINNED_CODEX_VERSION } from '../../src/agents/rust/binary.js';
 import { startScriptedModel, type Script, type ScriptedFaults } from '../../src/demo/scripted-model.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { isProcessAlive, processTree } from '../../src/openinterpreter/supervisor.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
@@ -162,13 +163,19 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
   });
 
   it('Codex killed mid-command: the session ends process_died and the trail is complete', async () => {
-    const s = await session({ turns: [{ user: 'Run the long job.', replies: ['```shell\necho long-started && sleep 120\n```\n', 'Done.'] }] });
+    // The command ignores the hang-up it would get when its terminal goes away with Codex.
+    const s = await session({ turns: [{ user: 'Run the long job.', replies: ["```shell\ntrap '' HUP; echo long-started && sleep 120\n```\n", 'Done.'] }] });
     const turn = s.agent.send('Run the long job.');
     await until(() => s.bodies().some((b) => b.event === AUDIT_EVENTS.commandExecuted), 'the command to start');
+    // The running command (Codex runs it in a session of its own): it must not outlive the killed agent.
+    await until(() => processTree(s.agent.pid).some((e) => e.pid !== s.agent.pid), 'the command process');
+    await new Promise((r) => setTimeout(r, 1_500)); // one refresh of the adapter's view of the tree
+    const below = processTree(s.agent.pid).map((e) => e.pid).filter((p) => p !== s.agent.pid);
     process.kill(s.agent.pid, 'SIGKILL');
     const result = await turn;
     expect(result.outcome).toBe('error');
     await s.agent.close();
+    await until(() => below.every((p) => !isProcessAlive(p)), 'the agent\'s commands to be gone', 10_000);
     const bodies = s.bodies();
     expectCompleteTrail(bodies);
     expect(bodies.at(-2)!.data.outcome).toBe('process_died');
