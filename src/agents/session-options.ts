@@ -4,7 +4,7 @@
  */
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { LlmProxy } from '../llm-proxy/proxy.js';
-import type { ApprovalHook, LmcChunk } from '../openinterpreter/turn-driver.js';
+import type { ApprovalHook, LmcChunk } from './classic/lmc/turn-driver.js';
 
 export interface AgentSessionOptions {
   recorder: AuditRecorder;

@@ -7,10 +7,10 @@
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { AuditTurn } from '../../audit/turn.js';
 import type { AgentSessionOptions } from '../session-options.js';
-import { AUDIT_WEAKENING_SETTINGS } from '../../openinterpreter/audited-interpreter.js';
-import { createSessionDetector } from '../../openinterpreter/session-detector.js';
-import type { LmcChunk, TurnResult } from '../../openinterpreter/turn-driver.js';
-import type { JsonValue } from '../../security/canonical-json.js';
+import { AUDIT_WEAKENING_SETTINGS } from '../classic/audited-interpreter.js';
+import { createSessionDetector } from '../classic/session-detector.js';
+import type { LmcChunk, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
 import { chunksOf } from './lmc-chunks.js';
 import { ensureRustAgent, type RustAgentBinary } from './binary.js';

@@ -21,10 +21,10 @@ import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../audit/e
 import type { AuditSession } from '../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../audit/turn.js';
 import { MAX_SCAN_CHARS } from '../../detect/engine.js';
-import type { SessionDetector } from '../../openinterpreter/session-detector.js';
-import type { ApprovalHook, TurnResult } from '../../openinterpreter/turn-driver.js';
-import type { JsonObject } from '../../security/canonical-json.js';
-import { escapeForLog } from '../../security/escape.js';
+import type { SessionDetector } from '../classic/session-detector.js';
+import type { ApprovalHook, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { JsonObject } from '../../record/canonical-json.js';
+import { escapeForLog } from '../../record/escape.js';
 import * as A from '../../semconv/attributes.js';
 import { maxRisk } from '../../semconv/events.js';
 import { bindingSha256, matchesApproved, modelCommand } from './binding.js';
