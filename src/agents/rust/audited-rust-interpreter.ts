@@ -12,7 +12,7 @@ import { createSessionDetector } from '../classic/session-detector.js';
 import type { LmcChunk, TurnResult } from '../classic/lmc/turn-driver.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
-import { chunksOf } from './lmc-chunks.js';
+import { LmcChunkMapper } from './lmc-chunks.js';
 import { ensureRustAgent, type RustAgentBinary } from './binary.js';
 import { startHookServer, type HookServer } from './hook-server.js';
 import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides, type SandboxMode, type SessionHome } from './home.js';
@@ -187,6 +187,7 @@ export class AuditedRustInterpreter {
   }
 
   private wire(onChunk: ((chunk: LmcChunk) => void) | undefined): void {
+    const chunks = new LmcChunkMapper();
     this.connection.onNotification((method, params) => {
       this.lastMessageAt = Date.now();
       try {
@@ -195,7 +196,7 @@ export class AuditedRustInterpreter {
         this.auditFailure(err);
       }
       // After recording: a client sees only what the trail already holds.
-      if (onChunk) for (const chunk of chunksOf(method, params)) onChunk(chunk);
+      if (onChunk) for (const chunk of chunks.chunksOf(method, params)) onChunk(chunk);
     });
     this.connection.onRequest((id, method, params) => {
       this.lastMessageAt = Date.now();
