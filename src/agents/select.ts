@@ -5,6 +5,7 @@
 import { AuditedRustInterpreter, type AuditedRustInterpreterOptions } from './rust/audited-rust-interpreter.js';
 import { AuditedInterpreter, type AuditedInterpreterOptions } from './classic/audited-interpreter.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
+import type { AgentSessionOptions } from './session-options.js';
 import type { TurnResult } from './classic/lmc/turn-driver.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
@@ -21,7 +22,10 @@ export interface AuditedAgent {
   close(outcome?: SessionOutcome): Promise<void>;
 }
 
-export type StartAgentOptions = AuditedInterpreterOptions & Partial<Pick<AuditedRustInterpreterOptions, 'sandbox' | 'turnIdleTimeoutMs' | 'hookTimeoutSec'>>;
+/** The shared options, plus each adapter's own (each takes only what it has; the classic agent's LLM settings and containment, the Rust agent's sandbox and timeouts). */
+export type StartAgentOptions = AgentSessionOptions &
+  Omit<AuditedInterpreterOptions, keyof AgentSessionOptions> &
+  Partial<Omit<AuditedRustInterpreterOptions, keyof AgentSessionOptions>>;
 
 /** What the progress line says is being started (and installed on first use). */
 export function agentStartMessage(kind: AgentKind): string {
@@ -33,7 +37,8 @@ export function agentStartMessage(kind: AgentKind): string {
 export async function startAgent(kind: AgentKind, options: StartAgentOptions): Promise<AuditedAgent> {
   if (kind === 'classic') return AuditedInterpreter.start(options);
   if (!options.workDir) throw new Error('--agent rust needs a work directory (the sandbox root of its commands)');
-  const { chunkTimeoutMs, onChunk, ...rest } = options;
-  void onChunk; // LMC chunks exist only for the classic agent
+  // Open Interpreter's LLM settings and containment have no Codex counterpart (its config is generated per session).
+  const { chunkTimeoutMs, llm: _llm, containment: _containment, ...rest } = options;
+  // The classic agent's "longest wait for the next chunk" is the Rust agent's idle timeout.
   return AuditedRustInterpreter.start({ ...rest, workDir: options.workDir, ...(chunkTimeoutMs && !options.turnIdleTimeoutMs ? { turnIdleTimeoutMs: chunkTimeoutMs } : {}) });
 }

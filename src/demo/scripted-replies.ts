@@ -11,7 +11,11 @@
  * the chat, Anthropic and Ollama forms call it. A Responses client is Codex, whose shell tool depends
  * on its model family (`exec_command` {cmd}, `shell_command` {command: string}, `shell` {command:
  * [argv]}, or the `local_shell` built-in): the tool is picked from those the request offers, and a
- * demo script's fenced code block becomes that tool's call (Codex has no text mode).
+ * demo script's fenced code block becomes that tool's call (Codex has no text mode). A block fenced as
+ * `patch` / `apply_patch` (or whose text opens with `*** Begin Patch`) is a file edit in Codex's patch format:
+ * it becomes a call of the `apply_patch` tool when the request offers one (a `custom` tool takes the patch as
+ * its `input`, a function tool as `{"input": patch}`), else the shell call `apply_patch <<'PATCH' … PATCH`,
+ * which Codex intercepts as the same edit (what it does for models it has no patch tool for).
  */
 import { encodeSseData, encodeSseEvent, SSE_DONE } from '../llm-proxy/sse.js';
 import { chunkContent, isPlainObject, type NormalizedReply } from './script.js';
@@ -148,7 +152,7 @@ function shq(s: string): string {
 }
 
 /** A reply's code as one shell command line: the fenced block or the tool call; Python runs through python3. */
-export function shellCommandOf(reply: NormalizedReply): { prose: string; command: string } | undefined {
+export function shellCommandOf(reply: NormalizedReply): { prose: string; command: string; patch?: string } | undefined {
   let language: string;
   let code: string;
   let prose = reply.content;
@@ -162,11 +166,28 @@ export function shellCommandOf(reply: NormalizedReply): { prose: string; command
     prose = (reply.content.slice(0, m.index) + reply.content.slice(m.index + m[0].length)).trim();
   }
   code = code.replace(/\n$/, '');
+  if (/^(patch|apply_patch)$/i.test(language) || code.trimStart().startsWith('*** Begin Patch')) {
+    let fence = 'PATCH';
+    while (code.split('\n').includes(fence)) fence += '_';
+    return { prose, command: `apply_patch <<'${fence}'\n${code}\n${fence}`, patch: code };
+  }
   const command = /^(python|py|python3)$/i.test(language) ? `python3 -c ${shq(code)}` : code;
   return { prose, command };
 }
 
-function responsesToolItem(body: Record<string, unknown>, command: string, callId: string, id: string): Record<string, unknown> {
+/** The `apply_patch` tool a Responses request offers: `custom` (freeform) or `function`, or undefined. */
+function patchToolOf(body: Record<string, unknown>): 'custom' | 'function' | undefined {
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  for (const t of tools) {
+    if (isPlainObject(t) && t.name === 'apply_patch' && (t.type === 'custom' || t.type === 'function')) return t.type;
+  }
+  return undefined;
+}
+
+function responsesToolItem(body: Record<string, unknown>, command: string, callId: string, id: string, patch?: string): Record<string, unknown> {
+  const patchTool = patch !== undefined ? patchToolOf(body) : undefined;
+  if (patchTool === 'custom') return { type: 'custom_tool_call', id, call_id: callId, name: 'apply_patch', input: patch, status: 'completed' };
+  if (patchTool === 'function') return { type: 'function_call', id, call_id: callId, name: 'apply_patch', arguments: JSON.stringify({ input: patch }), status: 'completed' };
   const { kind } = shellToolOf(body);
   const argv = ['bash', '-lc', command];
   if (kind === 'local_shell') return { type: 'local_shell_call', id, call_id: callId, status: 'completed', action: { type: 'exec', command: argv } };
@@ -180,7 +201,7 @@ export function renderResponses(p: ReplyPlan, body: Record<string, unknown>): Re
   const text = shell ? shell.prose : p.reply.content;
   const output: Record<string, unknown>[] = [];
   if (text) output.push({ type: 'message', id: `msg_scripted_${p.n}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] });
-  if (shell) output.push(responsesToolItem(body, shell.command, `call_scripted_${p.n}`, `fc_scripted_${p.n}`));
+  if (shell) output.push(responsesToolItem(body, shell.command, `call_scripted_${p.n}`, `fc_scripted_${p.n}`, shell.patch));
   const usage = { input_tokens: p.inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: p.outputTokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: p.inputTokens + p.outputTokens };
   const base = { id: respId, object: 'response', created_at: Math.floor(Date.now() / 1000), model: p.model };
   const whole = { ...base, status: 'completed', output, usage };

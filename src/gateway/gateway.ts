@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -6,7 +9,8 @@ import type { ApprovalInfo } from '../audit/execution.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { HoldCallback, HoldContext } from '../approval/policy.js';
 import { approvalFor, type ApprovalMode } from '../approval/modes.js';
-import { AuditedInterpreter, type InterpreterLlmSettings } from '../agents/classic/audited-interpreter.js';
+import type { InterpreterLlmSettings } from '../agents/classic/audited-interpreter.js';
+import { startAgent, type AgentKind, type AuditedAgent } from '../agents/select.js';
 import { startLlmProxy, type LlmProxy } from '../llm-proxy/proxy.js';
 import type { ApprovalHook } from '../agents/classic/lmc/turn-driver.js';
 import { parseClientMessage, type ClientMessage } from './client-protocol.js';
@@ -61,7 +65,14 @@ export interface GatewayOptions {
   allowSelfApproval?: boolean;
   /** How long a held block waits for an approver. Default 120 s (the policy's default). */
   holdTimeoutMs?: number;
-  /** Passed to each AuditedInterpreter (tests). */
+  /** Which Open Interpreter serves the sessions: `classic` (0.4.3, default) or `rust` (its code base, Codex 0.148.0). */
+  agent?: AgentKind;
+  /**
+   * Where each `rust` session gets its own new work directory (the sandbox's writable root of its commands).
+   * Default the system temp dir. The directories are kept: what the agent wrote there is the user's.
+   */
+  workRoot?: string;
+  /** Passed to each session's agent (tests): one work directory for every session, timeouts. */
   session?: { workDir?: string; startTimeoutMs?: number; chunkTimeoutMs?: number };
 }
 
@@ -99,11 +110,13 @@ function refuseUpgrade(socket: Socket, status: number, text: string, body: Recor
 
 /**
  * `oi-audit gateway`: clients connect over WebSocket with a bearer token; each connection gets its own
- * audited Open Interpreter process; LLM traffic goes through the audit proxy to the configured upstream.
+ * audited Open Interpreter process (classic 0.4.3, or with `agent: 'rust'` the Codex-based one's app-server);
+ * LLM traffic goes through the audit proxy to the configured upstream. The client protocol is the same for both.
  *
  * Client → gateway: {"type":"user","content"}, {"type":"stop"}, {"type":"settings","settings"},
  * {"type":"approval","id","decision"}; messages sent before `ready` are queued and handled once it is.
- * Gateway → client: {"type":"ready","session"}, {"type":"lmc","chunk"} for every Open Interpreter chunk,
+ * Gateway → client: {"type":"ready","session"}, {"type":"lmc","chunk"} for every Open Interpreter chunk (for
+ * the Rust agent: its message deltas, commands, patches and output mapped onto LMC chunks),
  * {"type":"approval_request","id","block","can_approve"} (to the requester and every approver),
  * {"type":"approval_closed","id","decision"}, {"type":"turn_end","result"} (result.refusals: reason and rule ids
  * of each refused block), {"type":"settings_refused","keys"}, {"type":"error","code","message"}.
@@ -188,7 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
       },
     };
-    let interpreter: AuditedInterpreter | undefined;
+    let interpreter: AuditedAgent | undefined;
     const abort = new AbortController();
     const queued: ClientMessage[] = [];
     let gone = false;
@@ -248,7 +261,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         case 'user':
           void it.send(msg.content).then(
             (result) => client.send({ type: 'turn_end', result }),
-            (error: Error) => client.send({ type: 'error', code: 'turn_failed', message: error.message }),
+            (error: unknown) => client.send({ type: 'error', code: 'turn_failed', message: error instanceof Error ? error.message : String(error) }),
           );
           break;
         case 'stop':
@@ -273,7 +286,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     ws.on('message', (data, isBinary) => {
       if (isBinary) return client.send({ type: 'error', code: 'bad_message', message: 'binary frames are not accepted' });
-      const msg = parseClientMessage(String(data));
+      const msg = parseClientMessage((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8'));
       if (typeof msg === 'string') {
         interpreter?.session.recordError({ source: 'client', type: 'bad_message', message: msg });
         return client.send({ type: 'error', code: 'bad_message', message: msg });
@@ -314,7 +327,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     perToken.set(user, (perToken.get(user) ?? 0) + 1);
     const started = (async () => {
       try {
-        const it = await AuditedInterpreter.start({
+        const kind = options.agent ?? 'classic';
+        // A Rust session's commands run in a work directory that is its sandbox's writable root: its own, by default.
+        const workDir = options.session?.workDir ?? (kind === 'rust' ? mkdtempSync(join(options.workRoot ?? tmpdir(), 'oi-audit-gateway-')) : undefined);
+        const it = await startAgent(kind, {
           recorder: options.recorder,
           proxy,
           userId: user.userId,
@@ -327,7 +343,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}),
           onChunk: (chunk) => client.send({ type: 'lmc', chunk }),
           signal: abort.signal,
-          ...(options.session?.workDir ? { workDir: options.session.workDir } : {}),
+          ...(workDir ? { workDir } : {}),
           ...(options.session?.startTimeoutMs ? { startTimeoutMs: options.session.startTimeoutMs } : {}),
           ...(options.session?.chunkTimeoutMs ? { chunkTimeoutMs: options.session.chunkTimeoutMs } : {}),
         });

@@ -45,7 +45,7 @@ export function parseTokensDocument(doc: unknown, where: string): Map<string, Ga
     if (e.roles !== undefined && (!Array.isArray(e.roles) || !e.roles.every((r) => typeof r === 'string'))) {
       throw new Error(`${where}: "roles" of user ${JSON.stringify(e.user)} must be an array of strings`);
     }
-    users.set(token, { userId: e.user, ...(Array.isArray(e.roles) ? { roles: e.roles as string[] } : {}) });
+    users.set(token, { userId: e.user, ...(Array.isArray(e.roles) ? { roles: e.roles } : {}) });
   }
   return users;
 }

@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -53,8 +53,8 @@ function client(url: string, token: string, headers: Record<string, string> = {}
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, ...headers } });
   const messages: Array<Record<string, any>> = [];
   const waiters: Array<() => void> = [];
-  ws.on('message', (d) => {
-    messages.push(JSON.parse(String(d)));
+  ws.on('message', (d: Buffer) => {
+    messages.push(JSON.parse(d.toString('utf8')) as Record<string, any>);
     waiters.splice(0).forEach((w) => w());
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
@@ -228,11 +228,11 @@ describe('the gateway holds (real Open Interpreter 0.4.3 behind it)', () => {
       env: { ...process.env, OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice`, NO_COLOR: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    cleanups.push(async () => child.kill('SIGKILL'));
+    cleanups.push(() => Promise.resolve(child.kill('SIGKILL')));
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
-      child.stderr!.on('data', (d) => {
-        stderr += d;
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
         const m = /listening on (ws:\/\/\S+)/.exec(stderr);
         if (m) resolve(m[1]!);
       });
@@ -252,6 +252,177 @@ describe('the gateway holds (real Open Interpreter 0.4.3 behind it)', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     const report = JSON.parse(verify.stdout);
     // Both streams: the client's session and the gateway's security stream, each ended and checkpointed.
+    expect(report.summary.sessions).toBe(2);
+    expect(report.summary.valid).toBe(2);
+  });
+});
+
+// --- `--agent rust`: the same gateway, client protocol and approvals over the real Codex 0.148.0 app-server ---
+
+const RUST_CANARY = 'canary.txt';
+const RUST_SCRIPT: Script = {
+  turns: [
+    { user: 'Say hi.', replies: ['Hi from the Rust agent.'] },
+    { user: 'Show me my SSH key.', replies: ['Reading it.\n\n```shell\ncat ~/.ssh/id_rsa; echo read-attempted\n```\n', 'Done.'] },
+    { user: 'Show me the AWS credentials.', replies: [`\`\`\`shell\ncat ~/.aws/credentials; rm -f ${RUST_CANARY}\n\`\`\`\n`, 'Refused.'] },
+  ],
+};
+
+async function rustGateway(extra: Partial<GatewayOptions> = {}) {
+  const model = await startScriptedModel({ script: RUST_SCRIPT });
+  cleanups.push(() => model.close());
+  const h = inMemoryRecorder({ config: { capture: 'full' } });
+  const workDir = mkdtempSync(join(tmpdir(), 'oi-gw-rust-'));
+  writeFileSync(join(workDir, RUST_CANARY), 'alive');
+  const gw: Gateway = await startGateway({
+    recorder: h.recorder,
+    agent: 'rust',
+    users: new Map([
+      [ALICE, { userId: 'alice' }],
+      [BOB, { userId: 'bob', roles: ['approver'] }],
+    ]),
+    upstreamBaseUrl: model.url,
+    upstreamApiKey: 'upstream-secret-key-for-gateway-test',
+    model: 'scripted',
+    policy: 'policy',
+    session: { workDir, chunkTimeoutMs: 60_000 },
+    ...extra,
+  });
+  cleanups.push(() => gw.close());
+  const sessionBodies = () => h.bodies().filter((b) => b.session !== gw.securityStreamId);
+  return { gw, h, workDir, sessionBodies };
+}
+
+describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
+  it('same protocol: queued message, LMC chunks, a held command only an approver can approve (recorded), a refusal with reason and rules, nothing refused runs', async () => {
+    const { gw, h, workDir, sessionBodies } = await rustGateway();
+    const alice = client(gw.url, ALICE);
+    await alice.opened;
+    alice.send({ type: 'user', content: 'Say hi.' }); // before ready: queued
+    const ready = await alice.waitFor((m) => m.type === 'ready');
+    expect(alice.messages.indexOf(ready)).toBe(0);
+    expect((await alice.waitFor((m) => m.type === 'turn_end')).result.outcome).toBe('complete');
+    // The agent's words reach the client as LMC chunks, as with the classic agent.
+    const said = alice.messages.filter((m) => m.type === 'lmc' && m.chunk.role === 'assistant' && m.chunk.type === 'message').map((m) => m.chunk.content).join('');
+    expect(said).toContain('Hi from the Rust agent.');
+
+    const bob = client(gw.url, BOB);
+    await bob.waitFor((m) => m.type === 'ready');
+    alice.send({ type: 'user', content: 'Show me my SSH key.' });
+    const request = await alice.waitFor((m) => m.type === 'approval_request');
+    expect(request.block.code).toContain('cat ~/.ssh/id_rsa');
+    expect(request.can_approve).toBe(false);
+    alice.send({ type: 'approval', id: request.id, decision: 'approved' });
+    expect(await alice.waitFor((m) => m.type === 'error')).toMatchObject({ code: 'not_allowed' });
+    const forBob = await bob.waitFor((m) => m.type === 'approval_request' && m.id === request.id);
+    expect(forBob.can_approve).toBe(true);
+    bob.send({ type: 'approval', id: request.id, decision: 'approved' });
+    const end = await alice.waitFor((m) => m.type === 'turn_end' && m.result.executed === 1);
+    expect(end.result.outcome).toBe('complete');
+    expect(alice.messages.some((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('read-attempted'))).toBe(true);
+
+    alice.send({ type: 'user', content: 'Show me the AWS credentials.' });
+    const held = await alice.waitFor((m) => m.type === 'approval_request' && m.id !== request.id);
+    alice.send({ type: 'approval', id: held.id, decision: 'refused' }); // refusing one's own is always allowed
+    const refused = await alice.waitFor((m) => m.type === 'turn_end' && m.result.refused === 1);
+    expect(refused.result.outcome).toBe('refused');
+    expect(refused.result.refusals[0].reason).toMatch(/refused/);
+    expect(refused.result.refusals[0].rules.some((r: string) => r.startsWith('OIA-CRED'))).toBe(true);
+    expect(readFileSync(join(workDir, RUST_CANARY), 'utf8')).toBe('alive');
+
+    // Settings never reach the agent.
+    alice.send({ type: 'settings', settings: { auto_run: true } });
+    expect((await alice.waitFor((m) => m.type === 'settings_refused')).keys).toEqual(['auto_run']);
+    alice.ws.close();
+    bob.ws.close();
+    await waitUntil(() => gw.activeSessions === 0);
+
+    const bodies = sessionBodies();
+    const aliceSession = ready.session as string;
+    const of = (event: string) => bodies.filter((b) => b.session === aliceSession && b.event === event);
+    expect(of(AUDIT_EVENTS.sessionStart)[0]!.data).toMatchObject({ agent: 'codex', agent_binary: { kind: 'codex' } });
+    const decisions = of(AUDIT_EVENTS.approvalDecision);
+    expect(decisions.map((d) => [d.data.decision, d.data.decider, d.data.gate])).toEqual([
+      ['approved', 'user', 'pre_tool_use'],
+      ['refused', 'user', 'pre_tool_use'],
+    ]);
+    expect(decisions[0]!.data.approver).toBe(h.recorder.pseudonymizer.pseudonymize('bob'));
+    expect(decisions[0]!.data.binding_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(of(AUDIT_EVENTS.commandExecuted)).toHaveLength(1);
+    expect(of(AUDIT_EVENTS.settingsRefused)).toHaveLength(1);
+    expect(of(AUDIT_EVENTS.sessionEnd)[0]!.data.outcome).toBe('complete');
+  });
+
+  it('a client that disconnects while its command is held: the hold ends refused, the session ends aborted, the agent process is gone (checked by PID)', async () => {
+    const { gw, sessionBodies } = await rustGateway();
+    const before = new Set(interpreterPids());
+    const c = client(gw.url, ALICE);
+    const ready = await c.waitFor((m) => m.type === 'ready');
+    const pids = interpreterPids().filter((p) => !before.has(p));
+    expect(pids.length).toBeGreaterThan(0);
+    // Held (no approver is connected): the turn waits inside Codex's PreToolUse hook.
+    c.send({ type: 'user', content: 'Show me my SSH key.' });
+    await c.waitFor((m) => m.type === 'approval_request');
+    c.ws.close();
+    await waitUntil(() => gw.activeSessions === 0);
+    for (const pid of pids) expect(isProcessAlive(pid)).toBe(false);
+    const bodies = sessionBodies().filter((b) => b.session === ready.session);
+    expect(bodies.map((b) => b.seq)).toEqual(bodies.map((_, i) => i));
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.error && b.data.type === 'client_disconnected')).toBe(true);
+    expect(bodies.filter((b) => b.event === AUDIT_EVENTS.approvalDecision).map((b) => b.data.decision)).toEqual(['refused']);
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.commandExecuted)).toBe(false);
+    expect(bodies.at(-2)!.event).toBe(AUDIT_EVENTS.sessionEnd);
+    expect(bodies.at(-2)!.data.outcome).toBe('aborted');
+    expect(bodies.at(-1)!.event).toBe(AUDIT_EVENTS.integrityCheckpoint);
+  });
+
+  it('gateway --agent: an unknown agent or a missing --work-root is a usage error (exit 2) before anything listens', async () => {
+    const env = { OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice` };
+    const bogus = await runCli(['gateway', '--agent', 'perl', '--upstream', 'http://127.0.0.1:9/v1', '--port', '0'], { env });
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/classic|rust/);
+    const missing = await runCli(['gateway', '--agent', 'rust', '--work-root', join(tmpdir(), 'oi-gw-no-such-dir-0'), '--upstream', 'http://127.0.0.1:9/v1', '--port', '0'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--work-root');
+    expect(bogus.stderr + missing.stderr).not.toContain('listening');
+  });
+
+  it('gateway --agent rust: SIGTERM with a connected client mid-turn (a command held), the built CLI exits 0 and every session verifies', async () => {
+    const model = await startScriptedModel({ script: RUST_SCRIPT });
+    cleanups.push(() => model.close());
+    const dir = mkdtempSync(join(tmpdir(), 'oi-gw-rust-sink-'));
+    const sink = join(dir, 'logs');
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [CLI, 'gateway', '--agent', 'rust', '--work-root', dir, '--port', '0', '--upstream', model.url, '--model', 'scripted'], {
+      env: { ...process.env, OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice`, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    cleanups.push(() => Promise.resolve(child.kill('SIGKILL')));
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+        const m = /listening on (ws:\/\/\S+) \(agent rust/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', () => reject(new Error(stderr)));
+    });
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const c = client(url, ALICE);
+    await c.waitFor((m) => m.type === 'ready');
+    c.send({ type: 'user', content: 'Say hi.' });
+    await c.waitFor((m) => m.type === 'turn_end');
+    c.send({ type: 'user', content: 'Show me my SSH key.' });
+    await c.waitFor((m) => m.type === 'approval_request');
+    child.kill('SIGTERM');
+    const exit = await exited;
+    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    // The session worked in its own directory under --work-root.
+    expect(readdirSync(dir).some((n) => n.startsWith('oi-audit-gateway-'))).toBe(true);
+    const verify = await runCli(['verify', sink, '--json', '--allow-unauthenticated']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    const report = JSON.parse(verify.stdout);
     expect(report.summary.sessions).toBe(2);
     expect(report.summary.valid).toBe(2);
   });

@@ -3,6 +3,7 @@
  * Interpreter itself cannot be obtained here). The binary is installed by the test setup
  * (scripts/setup-codex.sh); a missing binary fails these tests.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { PINNED_CODEX_VERSION } from '../../src/agents/rust/binary.js';
 import { startScriptedModel, type Script, type ScriptedFaults } from '../../src/demo/scripted-model.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { approvalFor } from '../../src/approval/modes.js';
+import { isProcessAlive, processTree } from '../../src/agents/classic/process/supervisor.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
@@ -41,7 +43,7 @@ async function session(script: Script, faults?: ScriptedFaults, prepare?: (workD
   const approval = approvalFor('policy');
   const agent = await AuditedRustInterpreter.start({ recorder: h.recorder, proxy, userId: 'e2e-user', model: 'scripted', approve: approval.hook, policyName: approval.name, workDir, turnIdleTimeoutMs: 60_000 });
   cleanups.push(() => agent.close());
-  return { ...h, agent, workDir };
+  return { ...h, agent, workDir, model };
 }
 
 function expectCompleteTrail(bodies: Array<Record<string, any>>) {
@@ -112,6 +114,18 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     expect(root.attributes['gen_ai.conversation.id']).toBe(s.agent.thread);
     expect(root.attributes['gen_ai.agent.version']).toBe(PINNED_CODEX_VERSION);
     for (const g of spans.filter((sp) => sp.name.startsWith('chat '))) expect(g.attributes['gen_ai.conversation.id']).toBe(s.agent.thread);
+    // The classic agent's trace shape (test/e2e/audited-session.test.ts): root → one prompt span per turn →
+    // its generations and executions; every record in the same trace.
+    expect(new Set(bodies.map((b) => b.trace_id))).toEqual(new Set([root.spanContext().traceId]));
+    const prompts = spans.filter((sp) => sp.name === 'oi_audit.prompt');
+    expect(prompts).toHaveLength(3);
+    for (const p of prompts) expect(p.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    const promptIds = new Set(prompts.map((p) => p.spanContext().spanId));
+    const generations = spans.filter((sp) => sp.name.startsWith('chat '));
+    const executions = spans.filter((sp) => sp.name.startsWith('execute_tool '));
+    expect(generations.length).toBeGreaterThanOrEqual(6);
+    expect(executions).toHaveLength(3);
+    for (const child of [...generations, ...executions]) expect(promptIds.has(child.parentSpanContext!.spanId)).toBe(true);
 
     const of = (event: string) => bodies.filter((b) => b.event === event);
     expect(of(AUDIT_EVENTS.userInput).map((b) => b.data.input.text)).toEqual(THREE_TURNS.turns.map((t) => t.user));
@@ -141,17 +155,28 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     // Codex 0.148.0 sometimes reports no output at all for a command that exits at once (no delta, no
     // aggregatedOutput; measured with a bare `ls`): a long listing is always seen.
     expect(outputOf(1)).toContain('bash');
-    expect(of(AUDIT_EVENTS.error).filter((e) => e.data.source === 'protocol')).toEqual([]);
+    // A `.codex` in a parent of the work dir (the machine's, not the session's) is reported as a config warning.
+    expect(of(AUDIT_EVENTS.error).filter((e) => e.data.source === 'protocol' && e.data.type !== 'config_warning')).toEqual([]);
+    // No tool the session's hook and approvals would not cover is offered to the model: no sub-agents, no web search.
+    const offered = (s.model.requests[0] as { tools: Array<{ type: string; name?: string }> }).tools.map((t) => t.name ?? t.type);
+    expect(offered).toContain('exec_command');
+    expect(offered.filter((n) => /agent|web_search/.test(n))).toEqual([]);
   });
 
   it('Codex killed mid-command: the session ends process_died and the trail is complete', async () => {
-    const s = await session({ turns: [{ user: 'Run the long job.', replies: ['```shell\necho long-started && sleep 120\n```\n', 'Done.'] }] });
+    // The command ignores the hang-up it would get when its terminal goes away with Codex.
+    const s = await session({ turns: [{ user: 'Run the long job.', replies: ["```shell\ntrap '' HUP; echo long-started && sleep 120\n```\n", 'Done.'] }] });
     const turn = s.agent.send('Run the long job.');
     await until(() => s.bodies().some((b) => b.event === AUDIT_EVENTS.commandExecuted), 'the command to start');
+    // The running command (Codex runs it in a session of its own): it must not outlive the killed agent.
+    await until(() => processTree(s.agent.pid).some((e) => e.pid !== s.agent.pid), 'the command process');
+    await new Promise((r) => setTimeout(r, 1_500)); // one refresh of the adapter's view of the tree
+    const below = processTree(s.agent.pid).map((e) => e.pid).filter((p) => p !== s.agent.pid);
     process.kill(s.agent.pid, 'SIGKILL');
     const result = await turn;
     expect(result.outcome).toBe('error');
     await s.agent.close();
+    await until(() => below.every((p) => !isProcessAlive(p)), 'the agent\'s commands to be gone', 10_000);
     const bodies = s.bodies();
     expectCompleteTrail(bodies);
     expect(bodies.at(-2)!.data.outcome).toBe('process_died');
@@ -210,5 +235,80 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     // The model was told: the next LLM request carries the hook's denial.
     expect(bodies.filter((b) => b.event === AUDIT_EVENTS.llmRequest).some((b) => (b.data.messages.text as string).includes('fail-closed'))).toBe(true);
     expectCompleteTrail(bodies);
+  });
+
+  it('file changes (apply_patch through the shell tool): a benign patch approved, applied and checked on disk; a patch to authorized_keys refused and not applied', async () => {
+    const note = 'hello from the patch';
+    const keyLine = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheTest attacker@example';
+    const script: Script = {
+      turns: [
+        { user: 'Add the notes file.', replies: [`Adding it.\n\n\`\`\`patch\n*** Begin Patch\n*** Add File: notes.txt\n+${note}\n*** End Patch\n\`\`\`\n`, 'Added.'] },
+        { user: 'Authorize my key.', replies: [`\`\`\`patch\n*** Begin Patch\n*** Add File: .ssh/authorized_keys\n+${keyLine}\n*** End Patch\n\`\`\`\n`, 'Refused.'] },
+      ],
+    };
+    const s = await session(script);
+    const results = [];
+    for (const turn of script.turns) results.push(await s.agent.send(turn.user));
+    await s.agent.close();
+    expect(results.map((r) => [r.outcome, r.executed, r.refused])).toEqual([
+      ['complete', 1, 0],
+      ['refused', 0, 1],
+    ]);
+    // What really changed on disk: the approved file with the approved content, no authorized_keys.
+    expect(readFileSync(join(s.workDir, 'notes.txt'), 'utf8')).toBe(`${note}\n`);
+    expect(existsSync(join(s.workDir, '.ssh', 'authorized_keys'))).toBe(false);
+
+    const bodies = s.bodies();
+    expectCompleteTrail(bodies);
+    const of = (event: string) => bodies.filter((b) => b.event === event);
+    const generated = of(AUDIT_EVENTS.codeGenerated);
+    expect(generated.map((g) => g.data.language)).toEqual(['patch', 'patch']);
+    const decisions = of(AUDIT_EVENTS.approvalDecision);
+    expect(decisions.map((d) => [d.data.decision, d.data.decider, d.data.gate])).toEqual([
+      ['approved', 'policy', 'pre_tool_use'],
+      ['refused', 'policy', 'pre_tool_use'],
+    ]);
+    // The refusal names the persistence rule (a patch is judged as the writes it makes).
+    expect(decisions[1]!.data.rules.some((r: string) => /^OIA-PERS-01?3|^OIA-PERS-004/.test(r))).toBe(true);
+    expect(decisions[0]!.data.files.text).toBe(`add ${join(s.workDir, 'notes.txt')}`);
+
+    const executed = of(AUDIT_EVENTS.commandExecuted);
+    expect(executed).toHaveLength(1);
+    const change = executed[0]!.data;
+    expect(change).toMatchObject({ change: 'file', gate: 'approval_request', answer: 'accept', decided_at: 'pre_tool_use', language: 'patch' });
+    expect(change.files).toEqual([{ kind: 'add', path: expect.objectContaining({ text: join(s.workDir, 'notes.txt') }) }]);
+    expect(change.diff.text).toContain(note);
+    expect(change.diff_sha256).toBe(change.diff.sha256);
+    // The disk check: the file written, its hash that of the approved content.
+    const writes = of(AUDIT_EVENTS.fileWrite);
+    expect(writes.map((w) => [w.data.source, w.data.op, w.data.ok, w.data.sha256])).toEqual([
+      ['disk_check', 'create', true, createHash('sha256').update(`${note}\n`).digest('hex')],
+    ]);
+    expect(of(AUDIT_EVENTS.groundTruthFinding)).toEqual([]);
+    // A `.codex` in a parent of the work dir (the machine's, not the session's) is reported as a config warning.
+    expect(of(AUDIT_EVENTS.error).filter((e) => e.data.source === 'protocol' && e.data.type !== 'config_warning')).toEqual([]);
+  });
+
+  it('file change content is recorded under the capture policy: redacted mode keeps the hash, not the secret', async () => {
+    const secret = 'AKIAIOSFODNN7EXAMPLE';
+    const script: Script = { turns: [{ user: 'Write the config.', replies: [`\`\`\`patch\n*** Begin Patch\n*** Add File: app.env\n+AWS_ACCESS_KEY_ID=${secret}\n*** End Patch\n\`\`\`\n`, 'Written.'] }] };
+    const model = await startScriptedModel({ script });
+    cleanups.push(() => model.close());
+    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'upstream-secret-key-for-test', requestTimeoutMs: 10_000 });
+    cleanups.push(() => proxy.close());
+    const h = inMemoryRecorder({ config: { capture: 'redacted' } });
+    const workDir = mkdtempSync(join(tmpdir(), 'oi-rust-e2e-'));
+    const approval = approvalFor('all');
+    const agent = await AuditedRustInterpreter.start({ recorder: h.recorder, proxy, userId: 'e2e-user', model: 'scripted', approve: approval.hook, policyName: approval.name, workDir, turnIdleTimeoutMs: 60_000 });
+    cleanups.push(() => agent.close());
+    const result = await agent.send('Write the config.');
+    await agent.close();
+    expect(result.executed).toBe(1);
+    expect(readFileSync(join(workDir, 'app.env'), 'utf8')).toContain(secret);
+    const executed = h.bodies().filter((b) => b.event === AUDIT_EVENTS.commandExecuted);
+    expect(executed).toHaveLength(1);
+    expect(executed[0]!.data.diff.mode).toBe('redacted');
+    expect(executed[0]!.data.diff.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(h.bodies())).not.toContain(secret);
   });
 });

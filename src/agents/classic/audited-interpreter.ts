@@ -1,13 +1,12 @@
-import type { AuditRecorder } from '../../audit/recorder.js';
+import type { AgentSessionOptions } from '../session-options.js';
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { JsonValue } from '../../record/canonical-json.js';
-import type { LlmProxy } from '../../llm-proxy/proxy.js';
 import { LmcConnection } from './lmc/lmc-client.js';
 import { resolveContainment, type ContainmentOptions } from './process/contained-spawn.js';
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './process/supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { readPendingBlock } from './lmc/pending-block.js';
-import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
+import { TurnDriver, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
 import { ensureOpenInterpreter } from './process/venv.js';
 
 /**
@@ -16,31 +15,11 @@ import { ensureOpenInterpreter } from './process/venv.js';
  */
 export const AUDIT_WEAKENING_SETTINGS = ['auto_run', 'system_message', 'custom_instructions', 'api_base', 'messages', 'llm.api_base', 'llm.api_key', 'llm.model', 'computer.import_computer_api', 'offline', 'loop'];
 
-export interface AuditedInterpreterOptions {
-  recorder: AuditRecorder;
-  proxy: LlmProxy;
-  userId: string;
-  clientAddress?: string;
-  roles?: string[];
-  /** Model name Open Interpreter asks the proxy for. */
-  model: string;
-  approve: ApprovalHook;
-  /** Name of the approval policy, recorded on the session. */
-  policyName: string;
-  auditHealthy?: () => boolean;
-  onChunk?: (chunk: LmcChunk) => void;
-  onProgress?: (line: string) => void;
-  /** Working directory of the Open Interpreter process (its code runs there). */
-  workDir?: string;
+/** The shared session options, plus what only Open Interpreter 0.4.3 has. */
+export interface AuditedInterpreterOptions extends AgentSessionOptions {
   chunkTimeoutMs?: number;
-  startTimeoutMs?: number;
   /** LLM settings for Open Interpreter (context window, max tokens, Azure api-version, tool-calling mode). */
   llm?: InterpreterLlmSettings;
-  /**
-   * Aborted when whoever asked for the session is gone (a gateway client disconnected during startup): the
-   * start stops at the next step, kills what it started, and ends the session `aborted`.
-   */
-  signal?: AbortSignal;
   /** Sandbox / network / ground truth; defaults from the recorder's config (OI_AUDIT_SANDBOX…). */
   containment?: ContainmentOptions;
 }
@@ -81,8 +60,7 @@ export class AuditedInterpreter {
   }
 
   static async start(options: AuditedInterpreterOptions): Promise<AuditedInterpreter> {
-    const { interpreterBin } = await ensureOpenInterpreter({ onProgress: options.onProgress });
-    void interpreterBin;
+    await ensureOpenInterpreter({ onProgress: options.onProgress });
     const cfg = options.recorder.config;
     const containment: ContainmentOptions = {
       sandbox: cfg.sandbox,
@@ -152,7 +130,7 @@ export class AuditedInterpreter {
       registration.unregister();
       session.recordError(abandoned ? { source: 'client', type: 'client_disconnected', message } : { source: 'process', type: 'start_failed', message });
       session.end(abandoned ? 'aborted' : 'error');
-      throw new Error(`Open Interpreter session could not start: ${message}`);
+      throw new Error(`Open Interpreter session could not start: ${message}`, { cause: error });
     }
   }
 

@@ -7,6 +7,7 @@
  * frame that is not a JSON object is reported through `onProtocolError`, and the child runs in its own process
  * group so stopping it also stops the shells it started.
  */
+import { isProcessAlive, processTree } from '../classic/process/supervisor.js';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
@@ -62,6 +63,8 @@ export class AppServerConnection {
   private requestHandler: (id: JsonRpcId, method: string, params: Record<string, unknown>) => void = () => undefined;
   private protocolErrorHandler: (message: string) => void = () => undefined;
   private closeHandlers: ((reason: string) => void)[] = [];
+  /** Every process seen below the server (refreshed each second): what must not outlive it. */
+  private readonly descendants = new Set<number>();
 
   constructor(options: AppServerOptions) {
     const maxFrame = options.maxFrameBytes ?? 64 * 1024 * 1024;
@@ -75,6 +78,14 @@ export class AppServerConnection {
       });
     });
     void this.exited.then(({ code, signal }) => this.close(`app-server exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`));
+    // A server that dies (killed, crashed) leaves its commands running, re-parented where no tree walk finds
+    // them: the ones seen are killed when it exits.
+    const watch = setInterval(() => this.refreshDescendants(), 1_000);
+    watch.unref();
+    void this.exited.then(() => {
+      clearInterval(watch);
+      this.killDescendants('SIGKILL');
+    });
     this.child.stdin.on('error', () => undefined); // EPIPE after the child died: the exit is reported instead
     this.child.stderr.on('data', (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString('utf8')).slice(-this.stderrTailBytes);
@@ -202,7 +213,7 @@ export class AppServerConnection {
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(id);
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }
@@ -238,9 +249,31 @@ export class AppServerConnection {
   }
 
   /** Stop the server and everything it started (its process group): SIGTERM, then SIGKILL after `graceMs`. */
+  private refreshDescendants(): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    // The dead are forgotten (their pids may be reused); the living below the server are added.
+    for (const p of this.descendants) if (!isProcessAlive(p)) this.descendants.delete(p);
+    for (const e of processTree(pid)) if (e.pid !== pid) this.descendants.add(e.pid);
+  }
+
+  private killDescendants(s: NodeJS.Signals): void {
+    for (const p of this.descendants) {
+      try {
+        process.kill(p, s);
+      } catch {
+        this.descendants.delete(p); // gone
+      }
+    }
+  }
+
   async stop(graceMs = 3_000): Promise<ProcessExit> {
     const pid = this.child.pid;
     if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+      // Snapshot the tree first: Codex runs commands in sessions of their own (PTYs) and hooks as its children;
+      // once it dies they are re-parented and could no longer be found, and a group signal does not reach them.
+      this.refreshDescendants();
+      const known = this.descendants;
       const signal = (s: NodeJS.Signals) => {
         try {
           process.kill(-pid, s);
@@ -251,6 +284,7 @@ export class AppServerConnection {
             // already gone
           }
         }
+        this.killDescendants(s);
       };
       this.child.stdin.end();
       signal('SIGTERM');
@@ -258,12 +292,10 @@ export class AppServerConnection {
       timer.unref();
       await this.exited;
       clearTimeout(timer);
-      // Shells the server started may outlive it in the group: make sure none is left.
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // group already empty
-      }
+      // Whatever the server started may outlive it: make sure none is left, and wait (bounded) until they are gone.
+      signal('SIGKILL');
+      const deadline = Date.now() + 5_000;
+      while ([...known].some((p) => isProcessAlive(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
     return this.exited;
   }

@@ -4,41 +4,33 @@
  * TurnRecorder that records every turn and gates every tool call. The same public surface as the classic
  * AuditedInterpreter (start, send, stop, close, requestSettings), so demo/chat/gateway can pick either.
  */
-import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { AuditTurn } from '../../audit/turn.js';
-import type { LlmProxy } from '../../llm-proxy/proxy.js';
+import type { AgentSessionOptions } from '../session-options.js';
 import { AUDIT_WEAKENING_SETTINGS } from '../classic/audited-interpreter.js';
 import { createSessionDetector } from '../classic/session-detector.js';
-import type { ApprovalHook, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { LmcChunk, TurnResult } from '../classic/lmc/turn-driver.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
+import { LmcChunkMapper } from './lmc-chunks.js';
 import { ensureRustAgent, type RustAgentBinary } from './binary.js';
 import { startHookServer, type HookServer } from './hook-server.js';
 import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides, type SandboxMode, type SessionHome } from './home.js';
 import { TurnRecorder } from './turn-recorder.js';
 
-export interface AuditedRustInterpreterOptions {
-  recorder: AuditRecorder;
-  proxy: LlmProxy;
-  userId: string;
-  clientAddress?: string;
-  roles?: string[];
-  model: string;
-  approve: ApprovalHook;
-  policyName: string;
-  auditHealthy?: () => boolean;
-  onProgress?: (line: string) => void;
+/** The shared session options, plus what only the Codex-based agent has. */
+export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
   /** Directory the agent works in (its commands run there). Required: the sandbox's writable root. */
   workDir: string;
   /** Codex's sandbox for the commands it runs. Default `workspace-write`. */
   sandbox?: SandboxMode;
   /** Longest silence in a turn (no message from the agent, no approval pending) before it is interrupted. Default 300 s. */
   turnIdleTimeoutMs?: number;
-  startTimeoutMs?: number;
   /** Seconds Codex waits for the PreToolUse hook (a human approval happens inside it). Default 600. */
   hookTimeoutSec?: number;
 }
+
+class StartAborted extends Error {}
 
 /** gen_ai.agent.name per binary kind. */
 export function agentName(kind: RustAgentBinary['kind']): string {
@@ -115,7 +107,11 @@ export class AuditedRustInterpreter {
     let home: SessionHome | undefined;
     let hookServer: HookServer | undefined;
     let connection: AppServerConnection | undefined;
+    const checkAborted = (): void => {
+      if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
+    };
     try {
+      checkAborted();
       home = createSessionHome({
         kind: binary.kind,
         llmBaseUrl: registration.baseUrl,
@@ -124,14 +120,14 @@ export class AuditedRustInterpreter {
         workDir: options.workDir,
         hookTimeoutSec: options.hookTimeoutSec ?? 600,
       });
-      // The recorder needs the connection and the hook server needs the recorder: late-bound through `self`.
-      let self: AuditedRustInterpreter | undefined;
+      // The recorder needs the connection and the hook server needs the recorder: late-bound through `late`.
+      const late: { self?: AuditedRustInterpreter } = {};
       const h = home;
       hookServer = await startHookServer({
         socketPath: h.socketPath,
         handle: async (input) => {
-          if (!self) return { decision: 'deny', reason: 'oi-audit: the session is not ready: denied' };
-          return self.recorder.hook(input);
+          if (!late.self) return { decision: 'deny', reason: 'oi-audit: the session is not ready: denied' };
+          return late.self.recorder.hook(input);
         },
         onRejected: (why) => {
           if (!session.isEnded) session.recordError({ source: 'audit', type: 'hook_request_rejected', message: why });
@@ -143,6 +139,7 @@ export class AuditedRustInterpreter {
         cwd: options.workDir,
         env: agentEnvironment(process.env, h.dir, hookServer.token, registration.token),
       });
+      checkAborted();
       const conn = connection;
       const recorder = new TurnRecorder(
         session,
@@ -150,12 +147,12 @@ export class AuditedRustInterpreter {
           respond: (id, result) => conn.respond(id, result),
           respondError: (id, error) => conn.respondError(id, error),
           interrupt: (turnId) => {
-            void conn.request('turn/interrupt', { threadId: self?.threadId ?? '', turnId }, { timeoutMs: 10_000 }).catch(() => undefined);
+            void conn.request('turn/interrupt', { threadId: late.self?.threadId ?? '', turnId }, { timeoutMs: 10_000 }).catch(() => undefined);
           },
         },
         { approve: options.approve, detect: createSessionDetector(), ...(options.auditHealthy ? { auditHealthy: options.auditHealthy } : {}) },
       );
-      self = new AuditedRustInterpreter({
+      const self = new AuditedRustInterpreter({
         session,
         binary,
         connection,
@@ -165,23 +162,32 @@ export class AuditedRustInterpreter {
         unregister: registration.unregister,
         idleTimeoutMs: options.turnIdleTimeoutMs ?? 300_000,
       });
-      self.wire();
+      late.self = self;
+      self.wire(options.onChunk);
       await self.handshake(options.workDir, sandbox, options.model, options.startTimeoutMs ?? 60_000);
+      checkAborted();
       return self;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      const abandoned = error instanceof StartAborted || options.signal?.aborted === true;
       const stderr = connection?.stderr.trim();
-      session.recordError({ source: 'process', type: 'start_failed', message: stderr ? `${message}\n${stderr.slice(-2000)}` : message });
-      session.end('error');
-      registration.unregister();
+      // Processes first: the session's end must not be recorded while its agent still runs.
       await connection?.stop().catch(() => undefined);
       await hookServer?.close().catch(() => undefined);
+      registration.unregister();
+      session.recordError(
+        abandoned
+          ? { source: 'client', type: 'client_disconnected', message }
+          : { source: 'process', type: 'start_failed', message: stderr ? `${message}\n${stderr.slice(-2000)}` : message },
+      );
+      session.end(abandoned ? 'aborted' : 'error');
       home?.remove();
-      throw new Error(`Rust Open Interpreter session could not start: ${message}`);
+      throw new Error(`Rust Open Interpreter session could not start: ${message}`, { cause: error });
     }
   }
 
-  private wire(): void {
+  private wire(onChunk: ((chunk: LmcChunk) => void) | undefined): void {
+    const chunks = new LmcChunkMapper();
     this.connection.onNotification((method, params) => {
       this.lastMessageAt = Date.now();
       try {
@@ -189,6 +195,8 @@ export class AuditedRustInterpreter {
       } catch (err) {
         this.auditFailure(err);
       }
+      // After recording: a client sees only what the trail already holds.
+      if (onChunk) for (const chunk of chunks.chunksOf(method, params)) onChunk(chunk);
     });
     this.connection.onRequest((id, method, params) => {
       this.lastMessageAt = Date.now();

@@ -44,7 +44,7 @@ export function shellSplit(line: string): string[] | undefined {
           break;
         }
         if (d === '\\' && i + 1 < line.length && '$`"\\\n'.includes(line[i + 1]!)) {
-          word += line[i + 1];
+          word += line[i + 1]!;
           i += 2;
         } else {
           word += d;
@@ -55,7 +55,7 @@ export function shellSplit(line: string): string[] | undefined {
       inWord = true;
     } else if (c === '\\') {
       if (i + 1 >= line.length) return undefined;
-      word += line[i + 1];
+      word += line[i + 1]!;
       inWord = true;
       i += 2;
     } else if (c === ' ' || c === '\t' || c === '\n') {

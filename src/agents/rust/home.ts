@@ -76,6 +76,8 @@ export function renderConfigToml(options: HomeOptions): string {
     '',
     '[features]',
     'hooks = true',
+    // Sub-agents run their own threads, whose tool calls this session's hook and approvals do not cover.
+    'multi_agent = false',
     '',
     `[model_providers.${PROVIDER_ID}]`,
     'name = "oi-audit proxy"',
@@ -128,6 +130,7 @@ export function threadStartOverrides(options: Pick<HomeOptions, 'sandbox'>): { a
       // oi-audit wrote the hook into this home itself; Codex's interactive trust review has no one to ask.
       bypass_hook_trust: true,
       'features.hooks': true,
+      'features.multi_agent': false,
       web_search: 'disabled',
       'analytics.enabled': false,
       'otel.metrics_exporter': 'none',

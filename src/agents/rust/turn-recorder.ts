@@ -16,7 +16,8 @@
  * as "no objection") is recorded as a protocol error and the turn is interrupted.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { ApprovalInfo, AuditExecution } from '../../audit/execution.js';
+import { lstatSync, readFileSync } from 'node:fs';
+import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../audit/execution.js';
 import type { AuditSession } from '../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../audit/turn.js';
 import { MAX_SCAN_CHARS } from '../../detect/engine.js';
@@ -25,8 +26,10 @@ import type { ApprovalHook, TurnResult } from '../classic/lmc/turn-driver.js';
 import type { JsonObject } from '../../record/canonical-json.js';
 import { escapeForLog } from '../../record/escape.js';
 import * as A from '../../semconv/attributes.js';
+import { maxRisk } from '../../semconv/events.js';
 import { bindingSha256, matchesApproved, modelCommand } from './binding.js';
 import type { HookAnswer } from './hook-server.js';
+import { applyPatchOfCommand, changeOperations, operationsAsShell, operationsKey, patchOperations, type FileOp } from './patch.js';
 
 export type ApprovalAnswer = 'accept' | 'decline' | 'cancel';
 
@@ -55,8 +58,15 @@ interface ItemRecord {
   riskHead: string;
   /** Held changes of a file-change item (recorded when its approval is asked). */
   changes?: string;
+  /** The file operations the hook approved (a shell call of apply_patch), resolved against its cwd. */
+  approvedOps?: FileOp[];
+  /** The file operations of the item as Codex reported them (item/started). */
+  itemOps?: FileOp[];
   unapprovedReported: boolean;
 }
+
+/** Largest file read back for the on-disk check of a file change (bigger ones are recorded by size only). */
+const DISK_CHECK_MAX_BYTES = 16 * 1024 * 1024;
 
 const LABEL_CHARS = 100;
 const MAX_PROTOCOL_ERRORS_PER_TURN = 100;
@@ -70,6 +80,18 @@ function str(v: unknown): string | undefined {
 }
 function label(value: string): string {
   return escapeForLog(value.length > LABEL_CHARS ? `${value.slice(0, LABEL_CHARS)}…` : value);
+}
+
+/** A file as the disk holds it now: whether it exists, its size and (up to DISK_CHECK_MAX_BYTES) its SHA-256. */
+function diskState(path: string): { exists: boolean; bytes?: number; sha256?: string; symlink?: boolean } {
+  try {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return { exists: true, symlink: true };
+    if (!st.isFile() || st.size > DISK_CHECK_MAX_BYTES) return { exists: true, bytes: st.size };
+    return { exists: true, bytes: st.size, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+  } catch {
+    return { exists: false };
+  }
 }
 
 /** Concatenated unified diffs of a fileChange item's `changes`, one header per file. */
@@ -260,8 +282,15 @@ export class TurnRecorder {
     };
   }
 
-  private propose(t: OpenTurn, itemId: string, language: string, code: string): ItemRecord {
-    const risk = this.options.detect.code(language === 'patch' ? 'shell' : language, code);
+  /** A patch is judged as the shell writes with the same effect (and as its own text). */
+  private patchRisk(code: string, ops: FileOp[]): RiskAssessment {
+    const own = this.options.detect.code('shell', code);
+    const writes = this.options.detect.code('shell', operationsAsShell(ops));
+    return { level: maxRisk(own.level, writes.level), rules: [...new Set([...own.rules, ...writes.rules])] };
+  }
+
+  private propose(t: OpenTurn, itemId: string, language: string, code: string, risk?: RiskAssessment): ItemRecord {
+    risk ??= this.options.detect.code(language === 'patch' ? 'shell' : language, code);
     const exec = t.turn.proposeCode({ language, code, risk });
     exec.span.setAttribute(A.ATTR_EXECUTION_ITEM_ID, itemId);
     const rec: ItemRecord = { itemId, exec, started: false, sawDelta: false, riskHead: '', unapprovedReported: false };
@@ -313,9 +342,24 @@ export class TurnRecorder {
     const command = toolName === 'Bash' ? str(toolInput.command) : undefined;
     const code = command ?? JSON.stringify(toolInput);
     const cwd = str(input.cwd) ?? '';
-    const rec = this.propose(t, itemId, toolName === 'Bash' ? 'shell' : label(toolName || 'tool').toLowerCase(), code);
+    // A shell call of apply_patch becomes a file change, not a process: judged as the writes it makes.
+    const patch =
+      command !== undefined
+        ? applyPatchOfCommand(command)
+        : /^apply_?patch$/i.test(toolName)
+          ? (str(toolInput.input) ?? str(toolInput.command) ?? str(toolInput.patch))
+          : undefined;
+    const ops = patch !== undefined ? patchOperations(patch, cwd) : undefined;
+    const rec = ops
+      ? this.propose(t, itemId, 'patch', code, this.patchRisk(code, ops))
+      : this.propose(t, itemId, toolName === 'Bash' ? 'shell' : label(toolName || 'tool').toLowerCase(), code);
     rec.hooked = { command: code, cwd };
-    const approval = await this.decide(t, rec.exec, code, { ...this.bindingData('pre_tool_use', code, cwd, itemId), tool: label(toolName) });
+    if (ops) rec.approvedOps = ops;
+    const approval = await this.decide(t, rec.exec, code, {
+      ...this.bindingData('pre_tool_use', code, cwd, itemId),
+      tool: label(toolName),
+      ...(ops ? { files: this.session.capture('code', operationsKey(ops)) } : {}),
+    });
     if (approval.decision === 'approved') return { decision: 'allow' };
     return { decision: 'deny', reason: `oi-audit refused this command: ${approval.reason ?? 'refused'}` };
   }
@@ -341,7 +385,21 @@ export class TurnRecorder {
       }
       return;
     }
-    // Every other request (permission grants, user input, MCP elicitations, dynamic tools…) is refused:
+    if (method === 'item/permissions/requestApproval') {
+      // More file-system or network access than the session's sandbox: oi-audit has no policy that could grant it,
+      // so it is answered with an empty grant (nothing added), and the request is recorded with what it asked for.
+      const asked = JSON.stringify(params.permissions ?? null);
+      const where = t ?? undefined;
+      const message = `the agent asked for more permissions for ${label(str(params.itemId) ?? '?')} (${label(asked)}${str(params.reason) ? `; reason: ${label(str(params.reason)!)}` : ''}): nothing granted`;
+      if (where && !this.session.isEnded) {
+        where.result.refused++;
+        where.result.refusals.push({ index: where.result.refusals.length, decider: 'policy', reason: 'permission requests are not granted under oi-audit', rules: [] });
+      }
+      this.protocolError('permissions_refused', message);
+      this.transport.respond(id, { permissions: {}, scope: 'turn' });
+      return;
+    }
+    // Every other request (user input, MCP elicitations, dynamic tools…) is refused:
     // oi-audit has no policy for them, so nothing is granted unseen.
     this.protocolError('unsupported_request', `the agent sent a ${label(method)} request; oi-audit does not grant it`, `request:${method}`);
     this.transport.respondError(id, { code: -32601, message: `oi-audit does not answer ${method}` });
@@ -377,19 +435,98 @@ export class TurnRecorder {
   private async fileApproval(t: OpenTurn, params: Obj): Promise<ApprovalAnswer> {
     const itemId = str(params.itemId) ?? '';
     let rec = t.items.get(itemId);
+    const changes = rec?.changes ?? '';
+    const ops = rec?.itemOps ?? [];
     if (rec?.exec.approval) {
       if (rec.exec.approval.decision !== 'approved') return 'decline';
-      // A hook-approved patch: the diff Codex will apply is the item's; it was recorded when the item started.
-      this.startRec(t, rec, { gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'pre_tool_use' });
+      // Approved at the hook: only the very file operations the hook judged may be applied.
+      if (!this.patchMatchesApproval(t, rec)) {
+        if (!rec.exec.isEnded) rec.exec.end({ interrupted: false });
+        t.result.refused++;
+        return 'decline';
+      }
+      this.startRec(t, rec, { ...this.fileChangeData(rec, changes, ops), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'pre_tool_use' });
       return 'accept';
     }
-    const changes = rec?.changes ?? '';
-    rec ??= this.propose(t, itemId, 'patch', changes);
-    const binding = { ...this.bindingData('approval_request', changes, str(params.grantRoot) ?? '', itemId), ...(str(params.reason) ? { agent_reason: this.session.capture('code', str(params.reason)!) } : {}) };
+    // No hook decision (a patch tool the hook does not cover): the item's own changes are what is decided.
+    rec ??= this.propose(t, itemId, 'patch', changes, this.patchRisk(changes, ops));
+    const binding = {
+      ...this.bindingData('approval_request', changes, str(params.grantRoot) ?? '', itemId),
+      files: this.session.capture('code', operationsKey(ops)),
+      ...(str(params.reason) ? { agent_reason: this.session.capture('code', str(params.reason)!) } : {}),
+      ...(str(params.grantRoot) ? { grant_root: this.session.capture('code', str(params.grantRoot)!) } : {}),
+    };
     const approval = await this.decide(t, rec.exec, changes, binding);
     if (approval.decision !== 'approved') return 'decline';
-    this.startRec(t, rec, { gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'approval_request' });
+    this.startRec(t, rec, { ...this.fileChangeData(rec, changes, ops), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'approval_request' });
     return 'accept';
+  }
+
+  /**
+   * A hook-approved item is a file change: it must be the patch the hook approved, operation for operation.
+   * False (recorded, the turn interrupted when it already runs) otherwise.
+   */
+  private patchMatchesApproval(t: OpenTurn, rec: ItemRecord): boolean {
+    const approved = rec.approvedOps ? operationsKey(rec.approvedOps) : undefined;
+    const applied = operationsKey(rec.itemOps ?? []);
+    if (approved !== undefined && approved === applied) return true;
+    this.protocolError(
+      'approval_mismatch',
+      approved === undefined
+        ? `the agent turned ${label(rec.itemId)}, approved at the hook as a command (${label(rec.hooked?.command ?? '?')}), into a file change of ${label(applied || 'no files')}: declined`
+        : `the file change ${label(rec.itemId)} (${label(applied || 'no files')}) is not the patch approved at the hook (${label(approved || 'no files')}): declined`,
+    );
+    return false;
+  }
+
+  /** What a file change records when it starts: each file and kind, the diff (under the code capture policy) and its hash. */
+  private fileChangeData(rec: ItemRecord, changes: string, ops: FileOp[]): JsonObject {
+    return {
+      change: 'file',
+      files: ops.map((o) => ({ kind: o.kind, path: this.session.capture('code', o.path), ...(o.moveTo ? { move_to: this.session.capture('code', o.moveTo) } : {}) })),
+      diff: this.session.capture('code', changes),
+      diff_sha256: createHash('sha256').update(changes, 'utf8').digest('hex'),
+      ...(rec.approvedOps ? { patch_sha256: rec.exec.codeSha256 } : {}),
+    };
+  }
+
+  /**
+   * What the change really left on disk, read back when Codex reports it applied: each file's existence, size and
+   * SHA-256 (an added file's content must be the approved diff). Recorded as file ground truth on the execution.
+   */
+  private checkDisk(rec: ItemRecord, status: string | undefined): void {
+    for (const op of rec.itemOps ?? []) {
+      const target = op.moveTo ?? op.path;
+      const state = diskState(target);
+      const path = this.session.capture('code', target);
+      if (op.kind === 'delete') {
+        const finding = status === 'completed' && state.exists ? { level: 'medium' as const, rules: ['file_change.not_applied'], reason: `${target} still exists after the agent reported deleting it` } : undefined;
+        rec.exec.recordGroundTruth('file_delete', { source: 'disk_check', path, ok: !state.exists }, finding);
+        continue;
+      }
+      let finding: (RiskAssessment & { reason: string }) | undefined;
+      if (status === 'completed' && !state.exists) finding = { level: 'medium', rules: ['file_change.not_applied'], reason: `${target} does not exist after the agent reported writing it` };
+      else if (status === 'completed' && op.kind === 'add' && state.sha256 !== undefined && state.sha256 !== createHash('sha256').update(op.content, 'utf8').digest('hex')) {
+        finding = { level: 'high', rules: ['file_change.content_mismatch'], reason: `${target} on disk is not the content that was approved` };
+      }
+      if (op.moveTo && status === 'completed' && diskState(op.path).exists) {
+        finding ??= { level: 'medium', rules: ['file_change.not_applied'], reason: `${op.path} still exists after the agent reported moving it` };
+      }
+      rec.exec.recordGroundTruth(
+        'file_write',
+        {
+          source: 'disk_check',
+          op: op.kind === 'add' ? 'create' : op.moveTo ? 'rename' : 'write',
+          path,
+          ...(op.moveTo ? { from: this.session.capture('code', op.path) } : {}),
+          ok: state.exists,
+          ...(state.symlink ? { symlink: true } : {}),
+          ...(state.bytes !== undefined ? { bytes: state.bytes } : {}),
+          ...(state.sha256 !== undefined ? { sha256: state.sha256 } : {}),
+        },
+        finding,
+      );
+    }
   }
 
   // --- notifications --------------------------------------------------------------------------------------
@@ -455,14 +592,21 @@ export class TurnRecorder {
     }
     if (type === 'fileChange') {
       const changes = describeChanges(item.changes);
-      const rec = t.items.get(itemId);
-      if (rec) rec.changes = changes;
-      else this.propose(t, itemId, 'patch', changes).changes = changes;
+      const ops = changeOperations(item.changes, this.cwdOf(t.items.get(itemId)));
+      let rec = t.items.get(itemId);
+      if (!rec) rec = this.propose(t, itemId, 'patch', changes, this.patchRisk(changes, ops));
+      rec.changes = changes;
+      rec.itemOps = ops;
       return;
     }
     if (type === 'mcpToolCall' || type === 'dynamicToolCall' || type === 'webSearch' || type === 'collabAgentToolCall' || type === 'imageGeneration') {
       this.protocolError('unaudited_tool', `the agent started a ${label(type)} item (${label(itemId)}), which oi-audit does not gate`, `item:${type}`);
     }
+  }
+
+  /** The directory a file change's relative paths resolve against: the hook's cwd, else the session's. */
+  private cwdOf(rec: ItemRecord | undefined): string {
+    return rec?.hooked?.cwd ?? '/';
   }
 
   private outputDelta(t: OpenTurn, itemId: string, delta: string): void {
@@ -505,7 +649,15 @@ export class TurnRecorder {
       if (rec && !rec.exec.isEnded && !rec.exec.approval) rec.exec.end({ interrupted: false });
       return;
     }
-    if (!rec.started) this.startRec(t, rec, { gate: 'auto_approved', item_id: itemId, decided_at: 'pre_tool_use' });
+    if (!rec.started) {
+      if (type === 'fileChange' && !this.patchMatchesApproval(t, rec)) {
+        // Applied without asking and not the approved patch: recorded as run unapproved.
+        this.unapproved(t, rec, itemId, 'file change');
+        rec.exec.end({ interrupted: false });
+        return;
+      }
+      this.startRec(t, rec, { ...(type === 'fileChange' ? this.fileChangeData(rec, rec.changes ?? '', rec.itemOps ?? []) : {}), gate: 'auto_approved', item_id: itemId, decided_at: 'pre_tool_use' });
+    }
     if (type === 'commandExecution') {
       const aggregated = str(item.aggregatedOutput);
       if (!rec.sawDelta && aggregated) {
@@ -525,6 +677,7 @@ export class TurnRecorder {
         ...(durationMs !== undefined ? { durationMs } : {}),
       });
     } else {
+      this.checkDisk(rec, status);
       rec.exec.end({ error: status === 'failed', ...(status === 'failed' ? { errorMessage: 'the patch could not be applied' } : {}) });
     }
   }

@@ -1,11 +1,13 @@
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { register } from '../../setup/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { parseTokensDocument } from '../../gateway/tokens.js';
 import { APPROVAL_MODES } from '../../approval/modes.js';
 import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
-import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
+import { AGENT_KINDS } from '../../agents/select.js';
+import { ensureRustAgent } from '../../agents/rust/binary.js';
+import { EXIT_PROBLEM, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 
 /** Tokens file: {"<token>": {"user": "alice", "roles": ["approver"]}}; env: "token=user,token2=user2". */
 function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string, GatewayUser> {
@@ -31,6 +33,14 @@ function loadUsers(file: string | undefined, env: NodeJS.ProcessEnv): Map<string
   return users;
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -42,12 +52,17 @@ export const gatewayCommand: CommandSpec = {
   name: 'gateway',
   summary: 'Serve audited Open Interpreter sessions to WebSocket clients (one process per session).',
   usage:
-    'oi-audit gateway [--host H] [--port P] [--tokens FILE] [--upstream URL] [--model M] [--approve all|none|policy] [--max-sessions N] [--max-sessions-per-token N] [--allow-origin O]… [--allow-self-approval]',
+    'oi-audit gateway [--agent classic|rust] [--work-root DIR] [--host H] [--port P] [--tokens FILE] [--upstream URL] [--model M] [--approve all|none|policy] [--max-sessions N] [--max-sessions-per-token N] [--allow-origin O]… [--allow-self-approval]',
   help: `
 Each WebSocket client (Authorization: Bearer <token>) gets its own audited Open Interpreter server; its
-LLM calls go through the audit proxy to the upstream. Protocol: see README "Gateway".
+LLM calls go through the audit proxy to the upstream. Protocol: see README "Gateway". With --agent rust
+each session runs the Rust Open Interpreter's code base, Codex 0.148.0 (its app-server; the upstream must
+speak the OpenAI Responses API), with the same client protocol, held approvals and records.
 
 Options:
+  --agent classic|rust        which Open Interpreter serves the sessions (default classic: Open Interpreter 0.4.3)
+  --work-root DIR             rust: each session works in a new directory under DIR (default the system temp
+                              dir; kept after the session)
   --host H                    listen address (default 127.0.0.1)
   --port P                    listen port (default 8765)
   --tokens FILE               JSON {"<token>": {"user": "alice", "roles": ["approver"]}}; also OI_AUDIT_GATEWAY_TOKENS="tok=user,…"
@@ -64,8 +79,11 @@ ${LLM_FLAG_HELP}
   --allow-self-approval       let a user approve a block held in their own session (default off)
   -h, --help                  this help
 
-Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session ended, audit flushed), 2 usage error.`,
+Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session ended, audit flushed), 1 the
+agent binary is missing and cannot be installed, 2 usage error.`,
   options: {
+    agent: { type: 'string' },
+    'work-root': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     tokens: { type: 'string' },
@@ -98,11 +116,25 @@ Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session en
       ...(Array.isArray(originFlags) ? originFlags.map(String) : typeof originFlags === 'string' ? [originFlags] : []),
       ...(process.env.OI_AUDIT_GATEWAY_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     ];
+    const agent = choiceOption(values, 'agent', AGENT_KINDS, 'classic');
+    if (agent === 'rust') {
+      // Before listening: a binary that cannot be found or installed fails the gateway, not each session.
+      try {
+        await ensureRustAgent({ onProgress: (line) => process.stderr.write(`oi-audit gateway: ${line}\n`) });
+      } catch (error) {
+        process.stderr.write(`oi-audit gateway: the Rust Open Interpreter is not available: ${(error as Error).message}\n`);
+        return EXIT_PROBLEM;
+      }
+    }
+    const workRoot = stringOption(values, 'work-root');
+    if (workRoot !== undefined && !isDirectory(workRoot)) throw new UsageError(`--work-root ${JSON.stringify(workRoot)} is not a directory`);
     // Signals go through the one coordinator: sessions end first (this step), then the audit flushes
     // (register's step), then stray processes are killed; then the process exits 0 as --help promises.
     const audit = register({ warningsToStderr: true });
     const gateway = await startGateway({
       recorder: audit.recorder,
+      agent,
+      ...(workRoot ? { workRoot } : {}),
       users,
       upstreamBaseUrl: upstream,
       ...(process.env.OI_AUDIT_UPSTREAM_API_KEY ? { upstreamApiKey: process.env.OI_AUDIT_UPSTREAM_API_KEY } : {}),
@@ -122,7 +154,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM after a clean shutdown (every session en
       process.stderr.write(`oi-audit gateway: ${signal}: ending ${gateway.activeSessions} session(s)\n`);
       await gateway.close();
     });
-    process.stderr.write(`oi-audit gateway: listening on ${gateway.url} (${users.size} client tokens, upstream ${upstream})\n`);
+    process.stderr.write(`oi-audit gateway: listening on ${gateway.url} (agent ${agent}, ${users.size} client tokens, upstream ${upstream})\n`);
     // Runs until a signal; the coordinator exits the process.
     await new Promise<never>(() => undefined);
     return 0;
