@@ -5,6 +5,13 @@
 export function fieldText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'object') return JSON.stringify(value) ?? '';
-  return String(value);
+  if (typeof value === 'object') {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      // A cycle or a bigint inside: not a decoded JSON value, so no JSON text either.
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return typeof value === 'symbol' ? value.toString() : (value as () => unknown).toString();
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { captureContent } from '../../src/audit/content.js';
-import { createDefaultRedactor, createRedactor, DEFAULT_RULES } from '../../src/redact/rules.js';
+import { createDefaultRedactor, DEFAULT_RULES } from '../../src/redact/rules.js';
 import { superlinearReports } from '../helpers/regex-linearity.js';
 
 /**
