@@ -32,6 +32,7 @@ export { startGateway, type Gateway, type GatewayOptions } from './gateway/gatew
 // Detection and policy
 export { detectCode, detectInput, detectOutput, TaintContext, type DetectionResult, type Finding } from './detect/engine.js';
 export { createPolicy, policy, policyByName, approveAll, approveNone, type HoldCallback, type PolicyOptions } from './approval/policy.js';
+export type { ProposedBlock } from './approval/hook.js';
 
 // Evidence
 export { verifySessions, type SessionReport, type VerifyOptions } from './verify/verify.js';

@@ -1,5 +1,5 @@
 import { policyByName, type HoldCallback } from './policy.js';
-import type { ApprovalHook } from '../agents/classic/lmc/turn-driver.js';
+import type { ApprovalHook } from './hook.js';
 
 export const APPROVAL_MODES = ['all', 'none', 'policy'] as const;
 export type ApprovalMode = (typeof APPROVAL_MODES)[number];

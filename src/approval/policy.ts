@@ -7,21 +7,12 @@
  * approves the rest.
  */
 import type { ApprovalInfo, RiskAssessment } from '../audit/execution.js';
+import type { ApprovalHook, ProposedBlock } from './hook.js';
 import { RISK_LEVELS, type RiskLevel } from '../semconv/events.js';
 
 export type PolicyAction = 'approve' | 'refuse' | 'hold';
 
-/** A code block as the hook sees it. */
-export interface ProposedBlock {
-  language: string;
-  code: string;
-  risk: RiskAssessment;
-  sessionId: string;
-  turn: number;
-}
-
-/** Called for every proposed block; resolves to the decision to record. */
-export type ApprovalHook = (block: ProposedBlock) => Promise<ApprovalInfo>;
+export type { ApprovalHook, ProposedBlock } from './hook.js';
 
 /** What a human is shown when a block is held. */
 export interface HoldContext extends ProposedBlock {

@@ -6,8 +6,7 @@ import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';
 import type { StreamPart, StreamRedactor } from '../redact/stream.js';
 import { redactionCount } from './content.js';
-import type { AuditSession } from './session.js';
-import type { AuditTurn, TurnOutcome } from './turn.js';
+import type { SessionPort, TurnOutcome, TurnPort } from './ports.js';
 
 export interface RiskAssessment {
   level: RiskLevel;
@@ -59,10 +58,10 @@ export interface ExecutionObserver {
   ending(execution: AuditExecution): void;
 }
 
-const observers = new WeakMap<AuditSession, ExecutionObserver>();
+const observers = new WeakMap<SessionPort, ExecutionObserver>();
 
 /** Observe every execution of `session` (replaces any earlier observer). Returns the undo. */
-export function observeExecutions(session: AuditSession, observer: ExecutionObserver): () => void {
+export function observeExecutions(session: SessionPort, observer: ExecutionObserver): () => void {
   observers.set(session, observer);
   return () => {
     if (observers.get(session) === observer) observers.delete(session);
@@ -83,7 +82,7 @@ const GROUND_TRUTH_EVENTS = {
  * any block). With a `finding`, also emits `oi_audit.ground_truth.finding` at warn severity.
  */
 export function emitGroundTruth(
-  session: AuditSession,
+  session: SessionPort,
   span: Span,
   kind: GroundTruthKind,
   data: JsonObject,
@@ -115,8 +114,8 @@ export class AuditExecution {
   readonly codeSha256: string;
   readonly language: string;
   readonly risk: RiskAssessment;
-  private readonly session: AuditSession;
-  private readonly turn: AuditTurn;
+  private readonly session: SessionPort;
+  private readonly turn: TurnPort;
   private readonly code: string;
   private decision: ApprovalInfo | undefined;
   private running = false;
@@ -135,7 +134,7 @@ export class AuditExecution {
   private processCount = 0;
   private groundTruthObserved = false;
 
-  constructor(session: AuditSession, turn: AuditTurn, index: number, proposed: ProposedCode) {
+  constructor(session: SessionPort, turn: TurnPort, index: number, proposed: ProposedCode) {
     this.session = session;
     this.turn = turn;
     this.index = index;

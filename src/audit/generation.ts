@@ -4,8 +4,7 @@ import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { redactionCount } from './content.js';
 import { inputMessageAttributes, outputMessageAttributes, type CaptureText } from './genai-content.js';
-import type { AuditSession } from './session.js';
-import type { AuditTurn } from './turn.js';
+import type { SessionPort, TurnPort } from './ports.js';
 
 export interface GenerationRequest {
   /** Model as requested (e.g. `gpt-4o`, `scripted`). */
@@ -42,15 +41,15 @@ export interface GenerationResult {
 export class AuditGeneration {
   readonly span: Span;
   readonly index: number;
-  private readonly session: AuditSession;
-  private readonly turn: AuditTurn | undefined;
+  private readonly session: SessionPort;
+  private readonly turn: TurnPort | undefined;
   private readonly startedAt = performance.now();
   private firstChunkAt: number | undefined;
   private ended = false;
   private readonly request: GenerationRequest;
   private errorType: string | undefined;
 
-  constructor(session: AuditSession, turn: AuditTurn | undefined, index: number, request: GenerationRequest) {
+  constructor(session: SessionPort, turn: TurnPort | undefined, index: number, request: GenerationRequest) {
     this.session = session;
     this.turn = turn;
     this.index = index;

@@ -15,7 +15,7 @@ export function indexRiskFromBody(data: JsonObject, options: EmitOptions = {}): 
   const level = data.risk;
   if (typeof level !== 'string') return options;
   const attributes: Attributes = { ...options.attributes, [A.ATTR_RISK_LEVEL]: level };
-  if (Array.isArray(data.rules) && data.rules.every((r) => typeof r === 'string')) attributes[A.ATTR_RISK_RULES] = data.rules as string[];
+  if (Array.isArray(data.rules) && data.rules.every((r) => typeof r === 'string')) attributes[A.ATTR_RISK_RULES] = data.rules;
   const floor: Severity = level === 'high' || level === 'critical' ? 'warn' : 'info';
   const given = options.severity ?? 'info';
   return { ...options, attributes, severity: RANK[floor] > RANK[given] ? floor : given };

@@ -13,6 +13,7 @@ import type { RedactionResult } from '../redact/redactor.js';
 import { StreamRedactor } from '../redact/stream.js';
 import { SessionEventLog, type EmitOptions, type SealedEventListener } from './event-log.js';
 import { indexRiskFromBody } from './risk-index.js';
+import type { ErrorInfo } from './ports.js';
 import { AuditTurn } from './turn.js';
 
 export interface OpenSessionOptions {
@@ -62,15 +63,8 @@ export interface SessionContext {
   onClosed: () => void;
 }
 
-/** Errors recorded against a session or turn: where they came from decides how to read them. */
-export type ErrorSource = 'execution' | 'llm' | 'server' | 'process' | 'protocol' | 'client' | 'audit';
-
-export interface ErrorInfo {
-  source: ErrorSource;
-  message: string;
-  /** Short machine-readable kind for `error.type` (e.g. `upstream_500`, `process_exit`). */
-  type?: string;
-}
+// Defined with the ports its turns call back through (ports.ts), exported here as before.
+export type { ErrorInfo, ErrorSource } from './ports.js';
 
 /**
  * One Open Interpreter conversation = one trace. The root span lives from open to end; every event

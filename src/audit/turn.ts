@@ -6,20 +6,20 @@ import { AUDIT_EVENTS } from '../semconv/events.js';
 import { redactionCount } from './content.js';
 import { AuditExecution, type ProposedCode } from './execution.js';
 import { AuditGeneration, type GenerationRequest } from './generation.js';
-import type { AuditSession, ErrorInfo } from './session.js';
+import type { ErrorInfo, SessionPort, TurnOutcome } from './ports.js';
 
-export type TurnOutcome = 'complete' | 'stopped' | 'error' | 'refused' | 'interrupted';
+export type { TurnOutcome } from './ports.js';
 
 /** One user turn: the prompt span, and under it the turn's LLM calls and code executions. */
 export class AuditTurn {
   readonly index: number;
   readonly span: Span;
-  private readonly session: AuditSession;
+  private readonly session: SessionPort;
   private generations: AuditGeneration[] = [];
   private executions: AuditExecution[] = [];
   private ended = false;
 
-  constructor(session: AuditSession, index: number, input: string, extra: JsonObject) {
+  constructor(session: SessionPort, index: number, input: string, extra: JsonObject) {
     this.session = session;
     this.index = index;
     const inputSha = sha256Hex(input);

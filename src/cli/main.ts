@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { InputError } from '../read/otlp-files.js';
+import { InputError } from '../errors/input-error.js';
 import { EXIT_USAGE, UsageError, helpText, parseCommandArgs, type CommandSpec } from './args.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(command));
     return 0;
   }
-  return command.run(values as Record<string, unknown>, positionals);
+  return command.run(values, positionals);
 }
 
 // A reader that stops early (`| head`) is not an error.

@@ -87,7 +87,7 @@ export const DEFAULT_CONFIG: AuditConfig = Object.freeze({
   sandbox: 'bwrap',
   sandboxNetwork: 'shared',
   groundTruth: 'strace',
-}) as AuditConfig;
+});
 
 export type AuditConfigInput = Partial<Omit<AuditConfig, 'capture'>> & { capture?: Partial<CaptureConfig> | CaptureMode };
 
@@ -161,7 +161,7 @@ export function resolveConfig(input: AuditConfigInput = {}, env: EnvVars = proce
       ? { userInput: input.capture, llmMessages: input.capture, code: input.capture, output: input.capture }
       : (input.capture ?? {});
   const capture: CaptureConfig = { ...DEFAULT_CONFIG.capture, ...captureFromEnv(env), ...fromCode };
-  for (const [field, mode] of Object.entries(capture)) parseCaptureMode(mode, `capture.${field}`);
+  for (const [field, mode] of Object.entries(capture) as [string, string][]) parseCaptureMode(mode, `capture.${field}`);
   return {
     serviceName: input.serviceName ?? env.OTEL_SERVICE_NAME ?? DEFAULT_CONFIG.serviceName,
     capture,

@@ -236,7 +236,7 @@ function matchingTurns(script: Script, text: string): number[] {
 
 /** Pick the reply for a request from its messages (see the module comment for the rules). */
 export function selectReply(script: Script, messages: unknown, closingReply = DEFAULT_CLOSING_REPLY): ReplySelection {
-  const msgs = Array.isArray(messages) ? messages : [];
+  const msgs: unknown[] = Array.isArray(messages) ? messages : [];
   const roleOf = (m: unknown): string | undefined => (isPlainObject(m) && typeof m.role === 'string' ? m.role : undefined);
   for (let i = msgs.length - 1; i >= 0; i--) {
     const m = msgs[i];

@@ -163,7 +163,7 @@ export function conversationOf(format: ScriptedFormat, body: Record<string, unkn
   if (format === 'openai-responses') {
     const input = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : Array.isArray(body.input) ? body.input : [];
     // function_call items are the assistant's turn; their outputs are the tool's, not the user's.
-    return input.map((it) =>
+    return input.map((it: unknown): unknown =>
       isPlainObject(it) && it.type === 'function_call' ? { role: 'assistant', content: '' }
       : isPlainObject(it) && typeof it.type === 'string' && it.type.endsWith('_output') ? { role: 'tool', content: '' }
       : it,

@@ -139,7 +139,7 @@ const WRITE_OPS = new Set(['>', '>|', '&>', '>>', '&>>']);
 /** Judge one command (argv + redirects); returns what its output carries for the next pipeline stage. */
 export function judgeArgv(argv0: string[], redirects: Redirect[], state: BlockState, out: Collector, stdin?: Output, next?: Cmd): Output {
   const argv = unwrap(argv0);
-  for (const r of redirects) if (r.op === '<' || r.op === '<>') judgeRead(r.target, state, out, false) && (state.secretRead = true);
+  for (const r of redirects) if ((r.op === '<' || r.op === '<>') && judgeRead(r.target, state, out, false)) state.secretRead = true;
   const result = judgeCore(argv, redirects, state, out, stdin);
   for (const r of redirects) {
     if (r.op === '<' || r.op === '<>') result.secret ||= credentialOf(norm(state, r.target)) !== undefined;

@@ -36,8 +36,7 @@ export { codeViews, languageFamily } from './views.js';
 export type { Effect, EffectKind } from './effects.js';
 
 const require = createRequire(import.meta.url);
-type RulesJson = typeof import('./rules.json', { with: { 'resolution-mode': 'import' } });
-const BUNDLED = require('./rules.json') as RulesJson as unknown as RuleFile;
+const BUNDLED = require('./rules.json') as RuleFile;
 
 /** How deep code inside code is followed (`bash -c "python -c '…'"`, a payload decoded twice). */
 const MAX_NESTING = 4;

@@ -166,7 +166,7 @@ export function decodeStage(name: string, args: string[], stdin: Output | undefi
     return out(name === 'base64' && inText !== undefined && literal === undefined ? tryBase64(inText) : undefined, true);
   }
   if (name === 'xxd' && args.some((a) => /^-[a-z]{0,3}r/.test(a))) return out(inText !== undefined ? tryHex(inText) : undefined, true);
-  if (name === 'rev') return out(inText?.split('\n').map((l) => [...l].reverse().join('')).join('\n'), true);
+  if (name === 'rev') return out(inText?.split('\n').map((l) => Array.from(l).reverse().join('')).join('\n'), true);
   if (name === 'tr' && args.length >= 2) {
     const ops = args.filter((a) => !a.startsWith('-'));
     const isRot = /^(?:A-Za-z|a-zA-Z)$/.test(ops[0] ?? '') && /N-ZA-Mn-za-m|n-za-mN-ZA-M/.test(ops[1] ?? '');

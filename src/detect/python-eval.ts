@@ -92,7 +92,7 @@ function subscript(ctx: PyCtx, n: SyntaxNode): Val {
   if (sub?.type === 'slice') {
     // s[::-1]: reversed, a classic way to hide a string.
     if (/^::\s{0,2}-1$/.test(sub.text) && (v.t === 'str' || v.t === 'list')) {
-      return v.t === 'str' ? str([...v.s].reverse().join(''), { dec: true }) : { t: 'list', items: [...v.items].reverse(), dec: true };
+      return v.t === 'str' ? str(Array.from(v.s).reverse().join(''), { dec: true }) : { t: 'list', items: [...v.items].reverse(), dec: true };
     }
     return { t: 'unk', dec: isDec(v), secret: isSecret(v) };
   }
@@ -285,7 +285,7 @@ export function pure(fn: Val, args: Val[], kw: Map<string, Val>): Val {
   if (name === 'chr' && a0.t === 'num' && a0.n >= 0 && a0.n < 0x110000) return str(String.fromCodePoint(a0.n));
   if (name === 'map' && args[0]?.t === 'ref' && args[0].name === 'chr' && args[1]) return charCodes(args[1]) ?? { t: 'unk', dec: true };
   if (name === 'map' || name === 'list' || name === 'tuple' || name === 'sorted') return args[name === 'map' ? 1 : 0] ?? UNK;
-  if (name === 'reversed') return a0.t === 'str' ? str([...a0.s].reverse().join(''), { dec: true }) : a0.t === 'list' ? { t: 'list', items: [...a0.items].reverse(), dec: true } : { t: 'unk', dec: true };
+  if (name === 'reversed') return a0.t === 'str' ? str(Array.from(a0.s).reverse().join(''), { dec: true }) : a0.t === 'list' ? { t: 'list', items: [...a0.items].reverse(), dec: true } : { t: 'unk', dec: true };
   if (name === 'bytearray') return charCodes(a0) ?? a0;
   if (B64.test(name)) return known(a0) ? (tryBase64(text(a0)) !== undefined ? str(tryBase64(text(a0))!, { dec: true }) : { t: 'unk', dec: true }) : { t: 'unk', dec: true };
   if (HEX.test(name)) return known(a0) ? (tryHex(text(a0)) !== undefined ? str(tryHex(text(a0))!, { dec: true }) : { t: 'unk', dec: true }) : { t: 'unk', dec: true };

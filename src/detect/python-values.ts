@@ -78,7 +78,7 @@ export function concat(a: Val, b: Val): Val {
 /** The items a `for` loop or a comprehension sees. */
 export function items(v: Val): Val[] {
   if (v.t === 'list') return v.items.slice(0, MAX_ITEMS);
-  if (v.t === 'str' && v.s.length <= MAX_ITEMS) return [...v.s].map((c) => str(c, { dec: v.dec }));
+  if (v.t === 'str' && v.s.length <= MAX_ITEMS) return Array.from(v.s, (c) => str(c, { dec: v.dec }));
   return [{ t: 'unk', dec: isDec(v), secret: isSecret(v) }];
 }
 

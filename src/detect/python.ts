@@ -202,7 +202,7 @@ export function tokenizePython(source: string, maxChars = 512 * 1024): { toks: T
         }
         if (src.startsWith(delim, j)) break;
         if (!triple && src[j] === '\n') break;
-        body += src[j];
+        body += src[j]!;
         j++;
       }
       toks.push({ k: 'str', v: prefix.includes('r') ? body : decodeEscapes(body) });

@@ -127,7 +127,7 @@ export function compilePattern(spec: PatternSpec, flags: string, macros: Record<
     try {
       return new RegExp(expandMacros(src, macros), flags);
     } catch (err) {
-      throw new Error(`rule ${ruleId}: bad pattern ${src}: ${(err as Error).message}`);
+      throw new Error(`rule ${ruleId}: bad pattern ${src}: ${(err as Error).message}`, { cause: err });
     }
   };
   if (typeof spec === 'string') return { all: [compile(spec)], none: [] };

@@ -119,7 +119,7 @@ export function analyzeScript(flavor: ScriptFlavor, source: string, state: Block
     if (list) {
       // spawn('rm', ['-rf', h]): an argument vector.
       const argv = [...arg.matchAll(new RegExp(`${STRING.source}|\\$?\\b([A-Za-z_][A-Za-z0-9_]{0,63})\\b`, 'g'))]
-        .map((x) => (x[4] !== undefined ? env.vars.get(x[4]) : unquote(x as RegExpExecArray)))
+        .map((x) => (x[4] !== undefined ? env.vars.get(x[4]) : unquote(x)))
         .filter((x): x is string => x !== undefined);
       judgeArgv(argv, [], state, out);
       continue;

@@ -35,7 +35,7 @@ function unescapeWord(text: string): string {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (c === '\\' && i + 1 < text.length) {
-      if (text[i + 1] !== '\n') out += text[i + 1];
+      if (text[i + 1] !== '\n') out += text[i + 1]!;
       i++;
     } else out += c;
   }

@@ -158,7 +158,7 @@ export function analyzeShell(code: string, maxChars = 512 * 1024): ShellAnalysis
     if (c === '\\' && src[i + 1] === '\r' && src[i + 2] === '\n') { i += 3; continue; }
     if (c === '\\') {
       inWord = true;
-      if (i + 1 < src.length) word += src[i + 1];
+      if (i + 1 < src.length) word += src[i + 1]!;
       i += 2;
       continue;
     }
@@ -189,7 +189,7 @@ export function analyzeShell(code: string, maxChars = 512 * 1024): ShellAnalysis
       while (j < src.length && src[j] !== '"') {
         const d = src[j]!;
         if (d === '\\' && j + 1 < src.length && '$`"\\\n'.includes(src[j + 1]!)) {
-          if (src[j + 1] !== '\n') word += src[j + 1];
+          if (src[j + 1] !== '\n') word += src[j + 1] ?? '';
           j += 2;
         } else if (d === '$' && src[j + 1] !== '(') {
           const [text, after] = readDollar(j, true);

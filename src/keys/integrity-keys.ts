@@ -148,7 +148,7 @@ export function parseSigningKey(text: string | Buffer, source = 'signing key'): 
     try {
       key = createPrivateKey({ key: s, format: 'pem' });
     } catch (err) {
-      throw new Error(`${source}: not a readable PEM private key (${(err as Error).message})`);
+      throw new Error(`${source}: not a readable PEM private key (${(err as Error).message})`, { cause: err });
     }
     return signingKeyFrom(key, false);
   }

@@ -99,7 +99,7 @@ export class AnthropicAssembler implements ResponseAssembler {
 
 function readMessagesRequest(body: Json): RequestFacts | string {
   if (!Array.isArray(body.messages)) return '"messages" must be an array';
-  const messages = (body.system !== undefined ? [{ role: 'system', content: body.system }, ...body.messages] : body.messages) as JsonValue;
+  const messages = (body.system !== undefined ? [{ role: 'system', content: body.system }, ...(body.messages as unknown[])] : body.messages) as JsonValue;
   const facts: RequestFacts = { model: modelOf(body), stream: body.stream === true, messages };
   if (body.tools !== undefined) facts.tools = body.tools as JsonValue;
   return facts;

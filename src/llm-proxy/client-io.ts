@@ -24,7 +24,6 @@ export function writeToClient(
   if (signal.aborted) return Promise.resolve('aborted');
   if (res.write(data)) return Promise.resolve('ok');
   return new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
     const done = (outcome: WriteOutcome) => {
       clearTimeout(timer);
       res.off('drain', onDrain);
@@ -36,7 +35,7 @@ export function writeToClient(
     const onDrain = () => done('ok');
     const onClose = () => done('closed');
     const onAbort = () => done('aborted');
-    timer = setTimeout(() => done('stalled'), stallMs);
+    const timer = setTimeout(() => done('stalled'), stallMs);
     res.on('drain', onDrain);
     res.on('close', onClose);
     signal.addEventListener('abort', onAbort);

@@ -40,7 +40,7 @@ export interface ExchangeContext {
   maxAssembledChars: number;
   outsideTurn: 'forward' | 'refuse';
   /** Remove the upstream key from anything recorded or sent back. */
-  scrub(text: string): string;
+  scrub: (text: string) => string;
   /** Run a recording step; a throw is reported, never breaks the proxy. */
   audit(fn: () => void): void;
   /** Track an in-flight exchange (for shutdown); returns its untrack. */

@@ -11,6 +11,7 @@ import { Assembly, isObject, parseJsonObject, str, type AssembledCompletion, typ
 import { modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
 import type { SseEvent } from './sse.js';
 import type { JsonValue } from '../record/canonical-json.js';
+import { fieldText } from '../record/field-text.js';
 
 export class OllamaAssembler implements ResponseAssembler {
   private readonly a: Assembly;
@@ -39,7 +40,7 @@ export class OllamaAssembler implements ResponseAssembler {
 
   private accept(obj: Json): void {
     if (obj.error !== undefined) {
-      this.a.setError(isObject(obj.error) ? obj.error : String(obj.error));
+      this.a.setError(isObject(obj.error) ? obj.error : fieldText(obj.error));
       return;
     }
     this.a.chunks++;

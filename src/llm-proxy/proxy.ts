@@ -253,12 +253,19 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
   /** The session a request's credential belongs to, or undefined after refusing it. */
   const authenticate = (req: IncomingMessage, res: ServerResponse, format: WireFormat): SessionRoute | undefined => {
     const token = credentialOf(req, format);
-    if (!token) return void refuse(req, res, format, 'missing_token');
+    if (!token) {
+      refuse(req, res, format, 'missing_token');
+      return;
+    }
     const reg = TOKEN_RE.test(token) ? registrations.get(token) : undefined;
-    if (!reg) return void refuse(req, res, format, 'unknown_token', token);
+    if (!reg) {
+      refuse(req, res, format, 'unknown_token', token);
+      return;
+    }
     if (reg.session.isEnded) {
       registrations.delete(token);
-      return void refuse(req, res, format, 'session_ended', token);
+      refuse(req, res, format, 'session_ended', token);
+      return;
     }
     return reg;
   };

@@ -1,5 +1,5 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { AuditRecorder } from '../audit/recorder.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
 import type { LossReport, LostRecord } from './spooling-exporter.js';
 
@@ -110,13 +110,18 @@ export function lostRangeChunks(records: readonly LostRecord[], max = MAX_LOST_P
   return chunks;
 }
 
+/** What the declarer needs of the recorder (AuditRecorder implements it): otel/ does not import audit/. */
+export interface LossTarget {
+  readonly activeSessions: readonly { readonly id: string; recordLoss(lost: number, reason: string, extra?: JsonObject): void }[];
+}
+
 /**
  * Turns a LossReport into `oi_audit.audit.loss` events for every open session that lost records,
  * each committing to the seqs and body hashes it declares (split to bound a declaration's size). A
  * session that has already ended cannot record it: the count goes to stderr and the stream shows
  * as truncated.
  */
-export function lossDeclarer(recorder: AuditRecorder): (report: LossReport) => void {
+export function lossDeclarer(recorder: LossTarget): (report: LossReport) => void {
   return (report) => {
     for (const [sessionId, lost] of report.bySession) {
       const session = recorder.activeSessions.find((s) => s.id === sessionId);

@@ -1,4 +1,4 @@
-import { BatchLogRecordProcessor, type SdkLogRecord } from '@opentelemetry/sdk-logs';
+import { BatchLogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 
 /** The SDK's own (non-public) queue fields, read defensively. */
 interface QueueInternals {
@@ -18,7 +18,7 @@ interface QueueInternals {
 export class LossReportingBatchLogRecordProcessor extends BatchLogRecordProcessor {
   constructor(
     config: ConstructorParameters<typeof BatchLogRecordProcessor>[0],
-    private readonly onQueueFull: (record: SdkLogRecord) => void,
+    private readonly onQueueFull: (record: ReadWriteLogRecord) => void,
   ) {
     super(config);
   }
@@ -34,7 +34,7 @@ export class LossReportingBatchLogRecordProcessor extends BatchLogRecordProcesso
     );
   }
 
-  override onEmit(record: SdkLogRecord): void {
+  override onEmit(record: ReadWriteLogRecord): void {
     if (this.queueFull) {
       try {
         this.onQueueFull(record);

@@ -72,6 +72,8 @@ export class OtlpSender {
     if (existing) return existing;
     const { signal, endpoint, headers, timeoutMillis } = this.options;
     const path = `v1/${signal}`;
+    // The public way to build HTTP exporter options from url/headers/timeout; its replacement is not exported yet.
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
     const config = convertLegacyHttpOptions(
       {
         ...(endpoint ? { url: `${endpoint.replace(/\/+$/, '')}/${path}` } : {}),

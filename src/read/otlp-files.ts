@@ -49,13 +49,10 @@ export interface AuditData {
   files: string[];
 }
 
-/** Input that cannot be read or parsed: the CLI maps it to exit code 2. */
-export class InputError extends Error {
-  override name = 'InputError';
-  constructor(message: string, readonly source?: SourceRef | { file: string }) {
-    super(source ? `${source.file}${'line' in source ? `:${source.line}` : ''}: ${message}` : message);
-  }
-}
+// Shared by every reader of input files (src/errors/input-error.ts); re-exported here as before.
+import { InputError } from '../errors/input-error.js';
+
+export { InputError };
 
 // Rotated archives are renamed `name.json-<timestamp>.zst` by the Collector's rotation: match on the last suffix.
 /** How to read files encrypted at rest (src/at-rest/). */

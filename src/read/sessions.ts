@@ -1,5 +1,6 @@
 import { AUDIT_EVENTS, isAuditEventName, type AuditEventName } from '../semconv/events.js';
 import type { AuditData, SourceRef, SpanEntry } from './otlp-files.js';
+import { fieldText } from '../record/field-text.js';
 
 type Json = Record<string, unknown>;
 
@@ -107,10 +108,10 @@ export function parseEvents(data: AuditData): { events: ParsedEvent[]; skipped: 
     events.push({
       seq: body.seq,
       event: body.event,
-      ts: String(body.ts ?? ''),
+      ts: fieldText(body.ts ?? ''),
       session: body.session,
-      traceId: String(body.trace_id ?? log.traceId),
-      spanId: String(body.span_id ?? log.spanId),
+      traceId: fieldText(body.trace_id ?? log.traceId),
+      spanId: fieldText(body.span_id ?? log.spanId),
       data: isObject(body.data) ? body.data : {},
       body: log.body,
       source: log.source,
@@ -123,7 +124,7 @@ export function parseEvents(data: AuditData): { events: ParsedEvent[]; skipped: 
 export function contentText(field: unknown): string {
   if (!isObject(field)) return '';
   if (typeof field.text === 'string') return field.text;
-  return `[${String(field.mode ?? 'hash')}: ${String(field.bytes ?? '?')} bytes, sha256 ${String(field.sha256 ?? '').slice(0, 12)}…]`;
+  return `[${fieldText(field.mode ?? 'hash')}: ${fieldText(field.bytes ?? '?')} bytes, sha256 ${fieldText(field.sha256 ?? '').slice(0, 12)}…]`;
 }
 
 function num(value: unknown): number | null {
@@ -190,16 +191,16 @@ export function assembleSessions(data: AuditData): SessionView[] {
       const d = e.data;
       switch (e.event) {
         case AUDIT_EVENTS.sessionStart:
-          view.user = String(d.user ?? '');
-          view.model = String(d.model ?? '');
-          view.policy = String(d.policy ?? '');
-          view.openInterpreterVersion = String(d.open_interpreter_version ?? '');
+          view.user = fieldText(d.user ?? '');
+          view.model = fieldText(d.model ?? '');
+          view.policy = fieldText(d.policy ?? '');
+          view.openInterpreterVersion = fieldText(d.open_interpreter_version ?? '');
           view.imported = d.imported === true;
           view.startedAt = e.ts;
           break;
         case AUDIT_EVENTS.sessionEnd:
           view.endedAt = e.ts;
-          view.outcome = String(d.outcome ?? '');
+          view.outcome = fieldText(d.outcome ?? '');
           view.durationMs = num(d.duration_ms);
           break;
         case AUDIT_EVENTS.userInput: {
@@ -210,7 +211,7 @@ export function assembleSessions(data: AuditData): SessionView[] {
             input: contentText(d.input),
             startedAt: e.ts,
             durationMs: spanDurationMs(span),
-            outcome: String(span?.attributes['oi_audit.turn.outcome'] ?? (span ? '' : 'unknown')),
+            outcome: fieldText(span?.attributes['oi_audit.turn.outcome'] ?? (span ? '' : 'unknown')),
             llmCalls: [],
             assistant: [],
             code: [],
@@ -222,7 +223,7 @@ export function assembleSessions(data: AuditData): SessionView[] {
         case AUDIT_EVENTS.llmRequest:
           turnOf(d)?.llmCalls.push({
             call: num(d.call) ?? 0,
-            model: String(d.model ?? ''),
+            model: fieldText(d.model ?? ''),
             inputTokens: null,
             outputTokens: null,
             latencyMs: null,
@@ -249,10 +250,10 @@ export function assembleSessions(data: AuditData): SessionView[] {
           const span = spansById.get(`${e.traceId}/${e.spanId}`);
           turnOf(d)?.code.push({
             index: num(d.index) ?? 0,
-            language: String(d.language ?? ''),
+            language: fieldText(d.language ?? ''),
             code: contentText(d.code),
-            codeSha256: isObject(d.code) ? String(d.code.sha256 ?? '') : '',
-            risk: String(d.risk ?? 'none'),
+            codeSha256: isObject(d.code) ? fieldText(d.code.sha256 ?? '') : '',
+            risk: fieldText(d.risk ?? 'none'),
             rules: strings(d.rules),
             decision: 'pending',
             decider: '',
@@ -268,8 +269,8 @@ export function assembleSessions(data: AuditData): SessionView[] {
         case AUDIT_EVENTS.approvalDecision: {
           const code = codeOf(d);
           if (code) {
-            code.decision = String(d.decision ?? '');
-            code.decider = String(d.decider ?? '');
+            code.decision = fieldText(d.decision ?? '');
+            code.decider = fieldText(d.decider ?? '');
             if (typeof d.reason === 'string') code.reason = d.reason;
           }
           break;
@@ -294,7 +295,7 @@ export function assembleSessions(data: AuditData): SessionView[] {
           break;
         }
         case AUDIT_EVENTS.error: {
-          const err = { source: String(d.source ?? ''), message: contentText(d.message), ...(typeof d.type === 'string' ? { type: d.type } : {}) };
+          const err = { source: fieldText(d.source ?? ''), message: contentText(d.message), ...(typeof d.type === 'string' ? { type: d.type } : {}) };
           const turn = turnOf(d);
           if (turn) {
             turn.errors.push(err);
@@ -304,10 +305,10 @@ export function assembleSessions(data: AuditData): SessionView[] {
           break;
         }
         case AUDIT_EVENTS.settingsRefused:
-          view.refusedSettings.push({ setting: String(d.setting ?? ''), reason: String(d.reason ?? '') });
+          view.refusedSettings.push({ setting: fieldText(d.setting ?? ''), reason: fieldText(d.reason ?? '') });
           break;
         case AUDIT_EVENTS.auditLoss:
-          view.losses.push({ lost: num(d.lost) ?? 0, reason: String(d.reason ?? '') });
+          view.losses.push({ lost: num(d.lost) ?? 0, reason: fieldText(d.reason ?? '') });
           break;
         case AUDIT_EVENTS.integrityCheckpoint:
           view.checkpoints++;

@@ -1,4 +1,5 @@
 import { canonicalize, type JsonObject, type JsonValue } from './canonical-json.js';
+import { fieldText } from './field-text.js';
 
 /** Body schema version. Bump when a field changes meaning. */
 export const BODY_VERSION = 1;
@@ -91,6 +92,6 @@ function sanitize(value: unknown, depth = 0): JsonValue {
       return out;
     }
     default:
-      return String(value);
+      return fieldText(value);
   }
 }

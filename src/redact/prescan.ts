@@ -80,7 +80,6 @@ export interface Prescanner {
 export function createPrescanner(keywords: readonly string[]): Prescanner {
   const unique = [...new Set(keywords.map((k) => k.toLowerCase()).filter((k) => k.length > 0))];
   const index = new Map(unique.map((k, i) => [k, i]));
-  // eslint-disable-next-line no-control-regex
   const isAscii = (k: string) => /^[\u0000-\u007f]+$/.test(k);
   const ascii = unique.filter(isAscii).map((k) => index.get(k)!);
   const other = unique.filter((k) => !isAscii(k));

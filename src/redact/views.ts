@@ -18,7 +18,6 @@ export interface TextView {
  * DEL, C1, soft hyphen, zero-width, bidi and invisible format characters, Unicode tags.
  */
 export const HIDDEN_TEST =
-  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|\udb40[\udc00-\udc7f]/;
 
 function isHidden(c: number): boolean {

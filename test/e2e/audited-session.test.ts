@@ -203,7 +203,7 @@ describe('audited sessions with the real Open Interpreter 0.4.3', () => {
 
     const ws = new WebSocket(gateway.url, { headers: { authorization: 'Bearer client-token' } });
     const messages: any[] = [];
-    ws.on('message', (d) => messages.push(JSON.parse(String(d))));
+    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString())));
     await new Promise((r) => ws.on('open', r));
     for (let i = 0; i < 600 && !messages.some((m) => m.type === 'ready'); i++) await new Promise((r) => setTimeout(r, 100));
     ws.send(JSON.stringify({ type: 'settings', settings: { auto_run: true } }));

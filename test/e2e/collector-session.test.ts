@@ -87,7 +87,7 @@ function lokiQueryRange(
     // Structured metadata as Loki returns it with the categorize-labels encoding flag.
     const structuredMetadata: Record<string, string> = {};
     for (const k of ['event.name', 'oi_audit.event.seq', 'oi_audit.risk.level']) {
-      if (r.attributes[k] !== undefined) structuredMetadata[k.replace(/\./g, '_')] = String(r.attributes[k]);
+      if (r.attributes[k] !== undefined) structuredMetadata[k.replace(/\./g, '_')] = `${r.attributes[k] as string | number}`;
     }
     s.values.push([r.timeUnixNano, r.body, { structuredMetadata }]);
   }
@@ -205,7 +205,7 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
     await Promise.all([tracerProvider.shutdown(), loggerProvider.shutdown()]);
 
     emitted = records.map((r: ReadableLogRecord) => {
-      const body = String(r.body);
+      const body = r.body as string;
       const parsed = JSON.parse(body) as { seq: number; session: string; event: string };
       const risk = r.attributes['oi_audit.risk.level'];
       return { seq: parsed.seq, session: parsed.session, event: parsed.event, body, risk: typeof risk === 'string' ? risk : undefined };

@@ -190,7 +190,7 @@ describe('real Open Interpreter server', () => {
       model: 'm',
       startTimeoutMs: 300,
       onLog: () => undefined,
-    }).catch((e: Error) => e);
+    }).catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/timed out after 300 ms waiting for GET http:\/\/127\.0\.0\.1:\d+\/heartbeat/);
     const port = Number(/127\.0\.0\.1:(\d+)/.exec((error as Error).message)?.[1]);

@@ -113,8 +113,8 @@ describe('no raw secret reaches any exporter (real Open Interpreter session, def
     const visit = (value: any) => {
       if (!value || typeof value !== 'object') return;
       if (typeof value.text === 'string' && typeof value.sha256 === 'string') {
-        const inText = (value.text.match(/\[REDACTED:[a-z0-9-]+\]/g) ?? []).length;
-        const counted = Object.values(value.redactions ?? {}).reduce((a: number, b: any) => a + b, 0);
+        const inText: number = (value.text.match(/\[REDACTED:[a-z0-9-]+\]/g) ?? []).length;
+        const counted = Object.values<number>(value.redactions ?? {}).reduce((a, b) => a + b, 0);
         expect(counted, JSON.stringify({ r: value.redactions, m: value.text.match(/\[REDACTED:[a-z0-9-]+\]/g), b: value.bytes, t: value.truncated })).toBe(inText);
         declared += counted;
         markers += inText;

@@ -155,7 +155,7 @@ describe('view and export escape everything they print', () => {
 
   it('a crafted trail with every control class: no raw control byte on stdout from view, export ecs, export ocsf', async () => {
     const keys = loadIntegrityKeys({ env: {}, macSeed: Buffer.alloc(32, 7) });
-    const session = `sess\x1b[31m${'\u202e'}x`;
+    const session = 'sess\x1b[31m\u202ex';
     const chain = new SessionChain({ sessionId: session, keys });
     let t = Date.UTC(2026, 0, 1);
     const ctx = () => ({ ts: new Date((t += 1000)).toISOString(), traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) });

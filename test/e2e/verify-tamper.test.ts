@@ -134,7 +134,8 @@ describe('oi-audit verify on a real session', () => {
     const target = lines[5]!;
     const r = record(target);
     const b = body(target);
-    const flipped = b.mac.slice(0, -1) + (b.mac.endsWith('0') ? '1' : '0');
+    const mac: string = b.mac;
+    const flipped = mac.slice(0, -1) + (mac.endsWith('0') ? '1' : '0');
     r.body.stringValue = r.body.stringValue.replace(b.mac, flipped);
     writeLines(dir, lines);
     const result = await verify(dir);

@@ -17,11 +17,11 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
     const child = spawn(cmd, args, { cwd: REPO_ROOT, ...options, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    child.stdin!.end(options.input ?? '');
+    child.stdin.end(options.input ?? '');
   });
 }
 

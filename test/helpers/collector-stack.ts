@@ -162,7 +162,7 @@ export async function waitFor<T>(
       lastErr = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastErr ? `: ${lastErr instanceof Error ? lastErr.toString() : JSON.stringify(lastErr)}` : ''}`);
     }
     await sleep(intervalMs);
   }
@@ -306,7 +306,7 @@ export async function startCollector(
   } catch (e) {
     const logs = handle.logs();
     await handle.kill().catch(() => undefined);
-    throw new Error(`${(e as Error).message}\n--- ${name} logs ---\n${logs.slice(-4000)}`);
+    throw new Error(`${(e as Error).message}\n--- ${name} logs ---\n${logs.slice(-4000)}`, { cause: e });
   }
   log(`Collector "${name}" ready (${handle.mode} ${handle.id})`);
   return handle;
@@ -431,7 +431,7 @@ export async function collectorComponents(): Promise<Record<string, string[]>> {
   const binary = await ensureCollectorBinary();
   const { stdout } = await execFileP(binary, ['components'], { maxBuffer: 10_000_000 });
   const { parse } = await import('yaml');
-  const doc = parse(stdout) as Record<string, Array<{ name: string }> | unknown>;
+  const doc = parse(stdout) as Record<string, unknown>;
   const out: Record<string, string[]> = {};
   for (const kind of ['receivers', 'processors', 'exporters', 'connectors', 'extensions']) {
     const list = doc[kind];

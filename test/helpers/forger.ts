@@ -69,7 +69,7 @@ export function realTrail(o: TrailOptions = {}): Trail {
   const bodies = logs
     .getFinishedLogRecords()
     .filter((r) => !dropped.includes(r))
-    .map((r) => String(r.body));
+    .map((r) => (r.body as string));
   return { session: session.id, bodies, seed, publicKey, keyed: { macSeed: seed, trustedPublicKeys: [publicKey] } };
 }
 

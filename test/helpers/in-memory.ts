@@ -9,6 +9,6 @@ export function inMemoryRecorder(options: Omit<AuditRecorderOptions, 'tracerProv
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logs })] });
   const recorder = new AuditRecorder({ ...options, tracerProvider, loggerProvider });
-  const bodies = () => logs.getFinishedLogRecords().map((r) => JSON.parse(String(r.body)) as Record<string, any>);
+  const bodies = () => logs.getFinishedLogRecords().map((r) => JSON.parse(r.body as string) as Record<string, any>);
   return { recorder, spans, logs, bodies };
 }

@@ -344,8 +344,8 @@ export class LokiStandin {
     const url = new URL(req.url ?? '/', 'http://x');
     try {
       if (req.method === 'POST' && url.pathname === '/otlp/v1/logs') {
-        if (String(req.headers['content-encoding'] ?? '').includes('gzip')) body = gunzipSync(body);
-        const out = this.push(body, String(req.headers['content-type'] ?? ''));
+        if ((req.headers['content-encoding'] ?? '').includes('gzip')) body = gunzipSync(body);
+        const out = this.push(body, (req.headers['content-type'] ?? ''));
         this.pushes.push(out);
         res.writeHead(out.status, { 'content-type': 'text/plain' }).end(out.reason ?? '');
         return;
@@ -361,7 +361,7 @@ export class LokiStandin {
       }
       res.writeHead(404).end('404 page not found');
     } catch (err) {
-      res.writeHead(400).end(String((err as Error).message));
+      res.writeHead(400).end((err as Error).message);
     }
   }
 

@@ -34,8 +34,8 @@ export class OtlpReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
-        const contentType = String(req.headers['content-type'] ?? '');
-        const contentEncoding = String(req.headers['content-encoding'] ?? '');
+        const contentType = (req.headers['content-type'] ?? '');
+        const contentEncoding = (req.headers['content-encoding'] ?? '');
         this.requests.push({ url: req.url ?? '', contentType, contentEncoding });
         let raw = Buffer.concat(chunks);
         if (contentEncoding === 'gzip') raw = gunzipSync(raw);

@@ -193,7 +193,7 @@ class FaultProxy {
     try {
       const r = await fetch(`${this.target}${req.url}`, {
         method: 'POST',
-        headers: { 'content-type': String(req.headers['content-type'] ?? 'application/json') },
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
         body,
         signal: AbortSignal.timeout(30_000),
       });
@@ -226,7 +226,7 @@ class FaultProxy {
 
 function recordKeysOf(body: Buffer): string[] {
   try {
-    const doc = JSON.parse(body.toString('utf8')) as any;
+    const doc = JSON.parse(body.toString('utf8'));
     const keys: string[] = [];
     for (const rl of doc.resourceLogs ?? []) for (const sl of rl.scopeLogs ?? []) for (const lr of sl.logRecords ?? []) {
       const b = JSON.parse(lr.body.stringValue);
@@ -362,7 +362,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
         });
       },
       { timeoutMs, intervalMs: 500, what },
-    ).catch((e: Error) => console.log(`[fault-suite] ${e.message}`));
+    ).catch((e: unknown) => console.log(`[fault-suite] ${(e as Error).message}`));
   }
 
   async function verifyArchive(extra: string[] = []): Promise<{ code: number | null; report: any }> {
@@ -431,7 +431,11 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
       // reordered; accept that only when the first copy of every seq arrived in order.
       const firstOrder: number[] = [];
       const seen = new Set<number>();
-      for (const r of recs) if (!seen.has(r.seq)) (seen.add(r.seq), firstOrder.push(r.seq));
+      for (const r of recs) {
+      if (seen.has(r.seq)) continue;
+      seen.add(r.seq);
+      firstOrder.push(r.seq);
+    }
       const inOrder = firstOrder.every((s, i) => i === 0 || s > firstOrder[i - 1]!);
       expect(inOrder, `first arrivals of ${session} in seq order`).toBe(true);
       // Redelivered copies are duplicates and a checkpoint declared lost is only a warning: neither is an error.
@@ -611,7 +615,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
     const started = Date.now();
     const spool = join(dir, 'spool-full');
     mkdirSync(spool, { recursive: true, mode: 0o700 });
-    let how = '';
+    let how: string;
     let extra: Record<string, string> = {};
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', spool], { stdio: 'pipe' });
@@ -619,7 +623,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
       how = 'tmpfs of 256 KiB: appends fail with ENOSPC';
     } catch (e) {
       extra = { OI_AUDIT_SPOOL_MAX_BYTES: '60000' };
-      how = `FALLBACK: mount failed (${String((e as Error).message).split('\n')[0]}); OI_AUDIT_SPOOL_MAX_BYTES=60000 bounds the spool instead`;
+      how = `FALLBACK: mount failed (${(e as Error).message.split('\n')[0]}); OI_AUDIT_SPOOL_MAX_BYTES=60000 bounds the spool instead`;
     }
     console.log(`[fault-suite] disk full: ${how}`);
     proxy.mode = 'reset';

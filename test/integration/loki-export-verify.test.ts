@@ -38,8 +38,8 @@ describe('verify on a Loki export', () => {
       const base = BigInt(Date.now() - 60_000) * 1_000_000n;
       const logRecords = records.map((r, i) => ({
         timeUnixNano: (base + BigInt(Math.floor(i / 5)) * 1_000_000n).toString(),
-        body: { stringValue: String(r.body) },
-        attributes: Object.entries(r.attributes).map(([key, v]) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: String(v) } })),
+        body: { stringValue: r.body as string },
+        attributes: Object.entries(r.attributes).map(([key, v]) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v as string } })),
       }));
       for (let i = 0; i < logRecords.length; i += 1000) {
         const req = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'oi-audit' } }] }, scopeLogs: [{ logRecords: logRecords.slice(i, i + 1000) }] }] };

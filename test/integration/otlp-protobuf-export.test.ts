@@ -36,7 +36,7 @@ function recordingProxy(target: number): Promise<{ server: Server; port: number;
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      seen.push({ path: req.url ?? '', type: String(req.headers['content-type'] ?? ''), encoding: String(req.headers['content-encoding'] ?? ''), bytes: body.length });
+      seen.push({ path: req.url ?? '', type: (req.headers['content-type'] ?? ''), encoding: (req.headers['content-encoding'] ?? ''), bytes: body.length });
       const headers = { ...req.headers, host: `127.0.0.1:${target}`, 'content-length': String(body.length) };
       const up = httpRequest({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
@@ -54,8 +54,8 @@ function runApp(env: Record<string, string>): Promise<{ code: number | null; std
     const child = spawn(process.execPath, [APP], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

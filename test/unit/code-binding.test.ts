@@ -63,16 +63,15 @@ function driverWith(onUser: LmcChunk[], pendingBlock?: LmcTransport['pendingBloc
   const session = h.recorder.openSession({ userId: 'u' });
   const sent: string[] = [];
   const asked: string[] = [];
-  let driver!: TurnDriver;
   const transport: LmcTransport = {
-    sendUserMessage: () => void queueMicrotask(() => onUser.forEach((c) => driver.push(c))),
+    sendUserMessage: () => queueMicrotask(() => onUser.forEach((c) => driver.push(c))),
     sendCommand: (c) => {
       sent.push(c);
       if (c === 'go') queueMicrotask(() => driver.push(complete));
     },
     ...(pendingBlock ? { pendingBlock } : {}),
   };
-  driver = new TurnDriver(session, transport, {
+  const driver = new TurnDriver(session, transport, {
     detect: createSessionDetector(),
     approve: async (b) => {
       asked.push(`${b.language}:${b.code}`);

@@ -252,8 +252,8 @@ describe('queries against what a real session emits', () => {
   turn.end('complete');
   session.end('complete');
   const records = logs.getFinishedLogRecords();
-  const bodies = records.map((r) => String(r.body));
-  const byEvent = (e: string) => records.filter((r) => r.attributes[A.ATTR_EVENT_NAME] === e).map((r) => String(r.body));
+  const bodies = records.map((r) => (r.body as string));
+  const byEvent = (e: string) => records.filter((r) => r.attributes[A.ATTR_EVENT_NAME] === e).map((r) => (r.body as string));
 
   it('every log attribute maps to an allowed Loki name, and the queried ones are present', () => {
     const seen = new Set<string>();

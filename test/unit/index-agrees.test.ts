@@ -50,7 +50,7 @@ describe('the index agrees with the evidence', () => {
     expect(finalPart.severityNumber).toBeGreaterThanOrEqual(SeverityNumber.WARN);
 
     const data = { logs: records.map((r, i) => ({ source: { file: 'x', line: i + 1 }, body: String(r.body), attributes: r.attributes, resource: {}, traceId: '', spanId: '', timeUnixNano: '0', severityText: '' })), spans: [], files: ['x'] };
-    const text = renderSession(assembleSessions(data)[0]!, createStyle({ isTTY: false } as NodeJS.WriteStream, {}));
+    const text = renderSession(assembleSessions(data)[0]!, createStyle({ isTTY: false } as unknown as NodeJS.WriteStream, {}));
     expect(text).toContain('input risk high [OIA-PI-001]');
     expect(text).toContain('output risk high [OIA-PI-001, OIA-PI-003]');
   });

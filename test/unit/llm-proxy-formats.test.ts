@@ -32,7 +32,7 @@ function inMemory() {
   const events = (name: string) =>
     logs
       .getFinishedLogRecords()
-      .map((r) => JSON.parse(String(r.body)) as { event: string; data: Record<string, any> })
+      .map((r) => JSON.parse(r.body as string) as { event: string; data: Record<string, any> })
       .filter((b) => b.event === `oi_audit.${name}`);
   const chatSpans = () => spans.getFinishedSpans().filter((s) => s.name.startsWith('chat '));
   const serialized = () =>

@@ -25,7 +25,7 @@ function inMemory(capture: CaptureMode = 'full') {
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logs })] });
   const recorder = new AuditRecorder({ tracerProvider, loggerProvider, config: { capture } });
-  const bodies = (): Body[] => logs.getFinishedLogRecords().map((r) => JSON.parse(String(r.body)) as Body);
+  const bodies = (): Body[] => logs.getFinishedLogRecords().map((r) => JSON.parse(r.body as string) as Body);
   const events = (name: string) => bodies().filter((b) => b.event === `oi_audit.${name}`);
   const chatSpans = () => spans.getFinishedSpans().filter((s) => s.name.startsWith('chat '));
   /** Every exported byte we can see: span names, attributes, events, status; log bodies and attributes. */
@@ -36,7 +36,7 @@ function inMemory(capture: CaptureMode = 'full') {
   return { recorder, spans, logs, bodies, events, chatSpans, serialized };
 }
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -228,10 +228,14 @@ describe('LLM proxy', () => {
 
   it('passes chunks through as they arrive, before the upstream has finished', async () => {
     const h = inMemory();
+    // The upstream holds its second chunk until the test has read the first one through the proxy: a
+    // proxy that buffered would deadlock here (and the test time out), whatever the machine's load.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const upstream = await controlledUpstream(async (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(chunk('first '));
-      await sleep(600);
+      await gate;
       res.write(chunk('second', {}, 'stop'));
       res.end(SSE_DONE);
     });
@@ -239,23 +243,19 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn('hi');
-    const t0 = performance.now();
     const res = await post(reg, chatRequest('hi'));
     const reader = res.body!.getReader();
     const firstRead = await reader.read();
-    const tFirst = performance.now() - t0;
     expect(new TextDecoder().decode(firstRead.value)).toContain('first ');
+    expect(new TextDecoder().decode(firstRead.value)).not.toContain('second');
+    release();
     let rest = '';
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       rest += new TextDecoder().decode(value);
     }
-    const tEnd = performance.now() - t0;
     expect(rest).toContain('second');
-    expect(tFirst).toBeLessThan(400);
-    expect(tEnd).toBeGreaterThanOrEqual(580);
-    expect(tEnd - tFirst).toBeGreaterThan(400);
     const [resp] = h.events('llm.response');
     expect(resp!.data.content.text).toBe('first second');
     // The first chunk was marked when it arrived, not when the stream ended.
@@ -410,10 +410,9 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn('run');
-    const t0 = performance.now();
+    // The flooding upstream never ends: a response event at all means the stall timeout cut the client.
     const client = await startStalledClient(reg, chatRequest('run'));
     const [resp] = await waitFor(() => h.events('llm.response').length > 0 && h.events('llm.response'), 'llm.response');
-    expect(performance.now() - t0).toBeLessThan(3000);
     expect(resp!.data.client_disconnected).toBe(true);
     // The proxy closed the stalled client's connection: the response never completes.
     expect(await client.drain()).toEqual({ complete: false });
@@ -509,9 +508,8 @@ describe('LLM proxy', () => {
     const session = h.recorder.openSession({ userId: 'u' });
     const reg = proxy.register(session);
     session.startTurn(TURN1.user);
-    const t0 = performance.now();
+    // The upstream would answer after 1.5 s: an upstream_timeout error means the 200 ms idle timer fired first.
     const { events } = await readAll(await post(reg, chatRequest(TURN1.user)));
-    expect(performance.now() - t0).toBeLessThan(1200);
     expect(JSON.parse(events.at(-1)!.data).error.type).toBe('upstream_timeout');
 
     const erring = await controlledUpstream((_req, res) => {
@@ -617,10 +615,9 @@ describe('LLM proxy', () => {
     const slow = await scripted({ faults: { headersDelay: { ms: 1500 } } });
     const proxy = await proxyFor(slow.url, { requestTimeoutMs: 200 });
     const reg = proxy.register(session);
-    const t0 = performance.now();
+    // Headers would come after 1.5 s: a 504 means the 200 ms request timeout fired first.
     const r2 = await post(reg, chatRequest(TURN1.user));
     expect(r2.status).toBe(504);
-    expect(performance.now() - t0).toBeLessThan(1200);
     expect(((await r2.json()) as any).error.type).toBe('upstream_timeout');
     expect(h.events('error').map((e) => e.data.type)).toEqual(['upstream_unreachable', 'upstream_timeout']);
     expect(h.chatSpans().every((s) => s.status.code === SpanStatusCode.ERROR)).toBe(true);

@@ -87,7 +87,7 @@ async function startFakeServer(turns: Reply[], onGo: Reply[] = []): Promise<Fake
       else reply.forEach(send);
     };
     socket.on('message', (raw) => {
-      const frame = JSON.parse(raw.toString()) as Record<string, unknown>;
+      const frame = JSON.parse((raw as Buffer).toString()) as Record<string, unknown>;
       if (!authed) {
         authed = frame.auth === API_KEY;
         socket.send(JSON.stringify({ auth: authed }));
@@ -164,7 +164,7 @@ async function run(name: string, inputs: string[], turns: Reply[], onGo: Reply[]
   await connection.close();
   session.end(results.some((r) => r.outcome === 'error') ? 'error' : 'complete');
 
-  const records = h.logs.getFinishedLogRecords().map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> }));
+  const records = h.logs.getFinishedLogRecords().map((r) => ({ body: r.body as string, attributes: r.attributes }));
   const reports = verifySessions(records, { macSeed: SEED, trustedPublicKeys: [KEYS.signing.publicKeyRaw] });
   expect(reports).toHaveLength(1);
   const report = reports[0]!;
@@ -407,7 +407,7 @@ describe('oversized frames and floods', () => {
     const parts = of(r, AUDIT_EVENTS.commandOutput);
     for (const p of parts) expect(Buffer.byteLength(p.data.output.text)).toBeLessThanOrEqual(8192);
     expect(parts.at(-1)!.data).toMatchObject({ final: true, total_bytes: out.length, total_sha256: createHash('sha256').update(out).digest('hex') });
-    expect(parts.reduce((n, p) => n + p.data.output.bytes, 0)).toBe(out.length);
+    expect(parts.reduce((n, p) => n + (p.data.output.bytes as number), 0)).toBe(out.length);
     expectVerifiedTrail(r);
     expect(r.rss.growthMb).toBeLessThan(400);
   });
@@ -438,7 +438,7 @@ describe('oversized frames and floods', () => {
     for (let i = 0; i < n; i++) expected.update(piece(i));
     const parts = of(r, AUDIT_EVENTS.commandOutput);
     expect(parts.at(-1)!.data).toMatchObject({ final: true, total_bytes: n, total_sha256: expected.digest('hex') });
-    expect(parts.reduce((n2, p) => n2 + p.data.output.bytes, 0)).toBe(n);
+    expect(parts.reduce((n2, p) => n2 + (p.data.output.bytes as number), 0)).toBe(n);
     expect(errorTypes(r)).toEqual([]);
     expectVerifiedTrail(r);
     expect(r.rss.growthMb).toBeLessThan(300);

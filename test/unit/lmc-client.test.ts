@@ -27,7 +27,7 @@ async function startFakeServer(auth: AuthBehaviour = 'accept'): Promise<FakeServ
     const received: unknown[] = [];
     let authed = false;
     socket.on('message', (data) => {
-      const frame: unknown = JSON.parse(data.toString());
+      const frame: unknown = JSON.parse((data as Buffer).toString());
       if (authed) {
         received.push(frame);
         return;
@@ -102,7 +102,7 @@ describe('LmcConnection: auth and framing', () => {
   it('rejects with a clear error on {"auth": false}, without echoing the key', async () => {
     const server = await startFakeServer('reject');
     servers.push(server);
-    const error = await LmcConnection.connect(server.url, API_KEY, { timeoutMs: 2_000 }).catch((e: Error) => e);
+    const error = await LmcConnection.connect(server.url, API_KEY, { timeoutMs: 2_000 }).catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/authentication rejected/);
     expect((error as Error).message).not.toContain(API_KEY);

@@ -40,7 +40,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('records dropped by a full in-process queue are declared, not silent', () => {
   it('a burst into a stalled export: every record the queue dropped is declared in its session, and verify finds no undeclared gap', async () => {
     const exporter = new StallingExporter();
-    let collector!: QueueLossCollector;
     let reported = 0;
     const processor = new LossReportingBatchLogRecordProcessor(
       { exporter, maxQueueSize: 50, maxExportBatchSize: 10, scheduledDelayMillis: 5 },
@@ -53,7 +52,7 @@ describe('records dropped by a full in-process queue are declared, not silent', 
     const keys = loadIntegrityKeys({ env: {}, macSeed: SEED });
     const publicKey = keys.signing.publicKeyRaw;
     const recorder = new AuditRecorder({ tracerProvider: new BasicTracerProvider(), loggerProvider, chainFactory: createChainFactory(keys) });
-    collector = new QueueLossCollector(lossDeclarer(recorder), 20);
+    const collector = new QueueLossCollector(lossDeclarer(recorder), 20);
 
     const session = recorder.openSession({ userId: 'u' });
     const turn = session.startTurn('burst');
@@ -72,7 +71,7 @@ describe('records dropped by a full in-process queue are declared, not silent', 
     await loggerProvider.forceFlush();
 
     // Under both keys (as `verify --key --public-key`): a real loss is VALID, with the loss declared.
-    const records = exporter.received.map((r) => ({ body: String(r.body), attributes: r.attributes as Record<string, unknown> }));
+    const records = exporter.received.map((r) => ({ body: r.body as string, attributes: r.attributes }));
     const [report] = verifySessions(records, { macSeed: SEED, trustedPublicKeys: [publicKey] });
     const declarations = records.map((r) => JSON.parse(r.body)).filter((b) => b.event === 'oi_audit.audit.loss');
     expect(declarations.length).toBeGreaterThan(0);

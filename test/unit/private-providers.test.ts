@@ -15,7 +15,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { register, type AuditHandle } from '../../src/setup/register.js';
 import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -110,7 +110,7 @@ describe('private audit providers next to the app’s own SDK', () => {
     auditSession(audit);
     await audit.forceFlush();
     expect(app.spans.getFinishedSpans().map((s) => s.name)).toContain('invoke_agent open-interpreter');
-    expect(app.records.getFinishedLogRecords().some((r) => String(r.body).includes('"oi_audit.session.start"'))).toBe(true);
+    expect(app.records.getFinishedLogRecords().some((r) => (r.body as string).includes('"oi_audit.session.start"'))).toBe(true);
     expect(sinkBodies(dir)).toEqual([]);
     expect(warnings.join('\n')).toMatch(/providers you passed.*samplers and processors/);
   });
@@ -145,7 +145,6 @@ describe('switches', () => {
 
     const session = audit.recorder.openSession({ userId: 'u' });
     const sent: string[] = [];
-    let driver!: TurnDriver;
     const chunks: LmcChunk[] = [
       { role: 'assistant', type: 'code', format: 'python', start: true },
       { role: 'assistant', type: 'code', format: 'python', content: 'print(1)' },
@@ -160,7 +159,7 @@ describe('switches', () => {
       sendCommand: (command) => void sent.push(command),
     };
     let asked = false;
-    driver = new TurnDriver(session, transport, {
+    const driver = new TurnDriver(session, transport, {
       approve: async () => {
         asked = true;
         return { decision: 'approved', decider: 'policy' };

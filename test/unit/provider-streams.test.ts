@@ -138,7 +138,7 @@ afterEach(async () => {
 async function byteUpstream(bytes: Buffer, contentType: string, status = 200): Promise<string> {
   const server: Server = createServer((req, res) => {
     req.resume();
-    req.on('end', async () => {
+    req.on('end', () => void (async () => {
       res.writeHead(status, { 'content-type': contentType });
       if (status !== 200) return res.end(bytes);
       for (let i = 0; i < bytes.length; i++) {
@@ -146,7 +146,7 @@ async function byteUpstream(bytes: Buffer, contentType: string, status = 200): P
         if (i % 64 === 0) await new Promise((r) => setImmediate(r));
       }
       res.end();
-    });
+    })());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));

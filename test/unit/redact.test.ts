@@ -10,7 +10,7 @@ function gen(seed: number) {
     let out = '';
     for (let i = 0; i < n; i++) {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      out += alphabet[s % alphabet.length];
+      out += alphabet[s % alphabet.length]!;
     }
     return out;
   };
@@ -73,7 +73,7 @@ const CASES: Array<{ rule: string; secret: string; text: (s: string) => string }
   {
     rule: 'private-key',
     secret: `-----BEGIN OPENSSH PRIVATE KEY-----\n${r(70, B64)}\n${r(70, B64)}\n-----END OPENSSH PRIVATE KEY-----`,
-    text: (s) => `${s}`,
+    text: (s) => s,
   },
   {
     rule: 'private-key',

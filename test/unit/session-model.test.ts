@@ -88,7 +88,7 @@ describe('session model', () => {
 
   it('chains bodies: seq strictly increasing without gaps, prev = SHA-256 of the previous body', () => {
     const { logs, bodies } = runSession();
-    const raw = logs.getFinishedLogRecords().map((r) => String(r.body));
+    const raw = logs.getFinishedLogRecords().map((r) => (r.body as string));
     const parsed = bodies();
     expect(parsed[0]!.prev).toBe('0'.repeat(64));
     parsed.forEach((b, i) => {
@@ -103,7 +103,7 @@ describe('session model', () => {
   it('writes bodies in RFC 8785 canonical form (sorted keys, no whitespace)', () => {
     const { logs } = runSession();
     for (const r of logs.getFinishedLogRecords()) {
-      const body = String(r.body);
+      const body = r.body as string;
       const keys = Object.keys(JSON.parse(body));
       expect(keys).toEqual([...keys].sort());
       expect(body).not.toMatch(/":\s|,\s"/);

@@ -108,7 +108,7 @@ describe('OCSF mapping', () => {
     t.proposeCode({ language: 'shell', code: 'ls', risk: { level: 'none', rules: [] } });
     t.end();
     s.end();
-    const body = logs.getFinishedLogRecords().map((r) => String(r.body)).find((b) => b.includes('oi_audit.code.generated'))!;
+    const body = logs.getFinishedLogRecords().map((r) => (r.body as string)).find((b) => b.includes('oi_audit.code.generated'))!;
     const [ev] = toOcsf(body);
     expect(validateOcsf(ev).valid).toBe(true);
     expect((ev!.script as any).script_content).toMatch(/^\[not captured: mode hash, 2 bytes, sha256 [0-9a-f]{64}\]$/);
@@ -117,7 +117,7 @@ describe('OCSF mapping', () => {
   it('rejects what is not an audit body', () => {
     expect(() => toOcsf('not json')).toThrow(/not JSON/);
     expect(() => toOcsf('{"event":"x"}')).toThrow(/lacks session/);
-    expect(() => toOcsf({ session: 's', seq: 0, ts: '2026-01-01T00:00:00.000Z', event: 'nope', data: {} } as never)).toThrow(/unknown audit event/);
+    expect(() => toOcsf({ session: 's', seq: 0, ts: '2026-01-01T00:00:00.000Z', event: 'nope', data: {} })).toThrow(/unknown audit event/);
   });
 });
 
@@ -127,7 +127,7 @@ describe('OCSF validator', () => {
   it('flags missing base attributes', () => {
     for (const k of ['activity_id', 'category_uid', 'class_uid', 'metadata', 'severity_id', 'time', 'type_uid']) {
       const ev = good();
-      delete ev[k];
+      Reflect.deleteProperty(ev, k);
       const r = validateOcsf(ev);
       expect(r.valid, k).toBe(false);
       expect(r.errors.join('\n')).toContain(k);

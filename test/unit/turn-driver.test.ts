@@ -122,7 +122,6 @@ describe('TurnDriver', () => {
   it('records server errors, unknown chunk types, and a connection lost mid-turn without hanging', async () => {
     const h = inMemoryRecorder({ config: { capture: 'full' } });
     const session = h.recorder.openSession({ userId: 'u' });
-    let driver!: TurnDriver;
     const transport: LmcTransport = {
       sendUserMessage() {
         queueMicrotask(() => {
@@ -133,7 +132,7 @@ describe('TurnDriver', () => {
       },
       sendCommand() {},
     };
-    driver = new TurnDriver(session, transport, { approve: async () => ({ decision: 'approved', decider: 'user' }) });
+    const driver = new TurnDriver(session, transport, { approve: async () => ({ decision: 'approved', decider: 'user' }) });
     const result = await driver.runTurn('hi');
     expect(result.outcome).toBe('error');
     const errors = h.bodies().filter((b) => b.event === AUDIT_EVENTS.error).map((b) => b.data.type);

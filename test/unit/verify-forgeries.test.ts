@@ -95,7 +95,7 @@ describe('forgeries: INVALID with the right reason under --key and --public-key'
     ['the end event and its checkpoint removed', () => forge(trail).drop(end, last), ['truncated']],
     ['everything after a checkpoint replaced', () => {
       const f = forge(trail);
-      for (const o of f.objs) if (o.seq > cps[1]! && o.event === AUDIT_EVENTS.userInput) o.data.text = 'replaced' as any;
+      for (const o of f.objs) if (o.seq > cps[1]! && o.event === AUDIT_EVENTS.userInput) o.data.text = 'replaced';
       return f.rechain();
     }, ['bad_mac', 'bad_signature']],
   ])('%s', (_name, make, reasons) => {

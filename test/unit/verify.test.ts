@@ -114,7 +114,7 @@ describe('a sealed stream', () => {
   it('several sessions interleaved are grouped and each verified', () => {
     const a = stream('sess-a');
     const b = stream('sess-b');
-    const mixed = a.flatMap((x, i) => (b[i] ? [x, b[i]!] : [x]));
+    const mixed = a.flatMap((x, i) => (b[i] ? [x, b[i]] : [x]));
     const reports = verifySessions(mixed, PINNED);
     expect(reports.map((r) => [r.session, r.status])).toEqual([
       ['sess-a', 'valid'],

@@ -4,8 +4,9 @@ import type { AuditExecution } from '../../audit/execution.js';
 import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditTurn } from '../../audit/turn.js';
 import type { JsonValue } from '../../record/canonical-json.js';
-import { InputError } from '../../read/otlp-files.js';
+import { InputError } from '../../errors/input-error.js';
 import { detectExecutionError } from './lmc/execution-errors.js';
+import { fieldText } from '../../record/field-text.js';
 
 /** One message of a saved Open Interpreter conversation (its LMC history format). */
 interface SavedMessage {
@@ -49,7 +50,7 @@ function parseConversation(file: string): SavedMessage[] {
 function historyAsMessages(history: SavedMessage[]): JsonValue {
   return history.map((m) => ({
     role: m.role === 'computer' ? 'user' : m.role,
-    content: m.type === 'code' ? `\`\`\`${m.format ?? ''}\n${String(m.content)}\n\`\`\`` : m.type === 'console' ? `Code output: ${String(m.content)}` : String(m.content ?? ''),
+    content: m.type === 'code' ? `\`\`\`${m.format ?? ''}\n${String(m.content)}\n\`\`\`` : m.type === 'console' ? `Code output: ${String(m.content)}` : fieldText(m.content ?? ''),
   }));
 }
 

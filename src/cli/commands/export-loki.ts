@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_PAGE_SIZE, exportLokiRange, LokiQueryError } from '../../read/loki-query.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, stringOption, type CommandSpec } from '../args.js';
+import { fieldText } from '../../record/field-text.js';
 
 const DAY_NS = 86_400_000_000_000n;
 
@@ -62,8 +63,8 @@ Exit codes: 0 written, 1 Loki refused the query or returned no entries, 2 usage 
     } catch {
       throw new UsageError(`--url is not a URL: "${url}"`);
     }
-    const end = values.end ? parseTime(String(values.end), 'end') : BigInt(Date.now() + 3_600_000) * 1_000_000n;
-    const start = values.start ? parseTime(String(values.start), 'start') : end - 30n * DAY_NS;
+    const end = values.end ? parseTime(fieldText(values.end), 'end') : BigInt(Date.now() + 3_600_000) * 1_000_000n;
+    const start = values.start ? parseTime(fieldText(values.start), 'start') : end - 30n * DAY_NS;
     const pageSizeText = stringOption(values, 'page-size');
     const pageSize = pageSizeText === undefined ? DEFAULT_PAGE_SIZE : Number(pageSizeText);
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new UsageError(`--page-size must be a positive integer, got "${pageSizeText}"`);

@@ -7,15 +7,16 @@ import { AUDIT_EVENTS } from '../../semconv/events.js';
 import type { Problem } from '../types.js';
 import type { StartParams } from './mac.js';
 import { where, type Rec } from './records.js';
+import { fieldText } from '../../record/field-text.js';
 
 /** What is known of a seq that is not present: its declared hash, or that a v1 loss names it. */
 export interface LeafSource {
   chosen: Map<number, Rec>;
   /** Present seqs, ascending. */
   seqs: readonly number[];
-  declaredHash(seq: number): string | undefined;
-  inV1Range(seq: number): boolean;
-  v1Overlap(from: number, to: number): number;
+  declaredHash: (seq: number) => string | undefined;
+  inV1Range: (seq: number) => boolean;
+  v1Overlap: (from: number, to: number) => number;
   /** How many seqs are declared with a hash (bounds the Merkle recomputation). */
   declaredCount: number;
 }
@@ -178,9 +179,9 @@ function checkSignature(cp: Rec, keys: KeyFindings): { ok: boolean; problem?: Pr
   if (!key) {
     // Reported once per session as untrusted_key when the start names a key outside the pinned set.
     if (keys.startKeyUntrusted) return { ok: false };
-    return { ok: false, problem: { code: 'untrusted_key', severity: 'error', seq: cp.seq, message: `no trusted public key to check the checkpoint at seq ${cp.seq} (key id ${String(keyId).slice(0, 40)}): session start missing and key not pinned` } };
+    return { ok: false, problem: { code: 'untrusted_key', severity: 'error', seq: cp.seq, message: `no trusted public key to check the checkpoint at seq ${cp.seq} (key id ${fieldText(keyId).slice(0, 40)}): session start missing and key not pinned` } };
   }
-  let ok = false;
+  let ok: boolean;
   try {
     ok = verifyText(key, signingInput(cp.obj), cp.data.sig as string);
   } catch {
@@ -207,7 +208,7 @@ export function checkCheckpoints(leaves: LeafSource, keys: KeyFindings): { findi
     }
     const { from, to } = shape;
     if (!shape.ok) {
-      problems.push({ code: 'bad_checkpoint', severity: 'error', seq: cp.seq, message: `checkpoint at seq ${cp.seq} covers ${from}..${to} with epoch ${String(cp.data.epoch).slice(0, 20)}; expected to end at seq ${cp.seq - 1} with epoch ${cp.seq}${where(cp.source)}`, source: cp.source });
+      problems.push({ code: 'bad_checkpoint', severity: 'error', seq: cp.seq, message: `checkpoint at seq ${cp.seq} covers ${from}..${to} with epoch ${fieldText(cp.data.epoch).slice(0, 20)}; expected to end at seq ${cp.seq - 1} with epoch ${cp.seq}${where(cp.source)}`, source: cp.source });
       findings.push({ rec: cp, from, to, shapeOk: false, sigOk: sig.ok, merkle: 'not_checked' });
       continue;
     }

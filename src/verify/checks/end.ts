@@ -79,7 +79,7 @@ export function checkEnd(chosen: Map<number, Rec>, seqs: readonly number[], find
   const finalCp = findings.find((f) => f.rec.seq > end.seq);
   // A v1 loss leaves the final root unrecomputable; its signature still commits to the end (scheme_v1 says so).
   const sealsEnd = finalCp !== undefined && (proves(finalCp) || (finalCp.sigOk && finalCp.merkle === 'unverifiable_v1'));
-  const complete = sealsEnd && finalCp!.from <= end.seq && finalCp!.to >= end.seq;
+  const complete = sealsEnd && finalCp.from <= end.seq && finalCp.to >= end.seq;
   if (!complete) {
     problems.push({ code: 'truncated', severity: 'error', seq: lastSeq, message: `truncated after seq ${lastSeq}: the session end (seq ${end.seq}) is not covered by a verified checkpoint` });
   }

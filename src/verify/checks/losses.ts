@@ -100,11 +100,11 @@ export function parseDeclarations(chosen: Map<number, Rec>, seqs: readonly numbe
 /** What a set of trusted declarations says about seqs that are not present. */
 export interface LossLedger {
   /** SHA-256 of a body declared lost (v2). */
-  hashOf(seq: number): string | undefined;
+  hashOf: (seq: number) => string | undefined;
   /** Covered by a v1 range (declared, but with no hash). */
-  inV1Range(seq: number): boolean;
+  inV1Range: (seq: number) => boolean;
   /** How many seqs of from..to v1 ranges declare (bounds the Merkle walk without walking). */
-  v1Overlap(from: number, to: number): number;
+  v1Overlap: (from: number, to: number) => number;
   /** Every declared range (v1 and v2), for the gap report. */
   ranges: Array<[number, number]>;
   problems: Problem[];

@@ -4,6 +4,7 @@ import { macHex, nextMacKey } from '../../integrity/ratchet.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import { VERIFY_LIMITS, type Problem, type SessionReport } from '../types.js';
 import { isObject, type Group, type Rec } from './records.js';
+import { fieldText } from '../../record/field-text.js';
 
 /** What the session start (seq 0) publishes about the integrity of the session. */
 export interface StartParams {
@@ -110,7 +111,7 @@ export function checkMacs(g: Group, bySeq: Map<number, Rec[]>, seqs: readonly nu
           ? 'the session start carries no MAC commitment: the seed cannot be checked against it'
           : p.integ?.mac_seed_ephemeral === true
             ? 'this session was MACed under a per-process seed nobody holds; the seed given does not match its commitment'
-            : `the MAC seed given does not match the commitment in the session start (seed id ${String(p.integ?.mac_seed_id ?? '?').slice(0, 40)}): wrong seed, or a forged session start`,
+            : `the MAC seed given does not match the commitment in the session start (seed id ${fieldText(p.integ?.mac_seed_id ?? '?').slice(0, 40)}): wrong seed, or a forged session start`,
     });
     return { mac: 'wrong_seed', macOk, problems };
   }
@@ -125,7 +126,7 @@ export function checkMacs(g: Group, bySeq: Map<number, Rec[]>, seqs: readonly nu
       at++;
     }
     for (const r of bySeq.get(s)!) {
-      let ok = false;
+      let ok: boolean;
       try {
         ok = r.mac !== null && macHex(k, canonicalize({ ...r.obj, mac: null })) === r.mac;
       } catch {

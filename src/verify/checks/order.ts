@@ -5,7 +5,7 @@ import { where, type Rec } from './records.js';
 export function checkCanonical(recs: readonly Rec[]): Problem[] {
   return recs
     .filter((r) => !r.canonical)
-    .map((r) => ({ code: 'not_canonical', severity: 'error', seq: r.seq, message: `body is not in RFC 8785 canonical form${where(r.source)}`, source: r.source }) as Problem);
+    .map((r) => ({ code: 'not_canonical', severity: 'error', seq: r.seq, message: `body is not in RFC 8785 canonical form${where(r.source)}`, source: r.source }) satisfies Problem);
 }
 
 /**

@@ -66,7 +66,7 @@ export function parseRecord(r: ParsedRecord, index: number): { rec: Rec } | { re
   if (typeof obj.trace_id !== 'string' || typeof obj.span_id !== 'string') return bad('trace_id/span_id missing');
   if (!isObject(obj.data)) return bad('data is not an object');
   if (obj.mac !== null && (typeof obj.mac !== 'string' || !HEX64.test(obj.mac))) return bad('mac is neither null nor a hex HMAC');
-  let canonical = false;
+  let canonical: boolean;
   try {
     canonical = canonicalize(obj) === r.body;
   } catch {
@@ -87,7 +87,7 @@ export function parseRecord(r: ParsedRecord, index: number): { rec: Rec } | { re
       traceId: obj.trace_id,
       spanId: obj.span_id,
       data: obj.data,
-      mac: obj.mac as string | null,
+      mac: obj.mac,
       canonical,
     },
   };

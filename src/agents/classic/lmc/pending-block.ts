@@ -13,7 +13,7 @@ const READ_TIMEOUT_MS = 15_000;
 async function boundedText(response: Response): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > MAX_HISTORY_BYTES) throw new Error(`history is ${declared} bytes (limit ${MAX_HISTORY_BYTES})`);
-  const reader = response.body?.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
   if (!reader) return '';
   const parts: Uint8Array[] = [];
   let bytes = 0;

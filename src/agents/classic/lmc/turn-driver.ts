@@ -1,3 +1,4 @@
+import type { ApprovalHook, ProposedBlock } from '../../../approval/hook.js';
 import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../../audit/execution.js';
 import type { AuditSession } from '../../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../../audit/turn.js';
@@ -19,18 +20,9 @@ export interface LmcTransport {
   pendingBlock?(): Promise<CodeBlock | null>;
 }
 
-/** A proposed block, as the approval hook sees it: the code Open Interpreter will run, and its hash. */
-export interface BlockForApproval {
-  sessionId: string;
-  turn: number;
-  index: number;
-  language: string;
-  code: string;
-  codeSha256: string;
-  risk: RiskAssessment;
-}
-
-export type ApprovalHook = (block: BlockForApproval) => Promise<ApprovalInfo>;
+// The approval types live in approval/hook.ts (one name for every agent); BlockForApproval stays as an alias.
+export type { ApprovalHook } from '../../../approval/hook.js';
+export type BlockForApproval = ProposedBlock;
 
 /** A refused block, with why: what a client is told. */
 export interface Refusal {

@@ -90,8 +90,8 @@ export async function isOpenInterpreterInstalled(root: string = repoRoot()): Pro
   const install = installPaths(openInterpreterVenvDir(root));
   const lockPath = join(root, 'python', 'requirements.lock');
   const [lock, stamp] = await Promise.all([
-    readFile(lockPath).catch((err: Error) => {
-      throw new Error(`cannot read the Open Interpreter lock file ${lockPath}: ${err.message}`);
+    readFile(lockPath).catch((err: unknown) => {
+      throw new Error(`cannot read the Open Interpreter lock file ${lockPath}: ${(err as Error).message}`, { cause: err });
     }),
     readTextOrUndefined(join(install.venvDir, STAMP_FILE_NAME)),
   ]);
