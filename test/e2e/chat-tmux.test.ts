@@ -33,6 +33,7 @@ async function waitForPane(session: string, pattern: RegExp, timeoutMs = 180_000
     if (pattern.test(pane)) return pane;
     await new Promise((r) => setTimeout(r, 250));
   }
+  try { console.error('DEBUG LOG', require('node:fs').readFileSync(process.env.CHAT_LOG ?? '', 'utf8')); } catch {}
   throw new Error(`timed out waiting for ${pattern} in the terminal; it shows:\n${pane}`);
 }
 
@@ -56,7 +57,9 @@ describe('oi-audit chat at a terminal', () => {
     const session = `oi-chat-${process.pid}`;
     // The markers live on the host: the sandbox (tested in containment.test.ts) would keep them in its workspace.
     const envArgs = Object.entries({ ...VENV_ENV, ...env, NO_COLOR: '1', OI_AUDIT_SANDBOX: 'none' }).map(([k, v]) => `${k}=${v}`);
-    tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'env', ...envArgs, process.execPath, CLI, 'chat', '--script', join(dir, 'script.json'), '--out', join(dir, 'logs'));
+    const log = join(dir, 'chat-stderr.log');
+    console.error('DEBUG dir', dir, 'TMUX', process.env.TMUX, 'cwd', process.cwd(), 'HOME', process.env.HOME);
+    tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'bash', '-c', 'exec 2> >(tee -a "$0" >&2); "$@"; echo "[exit $?]" >> "$0"; sleep 900', log, 'env', ...envArgs, process.execPath, CLI, 'chat', '--script', join(dir, 'script.json'), '--out', join(dir, 'logs'));
     try {
       await waitForPane(session, /^> /m);
       tmux('send-keys', '-t', session, 'make the first marker', 'Enter');
