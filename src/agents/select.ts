@@ -16,12 +16,13 @@ export interface AuditedAgent {
   readonly session: AuditSession;
   readonly pid: number;
   send(text: string): Promise<TurnResult>;
-  stop(): Promise<void>;
+  /** Interrupt the running turn (recorded as stopped); `reason` is recorded where the agent records one. */
+  stop(reason?: string): Promise<void>;
   requestSettings(settings: Record<string, JsonValue>): string[];
   close(outcome?: SessionOutcome): Promise<void>;
 }
 
-export type StartAgentOptions = AuditedInterpreterOptions & Partial<Pick<AuditedRustInterpreterOptions, 'sandbox' | 'turnIdleTimeoutMs' | 'hookTimeoutSec'>>;
+export type StartAgentOptions = AuditedInterpreterOptions & Partial<Pick<AuditedRustInterpreterOptions, 'sandbox' | 'turnIdleTimeoutMs' | 'hookTimeoutSec' | 'onNotification'>>;
 
 /** What the progress line says is being started (and installed on first use). */
 export function agentStartMessage(kind: AgentKind): string {

@@ -7,6 +7,7 @@ import { resolveContainment, type ContainmentOptions } from './contained-spawn.j
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { readPendingBlock } from './pending-block.js';
+import { interruptRunningCode } from './interrupt-code.js';
 import { TurnDriver, type ApprovalHook, type LmcChunk, type LmcTransport, type TurnResult } from './turn-driver.js';
 import { ensureOpenInterpreter } from './venv.js';
 
@@ -81,8 +82,7 @@ export class AuditedInterpreter {
   }
 
   static async start(options: AuditedInterpreterOptions): Promise<AuditedInterpreter> {
-    const { interpreterBin } = await ensureOpenInterpreter({ onProgress: options.onProgress });
-    void interpreterBin;
+    await ensureOpenInterpreter({ onProgress: options.onProgress });
     const cfg = options.recorder.config;
     const containment: ContainmentOptions = {
       sandbox: cfg.sandbox,
@@ -152,7 +152,7 @@ export class AuditedInterpreter {
       registration.unregister();
       session.recordError(abandoned ? { source: 'client', type: 'client_disconnected', message } : { source: 'process', type: 'start_failed', message });
       session.end(abandoned ? 'aborted' : 'error');
-      throw new Error(`Open Interpreter session could not start: ${message}`);
+      throw new Error(`Open Interpreter session could not start: ${message}`, { cause: error });
     }
   }
 
@@ -183,9 +183,18 @@ export class AuditedInterpreter {
     return turn;
   }
 
-  /** Interrupt the running turn. */
-  async stop(): Promise<void> {
-    await this.connection.sendCommand('stop');
+  /**
+   * Interrupt the running turn, as Ctrl-C does at `interpreter`: the turn ends now as `stopped` (recorded),
+   * Open Interpreter is told to stop, and the code it is running gets SIGINT.
+   */
+  async stop(reason = 'the user stopped the turn'): Promise<void> {
+    // No turn: nothing to stop (OI's `stop` joins a respond thread that may not exist yet).
+    if (!this.driver.interrupt(reason)) return;
+    try {
+      await this.connection.sendCommand('stop');
+    } finally {
+      interruptRunningCode(this.server.pid);
+    }
   }
 
   /**

@@ -28,6 +28,11 @@ export interface ContainmentOptions {
   groundTruth?: 'strace' | 'off';
   /** Extra host paths never to show inside the sandbox (sink, spool, key directories). */
   hide?: string[];
+  /**
+   * The workspace is the user's own directory (`oi-audit chat` in their cwd): the sandbox HOME (Open
+   * Interpreter's config, shell dotfiles) is a separate temporary directory, so nothing of it lands there.
+   */
+  homeOutsideWorkspace?: boolean;
 }
 
 export interface ResolvedContainment {
@@ -51,8 +56,10 @@ export interface ContainedCommand {
   /** Host directory the process starts in. */
   cwd: string;
   containment: ResolvedContainment;
-  /** Sandbox HOME and working directory (same path inside and out). */
+  /** Sandbox working directory (same path inside and out). */
   workspace: string;
+  /** Sandbox HOME: the workspace, or its own directory with `homeOutsideWorkspace`. */
+  home: string;
   groundTruth: ServerGroundTruth | undefined;
   /** Removes what this module created (FIFO, a workspace it made). */
   cleanup(): void;
@@ -98,23 +105,28 @@ export function containedCommand(p: {
   }
 
   let madeWorkspace = false;
+  let madeHome: string | undefined;
   let workspace: string;
+  let home: string;
   if (c.sandbox === 'bwrap') {
     if (p.workDir) workspace = resolve(p.workDir);
     else {
       workspace = mkdtempSync(join(tmpdir(), 'oi-audit-workspace-'));
       madeWorkspace = true;
     }
-    mkdirSync(join(workspace, '.config'), { recursive: true });
+    home = workspace;
+    if (p.containment.homeOutsideWorkspace && p.workDir) home = madeHome = mkdtempSync(join(tmpdir(), 'oi-audit-home-'));
+    mkdirSync(join(home, '.config'), { recursive: true });
   } else {
     workspace = resolve(p.workDir ?? p.uncontainedCwd);
+    home = workspace;
   }
   const ownSecrets = ownSecretPaths(process.env, [...(p.containment.hide ?? [])]);
 
   let command = p.interpreterBin;
   let args = [...p.args];
   if (c.sandbox === 'bwrap') {
-    args = [...bwrapArgs({ workspace, venvDir: resolve(p.venvDir), network: c.network, hide: ownSecrets }), command, ...args];
+    args = [...bwrapArgs({ workspace, venvDir: resolve(p.venvDir), network: c.network, hide: ownSecrets, ...(madeHome ? { rwBinds: [madeHome] } : {}) }), command, ...args];
     command = BWRAP_BIN;
   }
   let groundTruth: ServerGroundTruth | undefined;
@@ -122,6 +134,7 @@ export function containedCommand(p: {
     groundTruth = new ServerGroundTruth({
       initialCwd: workspace,
       workspace,
+      ...(home !== workspace ? { home } : {}),
       ownSecrets,
       isServerExec: (argv) => argv.includes('--server'),
     });
@@ -134,10 +147,12 @@ export function containedCommand(p: {
     cwd: workspace,
     containment: c,
     workspace,
+    home,
     groundTruth,
     cleanup: () => {
       groundTruth?.close();
       if (madeWorkspace) rmSync(workspace, { recursive: true, force: true });
+      if (madeHome) rmSync(madeHome, { recursive: true, force: true });
     },
   };
 }

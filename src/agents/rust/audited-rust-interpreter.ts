@@ -38,6 +38,8 @@ export interface AuditedRustInterpreterOptions {
   startTimeoutMs?: number;
   /** Seconds Codex waits for the PreToolUse hook (a human approval happens inside it). Default 600. */
   hookTimeoutSec?: number;
+  /** Each app-server notification, after it is recorded (a terminal client prints deltas). Errors are swallowed. */
+  onNotification?: (method: string, params: Record<string, unknown>) => void;
 }
 
 /** gen_ai.agent.name per binary kind. */
@@ -78,6 +80,7 @@ export class AuditedRustInterpreter {
   private closing = false;
   private busy: Promise<unknown> = Promise.resolve();
   private lastMessageAt = Date.now();
+  private display: ((method: string, params: Record<string, unknown>) => void) | undefined;
 
   private constructor(parts: {
     session: AuditSession;
@@ -165,6 +168,7 @@ export class AuditedRustInterpreter {
         unregister: registration.unregister,
         idleTimeoutMs: options.turnIdleTimeoutMs ?? 300_000,
       });
+      self.display = options.onNotification;
       self.wire();
       await self.handshake(options.workDir, sandbox, options.model, options.startTimeoutMs ?? 60_000);
       return self;
@@ -188,6 +192,11 @@ export class AuditedRustInterpreter {
         this.recorder.notification(method, params);
       } catch (err) {
         this.auditFailure(err);
+      }
+      try {
+        this.display?.(method, params);
+      } catch {
+        // A display bug must not break the audit.
       }
     });
     this.connection.onRequest((id, method, params) => {

@@ -18,6 +18,8 @@ export interface ServerGroundTruthOptions {
   workspace: string;
   /** Paths of oi-audit's own secrets and records (key files, spool, sink). */
   ownSecrets: string[];
+  /** The sandbox HOME when it is not the workspace (its runtime housekeeping is not the code's doing either). */
+  home?: string;
   /** Recognises the `interpreter --server` exec itself (server, not a runtime). */
   isServerExec: (argv: string[], path: string) => boolean;
 }
@@ -124,7 +126,8 @@ export class ServerGroundTruth {
   }
 
   private isHousekeeping(f: FileRecord): boolean {
-    return RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${this.opts.workspace}/${dir}`));
+    const home = this.opts.home ?? this.opts.workspace;
+    return RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${home}/${dir}`));
   }
 
   private fileData(f: FileRecord): JsonObject {
