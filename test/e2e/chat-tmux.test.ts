@@ -112,7 +112,7 @@ describe('oi-audit chat at a real terminal (tmux)', () => {
     const { dir, work, env, term, logs, verifyArgs } = await setup([
       { user: 'make the first marker', replies: ['```shell\ntouch approved-marker\n```', 'Made it.'] },
       { user: 'make the second marker', replies: ['```shell\ntouch refused-marker\n```'] },
-      { user: 'count for a long time', replies: ['```python\nimport time\nfor i in range(100000):\n    print(f"tick {i}", flush=True)\n    time.sleep(0.2)\n```'] },
+      { user: 'count for a long time', replies: ['```python\nimport time\nfor i in range(100000):\n    print(f"tick {i}", flush=True)\n    time.sleep(0.2)\n```', 'Still here after the stop.'] },
       { user: 'say something', replies: ['Still here after the stop.'] },
     ]);
     term.start(work, env, ['--script', join(dir, 'script.json'), '--out', logs]);

@@ -13,6 +13,7 @@ import { escapeForLog } from '../../security/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { progress } from '../style.js';
+import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
 import { askingPolicy } from '../chat/asking-policy.js';
 import { LineInput } from '../chat/line-input.js';
 import { chunkPrinter, codexPrinter } from '../chat/printer.js';
@@ -158,6 +159,7 @@ Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the ses
     // A terminal that went away (SIGHUP) fails writes with EIO: the session still ends and is recorded.
     const write = (s: string) => void process.stdout.write(s);
     process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
     const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
     // Off a terminal, stdin lines arrive while Open Interpreter starts: LineInput keeps them from the first one.
     const input = new LineInput(rl);
@@ -184,13 +186,12 @@ Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the ses
       })();
       return ending;
     };
-    const onSignal = (signal: NodeJS.Signals) => {
-      void finish(anyError ? EXIT_PROBLEM : EXIT_OK, `session ended by ${signal}`).then((code) => process.exit(code));
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGHUP', onSignal);
-    // A real SIGINT (kill -INT, or Ctrl-C with stdin not a terminal) ends the session cleanly, like SIGTERM.
-    process.once('SIGINT', onSignal);
+    // SIGTERM, SIGHUP, a real SIGINT (kill -INT, or Ctrl-C off a terminal): through the one signal coordinator,
+    // so the session ends (a running turn stopped and recorded) before the audit flushes and processes go.
+    const removeSignalStep = onTerminationSignal('sessions', async (signal) => {
+      claimExitCode(anyError ? EXIT_PROBLEM : EXIT_OK);
+      await finish(anyError ? EXIT_PROBLEM : EXIT_OK, `session ended by ${signal}`);
+    });
 
     try {
       const starting = agentKind === 'rust' ? 'Starting the Rust Open Interpreter (Codex 0.148.0; the first run installs it)…' : 'Starting Open Interpreter 0.4.3 (the first run installs it: a few minutes)…';
@@ -215,6 +216,7 @@ Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the ses
       });
     } catch (error) {
       process.stderr.write(`oi-audit chat: ${escapeForLog((error as Error).message)}\n`);
+      removeSignalStep();
       return finish(EXIT_PROBLEM);
     }
     const live = agent;
@@ -255,9 +257,7 @@ Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the ses
       }
       return await finish(anyError ? EXIT_PROBLEM : EXIT_OK);
     } finally {
-      process.removeListener('SIGTERM', onSignal);
-      process.removeListener('SIGHUP', onSignal);
-      process.removeListener('SIGINT', onSignal);
+      removeSignalStep();
     }
   },
 };
