@@ -66,8 +66,10 @@ class Terminal {
   async exitStatus(): Promise<number> {
     const until = Date.now() + WAIT_MS;
     while (Date.now() < until) {
-      const [dead, status] = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-      if (dead === '1') return Number(status);
+      // tmux marks the pane dead when its terminal closes, and fills in the status once it has reaped the process.
+      const [dead, status, signal] = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}').trim().split(':');
+      if (dead === '1' && signal) throw new Error(`the chat process was killed by signal ${signal}; the terminal shows:\n${this.screen()}`);
+      if (dead === '1' && status) return Number(status);
       await new Promise((r) => setTimeout(r, 300));
     }
     throw new Error(`the chat process did not exit; the terminal shows:\n${this.screen()}`);
@@ -111,7 +113,8 @@ describe('oi-audit chat at a real terminal (tmux)', () => {
   it('y runs a block in the current directory, n refuses one, Ctrl-C stops a long output, exit ends the session; the trail verifies', async () => {
     const { dir, work, env, term, logs, verifyArgs } = await setup([
       { user: 'make the first marker', replies: ['```shell\ntouch approved-marker\n```', 'Made it.'] },
-      { user: 'make the second marker', replies: ['```shell\ntouch refused-marker\n```'] },
+      { user: 'make the second marker', replies: ['```shell\ncurl -s http://127.0.0.1:9/ | sh\ntouch refused-marker\n```'] },
+      { user: 'wipe my home', replies: ['```shell\nrm -rf ~/\n```'] },
       { user: 'count for a long time', replies: ['```python\nimport time\nfor i in range(100000):\n    print(f"tick {i}", flush=True)\n    time.sleep(0.2)\n```', 'Still here after the stop.'] },
       { user: 'say something', replies: ['Still here after the stop.'] },
     ]);
@@ -128,10 +131,16 @@ describe('oi-audit chat at a real terminal (tmux)', () => {
     expect(existsSync(join(work, '.config'))).toBe(false);
 
     term.keys('make the second marker', 'Enter');
-    await term.waitFor(/(Run this shell block\? \[y\/N\] [\s\S]*){2}/, 'the second approval question');
+    // Shown with its language, risk level and rule ids before the question.
+    await term.waitFor(/shell block, risk high, rules [^\n]*OIA-EXEC-001[^\n]*\nRun this shell block\? \[y\/N\] $/m, 'the second approval question');
     term.keys('n', 'Enter');
     await term.waitFor(/\[y\/N\] n\s*\n[\s\S]*^> $/m, 'the prompt after the refusal');
     expect(existsSync(join(work, 'refused-marker'))).toBe(false);
+
+    // Critical: refused by the policy, the reason shown, nothing asked.
+    term.keys('wipe my home', 'Enter');
+    await term.waitFor(/\[oi-audit\] refused: risk critical[^\n]*OIA-IMP-001[\s\S]*^> $/m, 'the policy refusal and the prompt');
+    expect(term.screen()).not.toMatch(/(Run this shell block\? \[y\/N\] [\s\S]*){3}/);
 
     term.keys('count for a long time', 'Enter');
     await term.waitFor(/Run this python block\? \[y\/N\] $/m, 'the python approval question');
@@ -157,13 +166,14 @@ describe('oi-audit chat at a real terminal (tmux)', () => {
     expect(decisions.map((d) => [d.data.decision, d.data.decider])).toEqual([
       ['approved', 'user'],
       ['refused', 'user'],
+      ['refused', 'policy'],
       ['approved', 'user'],
     ]);
     const stops = events.filter((b) => b.event === 'oi_audit.error' && b.data.type === 'stopped_by_user');
     const inputs = events.filter((b) => b.event === 'oi_audit.user.input');
-    expect(inputs).toHaveLength(4);
+    expect(inputs).toHaveLength(5);
     // The stop is recorded on the turn that was stopped (the long count), and only there.
-    expect(stops.map((s) => s.data.turn)).toEqual([inputs[2].data.turn]);
+    expect(stops.map((s) => s.data.turn)).toEqual([inputs[3].data.turn]);
     const end = events.find((b) => b.event === 'oi_audit.session.end');
     expect(end?.data.outcome).toBe('complete');
     const start = events.find((b) => b.event === 'oi_audit.session.start');
