@@ -3,11 +3,12 @@
  * scripted model, with the real Open Interpreter 0.4.3 under the default sandbox, in the user's directory.
  *
  * Each session gets its own tmux server (-L socket, -f config with remain-on-exit): the pane, and what it
- * last showed, outlive the chat process, so the end of the session is read from the screen, never raced.
+ * last showed, outlive the chat process, so the end of the session is read from the screen, never raced
+ * (the earlier version lost it: after `exit` the pane, hence the tmux server, died with the chat process).
  * Every wait is on screen content or on the pane's exit, with generous limits; nothing asserts a duration.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,9 +26,11 @@ function bodies(dir: string): any[] {
 class Terminal {
   private readonly socket = `oi-chat-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   private readonly conf: string;
+  private readonly statusFile: string;
 
-  constructor(private readonly dir: string) {
+  constructor(dir: string) {
     this.conf = join(dir, 'tmux.conf');
+    this.statusFile = join(dir, 'chat-exit-status');
     writeFileSync(this.conf, 'set -g remain-on-exit on\nset -g history-limit 10000\n');
   }
 
@@ -38,9 +41,14 @@ class Terminal {
     return execFileSync('tmux', ['-L', this.socket, '-f', this.conf, ...args], { encoding: 'utf8', env });
   }
 
+  /**
+   * The chat runs under `sh`, which writes its exit status to a file: tmux itself sometimes leaves a pane's
+   * exited process unreaped (a zombie with status 0 and no pane status), so its status is not read from tmux.
+   */
   start(cwd: string, env: Record<string, string>, args: string[]): void {
     const envArgs = Object.entries({ ...VENV_ENV, ...env, NO_COLOR: '1' }).map(([k, v]) => `${k}=${v}`);
-    this.tmux('new-session', '-d', '-s', 'chat', '-x', '200', '-y', '50', '-c', cwd, 'env', ...envArgs, process.execPath, CLI, 'chat', ...args);
+    const wrapper = 'status_file=$1; shift; "$@"; echo "$?" > "$status_file"';
+    this.tmux('new-session', '-d', '-s', 'chat', '-x', '200', '-y', '50', '-c', cwd, 'sh', '-c', wrapper, 'sh', this.statusFile, 'env', ...envArgs, process.execPath, CLI, 'chat', ...args);
   }
 
   keys(...keys: string[]): void {
@@ -62,22 +70,25 @@ class Terminal {
     throw new Error(`timed out waiting for ${what} in the terminal; it shows:\n${screen}`);
   }
 
-  /** The chat process's exit status, once it has exited. */
+  /** The chat process's exit status, once it has exited (`sh` reports 128+N for death by signal N). */
   async exitStatus(): Promise<number> {
     const until = Date.now() + WAIT_MS;
     while (Date.now() < until) {
-      // tmux marks the pane dead when its terminal closes, and fills in the status once it has reaped the process.
-      const [dead, status, signal] = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}').trim().split(':');
-      if (dead === '1' && signal) throw new Error(`the chat process was killed by signal ${signal}; the terminal shows:\n${this.screen()}`);
-      if (dead === '1' && status) return Number(status);
+      if (existsSync(this.statusFile)) {
+        const text = readFileSync(this.statusFile, 'utf8');
+        if (text.endsWith('\n')) return Number(text.trim());
+      }
       await new Promise((r) => setTimeout(r, 300));
     }
     throw new Error(`the chat process did not exit; the terminal shows:\n${this.screen()}`);
   }
 
-  /** pid of the process in the pane (the chat itself: tmux execs the command through `env`). */
+  /** pid of the chat process: the child of the pane's `sh` (`env` execs node in place). */
   pid(): number {
-    return Number(this.tmux('display-message', '-p', '-t', 'chat', '#{pane_pid}').trim());
+    const sh = this.tmux('display-message', '-p', '-t', 'chat', '#{pane_pid}').trim();
+    const children = readFileSync(`/proc/${sh}/task/${sh}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (children.length !== 1) throw new Error(`expected one chat process under the pane's sh ${sh}, found ${JSON.stringify(children)}`);
+    return Number(children[0]);
   }
 
   kill(): void {
