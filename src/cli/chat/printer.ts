@@ -1,5 +1,5 @@
-import { escapeForLog } from '../../security/escape.js';
-import type { LmcChunk } from '../../openinterpreter/turn-driver.js';
+import { escapeForLog } from '../../record/escape.js';
+import type { LmcChunk } from '../../agents/classic/lmc/turn-driver.js';
 
 /** Text from the model or from executed code, safe to print: no escape sequence reaches the terminal. */
 export function safe(text: string): string {
