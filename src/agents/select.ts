@@ -17,7 +17,8 @@ export interface AuditedAgent {
   readonly session: AuditSession;
   readonly pid: number;
   send(text: string): Promise<TurnResult>;
-  stop(): Promise<void>;
+  /** Interrupt the running turn (recorded as stopped); `reason` is recorded where the agent records one. */
+  stop(reason?: string): Promise<void>;
   requestSettings(settings: Record<string, JsonValue>): string[];
   close(outcome?: SessionOutcome): Promise<void>;
 }

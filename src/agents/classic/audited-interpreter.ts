@@ -6,6 +6,7 @@ import { resolveContainment, type ContainmentOptions } from './process/contained
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './process/supervisor.js';
 import { createSessionDetector } from './session-detector.js';
 import { readPendingBlock } from './lmc/pending-block.js';
+import { interruptRunningCode } from './process/interrupt-code.js';
 import { TurnDriver, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
 import { ensureOpenInterpreter } from './process/venv.js';
 
@@ -161,9 +162,18 @@ export class AuditedInterpreter {
     return turn;
   }
 
-  /** Interrupt the running turn. */
-  async stop(): Promise<void> {
-    await this.connection.sendCommand('stop');
+  /**
+   * Interrupt the running turn, as Ctrl-C does at `interpreter`: the turn ends now as `stopped` (recorded),
+   * Open Interpreter is told to stop, and the code it is running gets SIGINT.
+   */
+  async stop(reason = 'the user stopped the turn'): Promise<void> {
+    // No turn: nothing to stop (OI's `stop` joins a respond thread that may not exist yet).
+    if (!this.driver.interrupt(reason)) return;
+    try {
+      await this.connection.sendCommand('stop');
+    } finally {
+      interruptRunningCode(this.server.pid);
+    }
   }
 
   /**

@@ -28,6 +28,8 @@ export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
   turnIdleTimeoutMs?: number;
   /** Seconds Codex waits for the PreToolUse hook (a human approval happens inside it). Default 600. */
   hookTimeoutSec?: number;
+  /** Each app-server notification, after it is recorded (a terminal client prints deltas). Errors are swallowed. */
+  onNotification?: (method: string, params: Record<string, unknown>) => void;
 }
 
 class StartAborted extends Error {}
@@ -70,6 +72,7 @@ export class AuditedRustInterpreter {
   private closing = false;
   private busy: Promise<unknown> = Promise.resolve();
   private lastMessageAt = Date.now();
+  private display: ((method: string, params: Record<string, unknown>) => void) | undefined;
 
   private constructor(parts: {
     session: AuditSession;
@@ -162,6 +165,7 @@ export class AuditedRustInterpreter {
         unregister: registration.unregister,
         idleTimeoutMs: options.turnIdleTimeoutMs ?? 300_000,
       });
+      self.display = options.onNotification;
       late.self = self;
       self.wire(options.onChunk);
       await self.handshake(options.workDir, sandbox, options.model, options.startTimeoutMs ?? 60_000);
@@ -197,6 +201,11 @@ export class AuditedRustInterpreter {
       }
       // After recording: a client sees only what the trail already holds.
       if (onChunk) for (const chunk of chunks.chunksOf(method, params)) onChunk(chunk);
+      try {
+        this.display?.(method, params);
+      } catch {
+        // A display bug must not break the audit.
+      }
     });
     this.connection.onRequest((id, method, params) => {
       this.lastMessageAt = Date.now();

@@ -1,19 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { register } from '../../setup/register.js';
-import { AuditedInterpreter } from '../../agents/classic/audited-interpreter.js';
+import { AGENT_KINDS, startAgent, type AuditedAgent } from '../../agents/select.js';
 import { routeOfModel, type LlmRoute } from '../../agents/classic/llm-routing.js';
-import type { LmcChunk, TurnResult } from '../../agents/classic/lmc/turn-driver.js';
-import { createPolicy, policyByName, type HoldContext } from '../../approval/policy.js';
-import type { ApprovalHook } from '../../agents/classic/lmc/turn-driver.js';
+import type { TurnResult } from '../../agents/classic/lmc/turn-driver.js';
+import { policyByName } from '../../approval/policy.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type ScriptedModel } from '../../demo/scripted-model.js';
 import { escapeForLog } from '../../record/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { progress } from '../style.js';
+import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
+import { askingPolicy } from '../chat/asking-policy.js';
+import { LineInput } from '../chat/line-input.js';
+import { chunkPrinter, codexPrinter } from '../chat/printer.js';
 
 export const CHAT_APPROVE_MODES = ['ask', 'policy', 'all', 'none'] as const;
 
@@ -39,112 +42,102 @@ function upstreamKey(route: LlmRoute): string | undefined {
   return undefined;
 }
 
-/** Text from the model or from executed code, safe to print: no escape sequence reaches the terminal. */
-function safe(text: string): string {
-  // Newlines and tabs stay (they are how output reads); every other control is escaped.
-  return text
-    .split('\n')
-    .map((line) => line.split('\t').map(escapeForLog).join('\t'))
-    .join('\n');
+/** isTTY is undefined (not false) off a terminal, whatever its declared type says. */
+const isTerminal = (stream: { isTTY?: boolean }): boolean => stream.isTTY === true;
+
+/** Where the model's code runs: the user's directory (as with `interpreter`), or a throwaway one. */
+function workspaceOf(values: Record<string, unknown>): { dir: string; temporary: boolean } {
+  const given = stringOption(values, 'workspace');
+  if (values['temp-workspace'] === true) {
+    if (given) throw new UsageError('--workspace and --temp-workspace exclude each other');
+    return { dir: mkdtempSync(join(tmpdir(), 'oi-audit-chat-')), temporary: true };
+  }
+  const dir = resolve(given ?? '.');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--workspace ${JSON.stringify(dir).slice(0, 200)}: not a directory`);
+  return { dir, temporary: false };
 }
 
-/** Prints Open Interpreter's chunks as they stream: assistant text, code, console output. */
-function chunkPrinter(write: (s: string) => void): (chunk: LmcChunk) => void {
-  let last = '';
-  return (chunk) => {
-    const c = chunk as { role?: string; type?: string; format?: string; content?: unknown; start?: boolean; end?: boolean };
-    const key = `${c.role}:${c.type}`;
-    if (c.start && key === 'assistant:code') write(`\n\`\`\`${typeof c.format === 'string' ? escapeForLog(c.format) : ''}\n`);
-    if (c.end && key === 'assistant:code') write('\n```\n');
-    if (typeof c.content !== 'string' || c.content === '') return;
-    if (key === 'assistant:message' || key === 'assistant:code') write(safe(c.content));
-    else if (key === 'computer:console' && c.format === 'output') {
-      if (last !== key) write('\n');
-      write(safe(c.content));
-    } else return;
-    last = key;
-  };
-}
-
-interface Terminal {
-  rl: Interface;
-  ask(question: string): Promise<string>;
-}
-
-/** `--approve ask`: critical refused by the policy (reason shown), every other block asked [y/N]. */
-function askingPolicy(term: Terminal, write: (s: string) => void): ApprovalHook {
-  const hold = async (ctx: HoldContext): Promise<'approved' | 'refused'> => {
-    const rules = ctx.risk.rules.length ? ` rules ${ctx.risk.rules.map(escapeForLog).join(', ')}` : '';
-    write(`\n[oi-audit] ${escapeForLog(ctx.language)} block, risk ${ctx.risk.level}${rules}\n`);
-    const answer = await term.ask(`Run this ${escapeForLog(ctx.language)} block? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim()) ? 'approved' : 'refused';
-  };
-  const policy = createPolicy({ actions: { none: 'hold', low: 'hold', medium: 'hold', high: 'hold', critical: 'refuse' }, hold, holdTimeoutMs: 24 * 3_600_000 });
-  return async (block) => {
-    const decision = await policy(block);
-    if (decision.decision === 'refused' && decision.decider === 'policy') write(`\n[oi-audit] refused: ${escapeForLog(decision.reason ?? 'by policy')}\n`);
-    return decision;
-  };
+/** The verify command for the trail just written, with the key files this process used. */
+function verifyHint(dir: string): string {
+  const env = process.env;
+  let hint = `oi-audit verify ${dir}`;
+  if (env.OI_AUDIT_MAC_SEED_FILE) hint += ` --key ${env.OI_AUDIT_MAC_SEED_FILE}`;
+  const pub = env.OI_AUDIT_SIGNING_KEY_FILE?.replace(/\.pem$/, '.pub.pem');
+  if (pub && pub !== env.OI_AUDIT_SIGNING_KEY_FILE && existsSync(pub)) hint += ` --public-key ${pub}`;
+  return escapeForLog(hint);
 }
 
 export const chatCommand: CommandSpec = {
   name: 'chat',
   summary: 'Talk to an audited Open Interpreter at the terminal: like `interpreter`, every session recorded.',
-  usage: 'oi-audit chat [--model M] [--api-base URL] [--api-version V] [--approve ask|policy|all|none] [--out DIR] [--user ID] [--context-window N] [--max-tokens N] [--script FILE]',
+  usage:
+    'oi-audit chat [--agent classic|rust] [--model M] [--api-base URL] [--api-version V] [--approve ask|policy|all|none] [--workspace DIR | --temp-workspace] [--out DIR] [--user ID] [--context-window N] [--max-tokens N] [--script FILE]',
   help: `
-One real Open Interpreter 0.4.3 session per run, audited like every other (same trace, same records,
-same policy). Keys only from the environment, never recorded: OPENAI_API_KEY, ANTHROPIC_API_KEY,
-AZURE_API_KEY (with --api-version), none for Ollama; OI_AUDIT_UPSTREAM_API_KEY overrides them.
+One real Open Interpreter session per run (0.4.3, or with --agent rust the Rust Open Interpreter on
+Codex 0.148.0), audited like every other (same trace, same records, same policy). Keys only from the
+environment, never recorded: OPENAI_API_KEY, ANTHROPIC_API_KEY, AZURE_API_KEY (with --api-version),
+none for Ollama; OI_AUDIT_UPSTREAM_API_KEY overrides them.
 
 At a terminal: prompt "> "; assistant text, code and output stream as they arrive. Each code block is
 shown with its language, risk level and rule ids and asked "[y/N]" (--approve ask, the default):
-critical blocks are refused by the policy with the reason shown. Ctrl-C during a turn stops the turn;
-Ctrl-C at the prompt, Ctrl-D, "exit" or "quit" end the session, then the trail and the verify command
-are printed.
+critical blocks are refused by the policy with the reason shown. Ctrl-C during a turn stops the turn
+(its running code gets SIGINT; the stop is recorded) and the prompt comes back; Ctrl-C or Ctrl-D at the
+prompt, "exit" or "quit" end the session (SIGTERM and SIGHUP too), then the trail and the verify
+command are printed.
+
+The code runs in the current directory (as with \`interpreter\`), or --workspace DIR: under the sandbox
+(OI_AUDIT_SANDBOX=bwrap, the default) that directory is the only writable place of the host, and the
+audit's own keys, spool and sink stay hidden even inside it. --temp-workspace: a fresh empty directory,
+removed when the session ends.
 
 Without a terminal (stdin not a TTY): each line of stdin is one user turn, in order; --approve ask is
 refused (exit 2: no terminal to ask).
 
 Options:
+  --agent KIND              classic (Open Interpreter 0.4.3, default) | rust (Codex 0.148.0)
 ${LLM_FLAG_HELP}
   --approve MODE            ask (default) | policy | all | none
+  --workspace DIR           where the code runs (default: the current directory)
+  --temp-workspace          run the code in a fresh temporary directory instead
   --out DIR                 embedded file sink directory (default ./oi-audit-logs)
   --user ID                 the user recorded (only its pseudonym is stored; default: the OS user)
   --script FILE             offline: the scripted model answers from FILE (demo script format)
   -h, --help                this help
 
-Exit codes: 0 every turn completed, 1 a turn errored or the session could not start, 2 usage error.`,
+Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the session could not start,
+2 usage error.`,
   options: {
     ...LLM_FLAG_OPTIONS,
+    agent: { type: 'string' },
     approve: { type: 'string' },
+    workspace: { type: 'string' },
+    'temp-workspace': { type: 'boolean' },
     out: { type: 'string' },
     user: { type: 'string' },
     script: { type: 'string' },
   },
   allowPositionals: false,
   async run(values) {
-    const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    const tty = isTerminal(process.stdin) && isTerminal(process.stdout);
     const approveMode = choiceOption(values, 'approve', CHAT_APPROVE_MODES, 'ask');
     if (approveMode === 'ask' && !tty) {
       process.stderr.write('oi-audit chat: no terminal to ask (stdin is not a TTY): use --approve policy, all or none\n');
       return EXIT_USAGE;
     }
+    const agentKind = choiceOption(values, 'agent', AGENT_KINDS, 'classic');
     const llm = llmFlags(values);
     const scriptPath = stringOption(values, 'script');
     let model: ScriptedModel | undefined;
     let upstreamBaseUrl: string;
     let key: string | undefined;
     const modelName = llm.model ?? (scriptPath ? 'scripted' : 'gpt-4o-mini');
+    let script;
     if (scriptPath) {
-      let script;
       try {
         script = loadScriptSync(scriptPath);
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
-      model = await startScriptedModel({ script });
-      upstreamBaseUrl = model.url;
-      key = 'scripted-model-key';
     } else {
       const route = routeOfModel(modelName);
       const base = llm.apiBase ?? DEFAULT_BASE[route];
@@ -153,56 +146,58 @@ Exit codes: 0 every turn completed, 1 a turn errored or the session could not st
       key = upstreamKey(route);
       if (!key && route !== 'ollama') throw new UsageError(`no API key: set ${KEY_ENV[route].join(' or ')} (or OI_AUDIT_UPSTREAM_API_KEY)`);
     }
+    // Usage is checked before anything starts: a bad --workspace records nothing.
+    const workspace = workspaceOf(values);
+    if (script) {
+      model = await startScriptedModel({ script });
+      upstreamBaseUrl = model.url;
+      key = 'scripted-model-key';
+    }
     const out = stringOption(values, 'out');
     const audit = register({ ...(out ? { sinkDir: out } : {}) });
-    const proxy = await startLlmProxy({ upstreamBaseUrl, ...(key ? { upstreamApiKey: key } : {}) });
-    const workDir = mkdtempSync(join(tmpdir(), 'oi-audit-chat-'));
+    const proxy = await startLlmProxy({ upstreamBaseUrl: upstreamBaseUrl!, ...(key ? { upstreamApiKey: key } : {}) });
+    // A terminal that went away (SIGHUP) fails writes with EIO: the session still ends and is recorded.
     const write = (s: string) => void process.stdout.write(s);
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
     const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
-    const term: Terminal = { rl, ask: (q) => new Promise((resolve) => rl.question(q, resolve)) };
-    // Off a terminal, stdin lines arrive while Open Interpreter starts: queue them from the first one.
-    const queued: string[] = [];
-    let stdinEnded = false;
-    let wake: (() => void) | undefined;
-    if (!tty) {
-      rl.on('line', (line) => {
-        queued.push(line);
-        wake?.();
-      });
-      rl.on('close', () => {
-        stdinEnded = true;
-        wake?.();
-      });
-    }
-    const nextQueued = async (): Promise<string | undefined> => {
-      while (queued.length === 0 && !stdinEnded) await new Promise<void>((r) => (wake = r));
-      return queued.shift();
-    };
-    const approve = approveMode === 'ask' ? askingPolicy(term, write) : policyByName(approveMode);
-    let interpreter: AuditedInterpreter | undefined;
+    // Off a terminal, stdin lines arrive while Open Interpreter starts: LineInput keeps them from the first one.
+    const input = new LineInput(rl);
+    const approve = approveMode === 'ask' ? askingPolicy(input, write) : policyByName(approveMode);
+    let agent: AuditedAgent | undefined;
     let anyError = false;
-    let ending = false;
+    let ending: Promise<number> | undefined;
+    let turnRunning = false;
     const results: TurnResult[] = [];
 
-    const finish = async (code: number): Promise<number> => {
-      if (ending) return code;
-      ending = true;
-      rl.close();
-      await interpreter?.close().catch(() => undefined);
-      await proxy.close();
-      await model?.close();
-      await audit.shutdown();
-      rmSync(workDir, { recursive: true, force: true });
-      if (audit.sink === 'file' && audit.sinkDir) {
-        process.stderr.write(`\nAudit trail: ${audit.sinkDir}\nVerify: oi-audit verify ${audit.sinkDir}${process.env.OI_AUDIT_MAC_SEED_FILE ? ` --key ${process.env.OI_AUDIT_MAC_SEED_FILE}` : ''}\n`);
-      } else process.stderr.write(`\nSession exported over OTLP to ${audit.endpoint}.\n`);
-      return code;
+    const finish = (code: number, why?: string): Promise<number> => {
+      ending ??= (async () => {
+        // A signal during a turn: the turn is stopped (and recorded so) before the session ends.
+        if (turnRunning && why) await agent?.stop(why).catch(() => undefined);
+        rl.close();
+        await agent?.close().catch(() => undefined);
+        await proxy.close();
+        await model?.close();
+        await audit.shutdown();
+        if (workspace.temporary) rmSync(workspace.dir, { recursive: true, force: true });
+        if (audit.sink === 'file' && audit.sinkDir) process.stderr.write(`\nAudit trail: ${escapeForLog(audit.sinkDir)}\nVerify: ${verifyHint(audit.sinkDir)}\n`);
+        else process.stderr.write(`\nSession exported over OTLP to ${escapeForLog(String(audit.endpoint))}.\n`);
+        return code;
+      })();
+      return ending;
     };
+    // SIGTERM, SIGHUP, a real SIGINT (kill -INT, or Ctrl-C off a terminal): through the one signal coordinator,
+    // so the session ends (a running turn stopped and recorded) before the audit flushes and processes go.
+    const removeSignalStep = onTerminationSignal('sessions', async (signal) => {
+      claimExitCode(anyError ? EXIT_PROBLEM : EXIT_OK);
+      await finish(anyError ? EXIT_PROBLEM : EXIT_OK, `session ended by ${signal}`);
+    });
 
     try {
-      if (tty) progress('Starting Open Interpreter (the first run installs it, a few minutes)…');
-      else process.stderr.write('oi-audit chat: starting Open Interpreter…\n');
-      interpreter = await AuditedInterpreter.start({
+      const starting = agentKind === 'rust' ? 'Starting the Rust Open Interpreter (Codex 0.148.0; the first run installs it)…' : 'Starting Open Interpreter 0.4.3 (the first run installs it: a few minutes)…';
+      if (tty) progress(starting);
+      else process.stderr.write(`oi-audit chat: ${starting}\n`);
+      agent = await startAgent(agentKind, {
         recorder: audit.recorder,
         proxy,
         userId: stringOption(values, 'user') ?? userInfo().username,
@@ -210,37 +205,39 @@ Exit codes: 0 every turn completed, 1 a turn errored or the session could not st
         model: modelName,
         llm: llm.llm,
         approve,
-        policyName: approveMode === 'ask' ? 'ask' : approveMode,
+        policyName: approveMode,
         ...(audit.approvalGuard ? { auditHealthy: audit.approvalGuard } : {}),
-        workDir,
+        workDir: workspace.dir,
+        // The user's own directory: Open Interpreter's HOME (config, history) is kept out of it.
+        ...(workspace.temporary ? {} : { containment: { homeOutsideWorkspace: true } }),
         onChunk: chunkPrinter(write),
+        onNotification: codexPrinter(write),
         onProgress: (line) => (tty ? progress(line) : undefined),
       });
     } catch (error) {
       process.stderr.write(`oi-audit chat: ${escapeForLog((error as Error).message)}\n`);
+      removeSignalStep();
       return finish(EXIT_PROBLEM);
     }
-    const live = interpreter;
+    const live = agent;
 
-    let turnRunning = false;
-    let sigintAtPrompt: (() => void) | undefined;
+    // Ctrl-C (readline's raw mode turns it into this event): stops a running turn, ends the session at the prompt.
     rl.on('SIGINT', () => {
       if (turnRunning) {
         write('\n[oi-audit] stopping the turn…\n');
+        // The stop is registered before an open [y/N] question is cancelled, so the turn ends as stopped.
         void live.stop().catch(() => undefined);
-      } else sigintAtPrompt?.();
+        input.cancel();
+      } else input.cancel();
     });
-    const onSignal = () => void finish(anyError ? EXIT_PROBLEM : EXIT_OK).then((code) => process.exit(code));
-    process.once('SIGTERM', onSignal);
-    process.once('SIGHUP', onSignal);
 
     const runTurn = async (text: string): Promise<void> => {
       turnRunning = true;
       try {
         const result = await live.send(text);
-        results.push(result);
         if (result.outcome === 'error' || result.errors.length) anyError = true;
-        write('\n');
+        write(result.outcome === 'stopped' ? '\n[oi-audit] turn stopped\n' : '\n');
+        results.push(result);
       } catch (error) {
         anyError = true;
         write(`\n[oi-audit] turn failed: ${escapeForLog((error as Error).message)}\n`);
@@ -250,27 +247,17 @@ Exit codes: 0 every turn completed, 1 a turn errored or the session could not st
     };
 
     try {
-      if (!tty) {
-        for (let line = await nextQueued(); line !== undefined; line = await nextQueued()) {
-          if (line.trim()) await runTurn(line);
-        }
-        return await finish(anyError ? EXIT_PROBLEM : EXIT_OK);
-      }
       for (;;) {
-        const line = await new Promise<string | undefined>((resolve) => {
-          sigintAtPrompt = () => resolve(undefined);
-          rl.once('close', () => resolve(undefined));
-          rl.question('> ', resolve);
-        });
-        sigintAtPrompt = undefined;
-        if (line === undefined || /^(exit|quit)$/i.test(line.trim())) break;
+        const line = await input.read('> ', { typeAhead: true, showPrompt: tty });
+        if (line === undefined || ending) break;
+        if (tty && /^(exit|quit)$/i.test(line.trim())) break;
         if (!line.trim()) continue;
         await runTurn(line);
+        if (ending) break;
       }
       return await finish(anyError ? EXIT_PROBLEM : EXIT_OK);
     } finally {
-      process.removeListener('SIGTERM', onSignal);
-      process.removeListener('SIGHUP', onSignal);
+      removeSignalStep();
     }
   },
 };

@@ -62,6 +62,8 @@ export class TurnDriver {
   private readonly queue: LmcChunk[] = [];
   private waiter: ((chunk: LmcChunk | Error) => void) | undefined;
   private closedReason: string | undefined;
+  private turnActive = false;
+  private interruptedBy: string | undefined;
 
   constructor(
     private readonly session: AuditSession,
@@ -93,7 +95,23 @@ export class TurnDriver {
     }
   }
 
+  /**
+   * The user stopped the running turn: it ends now as `stopped`, the stop recorded. Whatever Open Interpreter
+   * still sends for it arrives as the next turn's stale chunks. False when no turn runs.
+   */
+  interrupt(reason: string): boolean {
+    if (!this.turnActive) return false;
+    this.interruptedBy ??= reason;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(new TurnInterrupted(reason));
+    }
+    return true;
+  }
+
   private next(timeoutMs: number): Promise<LmcChunk> {
+    if (this.interruptedBy) return Promise.reject(new TurnInterrupted(this.interruptedBy));
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     if (this.closedReason) return Promise.reject(new Error(this.closedReason));
@@ -119,12 +137,20 @@ export class TurnDriver {
     const result: TurnResult = { outcome: 'complete', executed: 0, refused: 0, errors: [], refusals: [] };
     const frames = new TurnFrames(turn, this.options.detect);
     frames.stale(stale);
+    this.turnActive = true;
     try {
       await this.transport.sendUserMessage(input);
       await this.followFrames(turn, frames, result);
     } catch (error) {
-      await this.turnCutOff(turn, error, result);
+      if (!(error instanceof TurnInterrupted)) await this.turnCutOff(turn, error, result);
       frames.cutOff();
+    }
+    this.turnActive = false;
+    if (this.interruptedBy) {
+      // A stop is the user's choice, not a failure: recorded on the turn, not counted in result.errors.
+      turn.recordError({ source: 'client', type: 'stopped_by_user', message: this.interruptedBy });
+      result.outcome = 'stopped';
+      this.interruptedBy = undefined;
     }
     frames.close();
     result.errors.unshift(...frames.serverErrors);
@@ -145,6 +171,8 @@ export class TurnDriver {
         result.outcome = 'refused';
         return;
       }
+      // Stopped while the decision was pending: `go` is never sent (the execution ends unrun with the turn).
+      if (this.interruptedBy) return;
       frames.running(approved);
       approved.started();
       result.executed++;
@@ -229,6 +257,10 @@ export class TurnDriver {
     return undefined;
   }
 
+}
+
+export class TurnInterrupted extends Error {
+  override name = 'TurnInterrupted';
 }
 
 export class TurnTimeout extends Error {

@@ -29,6 +29,11 @@ export interface ContainmentOptions {
   groundTruth?: 'strace' | 'off';
   /** Extra host paths never to show inside the sandbox (sink, spool, key directories). */
   hide?: string[];
+  /**
+   * The workspace is the user's own directory (`oi-audit chat` in their cwd): the sandbox HOME (Open
+   * Interpreter's config, shell dotfiles) is a separate temporary directory, so nothing of it lands there.
+   */
+  homeOutsideWorkspace?: boolean;
 }
 
 export interface ResolvedContainment {
@@ -52,8 +57,10 @@ export interface ContainedCommand {
   /** Host directory the process starts in. */
   cwd: string;
   containment: ResolvedContainment;
-  /** Sandbox HOME and working directory (same path inside and out). */
+  /** Sandbox working directory (same path inside and out). */
   workspace: string;
+  /** Sandbox HOME: the workspace, or its own directory with `homeOutsideWorkspace`. */
+  home: string;
   groundTruth: ServerGroundTruth | undefined;
   /** Removes what this module created (FIFO, a workspace it made). */
   cleanup(): void;
@@ -104,16 +111,21 @@ export function containedCommand(p: {
   }
 
   let madeWorkspace = false;
+  let madeHome: string | undefined;
   let workspace: string;
+  let home: string;
   if (c.sandbox === 'bwrap') {
     if (p.workDir) workspace = resolve(p.workDir);
     else {
       workspace = mkdtempSync(join(tmpdir(), 'oi-audit-workspace-'));
       madeWorkspace = true;
     }
-    mkdirSync(join(workspace, '.config'), { recursive: true });
+    home = workspace;
+    if (p.containment.homeOutsideWorkspace && p.workDir) home = madeHome = mkdtempSync(join(tmpdir(), 'oi-audit-home-'));
+    mkdirSync(join(home, '.config'), { recursive: true });
   } else {
     workspace = resolve(p.workDir ?? p.uncontainedCwd);
+    home = workspace;
   }
   const ownSecrets = ownSecretPaths(process.env, [...(p.containment.hide ?? [])]);
 
@@ -126,7 +138,7 @@ export function containedCommand(p: {
       venvDir: resolve(p.venvDir),
       network: c.network,
       hide: ownSecrets,
-      rwBinds: [...(p.runtimeDirs ?? []), ...(bridge ? [bridge.inDir] : [])],
+      rwBinds: [...(p.runtimeDirs ?? []), ...(bridge ? [bridge.inDir] : []), ...(madeHome ? [madeHome] : [])],
       roBinds: bridge ? [bridge.outDir, bridge.scriptDir] : [],
     };
     // The forwarder inside forks off and execs the server, so the server keeps its argv (and `--server`).
@@ -139,6 +151,7 @@ export function containedCommand(p: {
     groundTruth = new ServerGroundTruth({
       initialCwd: workspace,
       workspace,
+      ...(home !== workspace ? { home } : {}),
       ownSecrets,
       runtimeDirs: p.runtimeDirs ?? [],
       isServerExec: (argv) => argv.includes('--server'),
@@ -152,10 +165,12 @@ export function containedCommand(p: {
     cwd: workspace,
     containment: c,
     workspace,
+    home,
     groundTruth,
     cleanup: () => {
       groundTruth?.close();
       if (madeWorkspace) rmSync(workspace, { recursive: true, force: true });
+      if (madeHome) rmSync(madeHome, { recursive: true, force: true });
     },
   };
 }

@@ -196,7 +196,7 @@ async function startOnce(
   }
   const sandboxed = contained.containment.sandbox === 'bwrap';
   // Sandboxed: HOME and the config dir are the workspace (the only writable place inside).
-  const home = sandboxed ? contained.workspace : configHome;
+  const home = sandboxed ? contained.home : configHome;
   const env = buildServerEnv(opts, { port, apiKey, configHome: home, xdgConfig: sandboxed ? join(home, '.config') : xdgConfig });
   if (sandboxed) env['TMPDIR'] = '/tmp';
   env['IPYTHONDIR'] = ipythonDir;

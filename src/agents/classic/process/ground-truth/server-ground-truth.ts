@@ -20,6 +20,8 @@ export interface ServerGroundTruthOptions {
   ownSecrets: string[];
   /** Directories the runtime itself writes (the kernel's IPYTHONDIR): not reported as the code's file writes. */
   runtimeDirs?: string[];
+  /** The sandbox HOME when it is not the workspace (its runtime housekeeping is not the code's doing either). */
+  home?: string;
   /** Recognises the `interpreter --server` exec itself (server, not a runtime). */
   isServerExec: (argv: string[], path: string) => boolean;
 }
@@ -126,8 +128,9 @@ export class ServerGroundTruth {
   }
 
   private isHousekeeping(f: FileRecord): boolean {
+    const home = this.opts.home ?? this.opts.workspace;
     return (
-      RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${this.opts.workspace}/${dir}`)) ||
+      RUNTIME_HOUSEKEEPING.some((dir) => isInside(f.path, `${home}/${dir}`)) ||
       (this.opts.runtimeDirs ?? []).some((dir) => isInside(f.path, dir))
     );
   }
