@@ -1,3 +1,4 @@
+import { fieldText } from '../record/field-text.js';
 import { decryptSegments, isEncryptedText, SegmentError } from '../at-rest/segments.js';
 import type { AtRestIdentity } from '../at-rest/keys.js';
 import type { Sodium } from '../at-rest/sodium.js';
@@ -293,10 +294,10 @@ function parseLogsRequest(doc: Json, source: SourceRef, out: AuditData): void {
           body: bodyString(lr.body, source),
           attributes: attributeMap(lr.attributes),
           resource,
-          traceId: String(lr.traceId ?? ''),
-          spanId: String(lr.spanId ?? ''),
-          timeUnixNano: String(lr.timeUnixNano ?? lr.observedTimeUnixNano ?? '0'),
-          severityText: String(lr.severityText ?? ''),
+          traceId: fieldText(lr.traceId ?? ''),
+          spanId: fieldText(lr.spanId ?? ''),
+          timeUnixNano: fieldText(lr.timeUnixNano ?? lr.observedTimeUnixNano ?? '0'),
+          severityText: fieldText(lr.severityText ?? ''),
         });
       }
     }
@@ -314,16 +315,16 @@ function parseTracesRequest(doc: Json, source: SourceRef, out: AuditData): void 
         const status = isObject(sp.status) ? sp.status : {};
         out.spans.push({
           source,
-          traceId: String(sp.traceId ?? ''),
-          spanId: String(sp.spanId ?? ''),
-          parentSpanId: String(sp.parentSpanId ?? ''),
-          name: String(sp.name ?? ''),
-          startTimeUnixNano: String(sp.startTimeUnixNano ?? '0'),
-          endTimeUnixNano: String(sp.endTimeUnixNano ?? '0'),
+          traceId: fieldText(sp.traceId ?? ''),
+          spanId: fieldText(sp.spanId ?? ''),
+          parentSpanId: fieldText(sp.parentSpanId ?? ''),
+          name: fieldText(sp.name ?? ''),
+          startTimeUnixNano: fieldText(sp.startTimeUnixNano ?? '0'),
+          endTimeUnixNano: fieldText(sp.endTimeUnixNano ?? '0'),
           attributes: attributeMap(sp.attributes),
           resource,
           statusCode: Number(status.code ?? 0),
-          statusMessage: String(status.message ?? ''),
+          statusMessage: fieldText(status.message ?? ''),
         });
       }
     }
@@ -360,10 +361,10 @@ function parseLokiResponse(doc: Json, docSource: SourceRef, out: AuditData): voi
         body: checkedBody(value[1], source),
         attributes: { ...structured },
         resource: { ...labels },
-        traceId: String(structured.trace_id ?? ''),
-        spanId: String(structured.span_id ?? ''),
+        traceId: fieldText(structured.trace_id ?? ''),
+        spanId: fieldText(structured.span_id ?? ''),
         timeUnixNano: value[0],
-        severityText: String(labels.severity_text ?? structured.severity_text ?? ''),
+        severityText: fieldText(labels.severity_text ?? structured.severity_text ?? ''),
       });
     }
   }
@@ -457,7 +458,7 @@ export function readRequestDocuments(file: string): string[] {
 }
 
 function readWhole(file: string): Buffer {
-  let size = 0;
+  let size: number;
   try {
     size = statSync(file).size;
   } catch {

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { ProxyTracerProvider, type MeterProvider, type TracerProvider } from '@opentelemetry/api';
+import { type MeterProvider, type TracerProvider } from '@opentelemetry/api';
 import { createNoopLogger, type LoggerProvider } from '@opentelemetry/api-logs';
 import { OTLPMetricExporter as OTLPProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPMetricExporter as OTLPJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -7,7 +7,7 @@ import { JsonLogsSerializer, JsonTraceSerializer, ProtobufLogsSerializer, Protob
 import { defaultResource, detectResources, envDetector, hostDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { LoggerProvider as SdkLoggerProvider, SimpleLogRecordProcessor, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { MeterProvider as SdkMeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { AuditMetrics } from '../audit/metrics.js';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { onTerminationSignal } from './signals.js';
@@ -154,6 +154,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
   const spools: Array<{ signal: string; pendingBytes: () => number }> = [];
   // Losses are declared in the chain of the session they hit (once the recorder exists).
   let declareLoss: (report: LossReport) => void = () => {};
+  // eslint-disable-next-line prefer-const -- assigned once the meter provider exists; the exporters' callbacks above read it later
   let metrics: AuditMetrics | undefined;
   let queueLoss: QueueLossCollector | undefined;
   if (sink === 'file') {
@@ -280,7 +281,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
         () => void (collectorHealthy = false),
       );
     void probe();
-    healthTimer = setInterval(probe, 5_000);
+    healthTimer = setInterval(() => void probe(), 5_000);
     healthTimer.unref();
   }
   const auditHealthy = () =>
@@ -349,8 +350,8 @@ function registerDisabled(options: RegisterOptions, failMode: 'open' | 'closed',
   const recorder = new AuditRecorder({
     ...options.recorder,
     config: options,
-    // No delegate: every tracer is a no-op tracer. Nothing is exported anywhere.
-    tracerProvider: new ProxyTracerProvider(),
+    // Sampled off and no processor: every span is non-recording. Nothing is exported anywhere.
+    tracerProvider: new BasicTracerProvider({ sampler: new AlwaysOffSampler() }),
     loggerProvider: { getLogger: () => createNoopLogger() },
   });
   const unhealthy = () => false;

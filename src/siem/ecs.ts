@@ -198,7 +198,7 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
       oi.messages = capturedText(captured(d.messages));
       break;
     case 'oi_audit.llm.response': {
-      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {}) as JsonObject;
+      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {});
       const g: JsonObject = { operation: { name: 'chat' }, conversation: { id: body.session } };
       if (str(d.response_model)) g.response = { model: str(d.response_model)! };
       if (num(usage.input_tokens) !== undefined || num(usage.output_tokens) !== undefined) g.usage = { input_tokens: num(usage.input_tokens) ?? null, output_tokens: num(usage.output_tokens) ?? null };

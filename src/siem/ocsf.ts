@@ -209,7 +209,7 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
       }, { statusId: 0 });
     }
     case 'oi_audit.llm.response': {
-      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {}) as JsonObject;
+      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {});
       const mc: JsonObject = { response_text: capturedText(captured(d.content)) };
       const inTok = num(usage.input_tokens);
       const outTok = num(usage.output_tokens);

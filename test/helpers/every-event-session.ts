@@ -34,7 +34,7 @@ export function everyEventSession() {
   turn.end('complete');
   session.end('complete');
   const records = logs.getFinishedLogRecords();
-  const bodies = records.map((rec) => String(rec.body));
+  const bodies = records.map((rec) => rec.body as string);
   const seen = new Set(bodies.map((b) => (JSON.parse(b) as { event: string }).event));
   const missing = AUDIT_EVENT_NAMES.filter((e) => !seen.has(e));
   return { records, bodies, missing, rules: r.rules, level: r.level };

@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { COLLECTOR_CONFIG_DIR, REPO_ROOT, collectorComponents, validateConfig } from '../helpers/collector-stack.js';
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
 
 function yamlFiles(dir: string): string[] {
   const out: string[] = [];

@@ -340,7 +340,7 @@ describe('recorder wiring', () => {
     exec.end({ error: false });
     turn.end('complete');
     session.end('complete');
-    const bodies = h.logs.getFinishedLogRecords().map((r) => String(r.body));
+    const bodies = h.logs.getFinishedLogRecords().map((r) => r.body as string);
     const start = JSON.parse(bodies[0]!) as { data: { integrity: JsonObject } };
     expect(start.data.integrity.public_key).toBe(keys.signing.publicKeyRaw);
     const [report] = verifySessions(

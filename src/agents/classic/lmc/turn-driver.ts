@@ -1,5 +1,5 @@
 import type { ApprovalHook, ProposedBlock } from '../../../approval/hook.js';
-import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../../audit/execution.js';
+import type { ApprovalInfo, AuditExecution } from '../../../audit/execution.js';
 import type { AuditSession } from '../../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../../audit/turn.js';
 import { bindToConfirmation, CODE_REWRITTEN_RULE, type CodeBlock } from './code-binding.js';
