@@ -94,7 +94,7 @@ function client(url, token) {
 
 const sink = await startSink();
 const model = await startScriptedModel({ script: DEMO_SCRIPT });
-const host = await forkHelper(fileURLToPath(new URL('./lib/gateway-host.js', import.meta.url)), [], { execArgv: ['--expose-gc'] });
+const host = await forkHelper(fileURLToPath(new URL('./lib/gateway-host.js', import.meta.url)), [], { execArgv: ['--expose-gc', ...(args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [])] });
 try {
   const tokens = Array.from({ length: sessions }, (_, i) => `bench-gateway-token-${i}-0123456789abcdef`);
   const { url, pid } = await host.call('start', { sinkUrl: sink.url, modelUrl: model.url, tokens });

@@ -4,9 +4,6 @@
  * measurement: its own CPU and RSS are reported, its descendants (Open Interpreter, the sandbox, the
  * execution tracer) apart.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AuditRecorder } from '../../dist/audit/recorder.js';
 import { startGateway } from '../../dist/gateway/gateway.js';
 import { serveCommands } from './ipc-child.js';
@@ -26,7 +23,8 @@ serveCommands({
       model: 'scripted',
       policy: 'all',
       limits: { maxSessions: tokens.length, maxSessionsPerToken: 1 },
-      session: { workDir: mkdtempSync(join(tmpdir(), 'oi-audit-bench-gw-')), chunkTimeoutMs: 120_000, startTimeoutMs: 180_000 },
+      // No shared workDir: each session gets its own (as `oi-audit gateway` runs them).
+      session: { chunkTimeoutMs: 120_000, startTimeoutMs: 180_000 },
     });
     return { url: gateway.url, pid: process.pid };
   },
