@@ -5,9 +5,9 @@ import { verifySessions } from '../../src/verify/verify.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 
 /**
- * A due checkpoint is sealed off the emitting call (the Ed25519 signature was the call's p99), in the next
- * turn of the event loop, or on the call once twice `checkpointEvery` events wait (an emitter that never
- * yields). Either way every event ends up under a signed checkpoint, in chain order, and the trail verifies.
+ * A due checkpoint is signed off the emitting call (the Ed25519 signature was the call's p99): in the next
+ * turn of the event loop, or at the start of the next emit if that comes first. Nothing is sealed between
+ * the event that made it due and the checkpoint, so the trail is the one sealing it on the call gave.
  */
 const SEED = Buffer.from('6f692d617564697420746573742073656564202d206e6f7420612072656121', 'hex');
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -27,16 +27,16 @@ function session(every: number) {
 }
 
 describe('deferred checkpoints', () => {
-  it('a due checkpoint is not sealed on the emitting call but in the next tick, covering what was emitted meanwhile', async () => {
+  it('is not sealed on the emitting call; the next tick seals it right after the event that made it due', async () => {
     const { s, turn, checkpoints, verify } = session(10);
-    for (let i = 0; i < 12; i++) turn.assistantMessage(`m${i}`);
+    // Session start and turn start are seqs 0 and 1: the 8th message (seq 9) makes the checkpoint due.
+    for (let i = 0; i < 8; i++) turn.assistantMessage(`m${i}`);
     expect(checkpoints()).toHaveLength(0);
     await tick();
     const [cp] = checkpoints();
     expect(cp).toBeDefined();
-    // Session start, turn start and 12 messages: all 14 under the one checkpoint, seqs 0..13.
-    expect(cp!.data).toMatchObject({ reason: 'count', from_seq: 0, to_seq: 13, count: 14 });
-    expect(cp!.seq).toBe(14);
+    expect(cp!.data).toMatchObject({ reason: 'count', from_seq: 0, to_seq: 9, count: 10 });
+    expect(cp!.seq).toBe(10);
     turn.end('complete');
     s.end('complete');
     const report = verify();
@@ -45,27 +45,31 @@ describe('deferred checkpoints', () => {
     expect(report.signaturesValid).toBe(report.checkpoints);
   });
 
-  it('an emitter that never yields gets the checkpoint on the call at twice `every` events: the unsigned stretch is bounded', () => {
+  it('an emitter that never yields gets every checkpoint exactly every N events (sealed at the start of the next emit)', () => {
     const { s, turn, checkpoints, verify } = session(10);
     for (let i = 0; i < 45; i++) turn.assistantMessage(`m${i}`);
     const cps = checkpoints();
-    expect(cps.length).toBe(2);
-    for (const cp of cps) expect(cp.data.count).toBe(20);
+    expect(cps.map((c) => [c.seq, c.data.from_seq, c.data.to_seq, c.data.count])).toEqual([
+      [10, 0, 9, 10],
+      [21, 11, 20, 10],
+      [32, 22, 31, 10],
+      [43, 33, 42, 10],
+    ]);
     s.end('complete');
     expect(verify()).toMatchObject({ status: 'valid', complete: true });
   });
 
-  it('session end seals the rest in its end checkpoint; the deferred one then seals nothing and the chain stays closed', async () => {
-    const { h, s, turn, checkpoints, verify } = session(5);
-    for (let i = 0; i < 6; i++) turn.assistantMessage(`m${i}`);
+  it('session end right after a due checkpoint: the count checkpoint first, then the end one; the tick seals nothing more', async () => {
+    const { h, s, turn, checkpoints, verify } = session(10);
+    for (let i = 0; i < 8; i++) turn.assistantMessage(`m${i}`);
     turn.end('complete');
     s.end('complete');
     const before = h.bodies().length;
     await tick();
     expect(h.bodies().length).toBe(before);
     const cps = checkpoints();
-    expect(cps.map((c) => c.data.reason)).toEqual(['end']);
-    expect(cps[0]!.data.from_seq).toBe(0);
+    expect(cps.map((c) => c.data.reason)).toEqual(['count', 'end']);
+    expect(cps[0]!.data).toMatchObject({ from_seq: 0, to_seq: 9 });
     expect(verify()).toMatchObject({ status: 'valid', complete: true });
   });
 });
