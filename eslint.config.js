@@ -11,7 +11,7 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: { ...globals.node },
-      // tsconfig.test.json covers src, test and bench (tsconfig.json only src).
+      // tsconfig.test.json covers src, test, bench and tools (tsconfig.json only src).
       parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
     },
     rules: {

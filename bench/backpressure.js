@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { JsonLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { AuditRecorder } from '../dist/audit/recorder.js';
-import { DEFAULT_OTLP_EXPORT_TIMEOUT_MS } from '../dist/otel/register.js';
+import { DEFAULT_OTLP_EXPORT_TIMEOUT_MS } from '../dist/setup/register.js';
 import { resolveConfig } from '../dist/config/config.js';
 import { makeContents } from './lib/content.js';
 import { createProviders, LOG_PROCESSOR_SETTINGS } from './lib/otel.js';

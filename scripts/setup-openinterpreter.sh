@@ -34,7 +34,7 @@ sha256_of() {
 }
 LOCK_SHA="$(sha256_of "$LOCK_FILE")"
 
-# Default: one shared per-user venv per lock file, as src/openinterpreter/venv.ts computes it (keep the two in
+# Default: one shared per-user venv per lock file, as src/agents/classic/process/venv.ts computes it (keep the two in
 # step): $XDG_CACHE_HOME/oi-audit/venv-<first 16 hex of the lock's sha256>, XDG_CACHE_HOME defaulting to ~/.cache.
 CACHE_HOME="${XDG_CACHE_HOME:-}"
 [[ "$CACHE_HOME" == /* ]] || CACHE_HOME="${HOME:-/root}/.cache"

@@ -4,6 +4,6 @@
  * Options come from the environment (OTEL_* and OI_AUDIT_*); the app gets the recorder with
  * `getAuditRecorder()` from 'oi-audit'.
  */
-import { register } from './otel/register.js';
+import { register } from './setup/register.js';
 
 register();

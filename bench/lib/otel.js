@@ -1,6 +1,6 @@
 /**
  * The OTel SDK set-up every benchmark shares: the same exporters and processor settings as
- * src/otel/register.ts uses for an OTLP endpoint (OTLP/HTTP JSON, BatchLogRecordProcessor with
+ * src/setup/register.ts uses for an OTLP endpoint (OTLP/HTTP JSON, BatchLogRecordProcessor with
  * maxQueueSize 65 536, maxExportBatchSize 512, scheduledDelayMillis 200; BatchSpanProcessor), built
  * explicitly so the audited path and the bare-OTel baseline go through identical export code.
  * (register() also wraps the OTLP exporters in the durable spool, src/otel/spooling-exporter.ts, which

@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const AREAS = [
-  [/\/dist\/security\/redact\//, 'oi-audit redactor (src/security/redact)'],
-  [/\/dist\/security\/integrity\//, 'oi-audit integrity chain (src/security/integrity)'],
-  [/\/dist\/security\/escape/, 'oi-audit log escaping (src/security/escape.ts)'],
-  [/\/dist\/security\/canonical-json/, 'oi-audit RFC 8785 canonical JSON (src/security/canonical-json.ts)'],
-  [/\/dist\/security\//, 'oi-audit security (other)'],
+  [/\/dist\/redact\//, 'oi-audit redactor (src/redact)'],
+  [/\/dist\/integrity\//, 'oi-audit integrity chain (src/integrity)'],
+  [/\/dist\/record\/escape/, 'oi-audit log escaping (src/record/escape.ts)'],
+  [/\/dist\/record\/canonical-json/, 'oi-audit RFC 8785 canonical JSON (src/record/canonical-json.ts)'],
+  [/\/dist\/(keys|record)\//, 'oi-audit keys and record format (other)'],
   [/\/dist\/audit\//, 'oi-audit audit model (src/audit)'],
   [/\/dist\/llm-proxy\/sse\.js/, 'oi-audit SSE parser/assembler (src/llm-proxy/sse.ts)'],
   [/\/dist\/llm-proxy\/proxy\.js/, 'oi-audit LLM proxy (src/llm-proxy/proxy.ts)'],

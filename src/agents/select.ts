@@ -3,10 +3,10 @@
  * and take the same approval hooks; this module starts either behind one interface.
  */
 import { AuditedRustInterpreter, type AuditedRustInterpreterOptions } from './rust/audited-rust-interpreter.js';
-import { AuditedInterpreter, type AuditedInterpreterOptions } from '../openinterpreter/audited-interpreter.js';
+import { AuditedInterpreter, type AuditedInterpreterOptions } from './classic/audited-interpreter.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
-import type { TurnResult } from '../openinterpreter/turn-driver.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { TurnResult } from './classic/lmc/turn-driver.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 export const AGENT_KINDS = ['classic', 'rust'] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];

@@ -1,9 +1,9 @@
 import type { CaptureMode } from '../config/config.js';
-import type { JsonObject } from '../security/canonical-json.js';
-import { escapeForLog } from '../security/escape.js';
-import { sha256Hex } from '../security/hash.js';
-import type { RedactionResult, Redactor } from '../security/redact/redactor.js';
-import { UTF8_MEMO_MAX_CHARS, utf8Bytes } from '../security/utf8-bytes.js';
+import type { JsonObject } from '../record/canonical-json.js';
+import { escapeForLog } from '../record/escape.js';
+import { sha256Hex } from '../integrity/hash.js';
+import type { RedactionResult, Redactor } from '../redact/redactor.js';
+import { UTF8_MEMO_MAX_CHARS, utf8Bytes } from '../redact/utf8-bytes.js';
 
 /**
  * A content field as recorded in an audit body. Whatever the mode, the SHA-256 and byte length of the

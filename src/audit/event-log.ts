@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { SeverityNumber, type Logger } from '@opentelemetry/api-logs';
-import type { JsonObject } from '../security/canonical-json.js';
-import type { CheckpointReason, SealedEvent, SessionChain } from '../security/integrity/chain.js';
+import type { JsonObject } from '../record/canonical-json.js';
+import type { CheckpointReason, SealedEvent, SessionChain } from '../integrity/chain.js';
 import { ATTR_EVENT_NAME, ATTR_EVENT_SEQ } from '../semconv/attributes.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
 

@@ -1,10 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
-import type { JsonObject } from '../security/canonical-json.js';
-import { sha256Hex } from '../security/hash.js';
+import type { JsonObject } from '../record/canonical-json.js';
+import { sha256Hex } from '../integrity/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS, maxRisk, type RiskLevel } from '../semconv/events.js';
-import type { StreamPart, StreamRedactor } from '../security/redact/stream.js';
+import type { StreamPart, StreamRedactor } from '../redact/stream.js';
 import { redactionCount } from './content.js';
 import type { AuditSession } from './session.js';
 import type { AuditTurn, TurnOutcome } from './turn.js';

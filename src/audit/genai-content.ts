@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 import * as A from '../semconv/attributes.js';
 
 /**

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
-import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { redactionCount } from './content.js';

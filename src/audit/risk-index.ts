@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import * as A from '../semconv/attributes.js';
 import type { EmitOptions, Severity } from './event-log.js';
 

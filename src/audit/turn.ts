@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import type { JsonObject } from '../security/canonical-json.js';
-import { sha256Hex } from '../security/hash.js';
+import type { JsonObject } from '../record/canonical-json.js';
+import { sha256Hex } from '../integrity/hash.js';
 import * as A from '../semconv/attributes.js';
 import { AUDIT_EVENTS } from '../semconv/events.js';
 import { redactionCount } from './content.js';

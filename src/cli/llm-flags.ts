@@ -1,6 +1,6 @@
 /** The LLM flags `demo` and `gateway` share: model, upstream base, Azure api-version, limits, tool-calling mode. */
-import type { InterpreterLlmSettings } from '../openinterpreter/audited-interpreter.js';
-import { routeOfModel } from '../openinterpreter/llm-routing.js';
+import type { InterpreterLlmSettings } from '../agents/classic/audited-interpreter.js';
+import { routeOfModel } from '../agents/classic/llm-routing.js';
 import { UsageError, choiceOption, stringOption } from './args.js';
 
 export const TOOL_CALLING_MODES = ['auto', 'on', 'off'] as const;

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 /** Client → gateway messages (one JSON object per text frame). */
 export type ClientMessage =

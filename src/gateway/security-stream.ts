@@ -11,7 +11,7 @@
  */
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditSession } from '../audit/session.js';
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 
 export const SECURITY_STREAM_USER = 'oi-audit-gateway';
 export const SECURITY_STREAM_POLICY = 'gateway-security';

@@ -9,7 +9,7 @@
 import { Assembly, isObject, num, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
 import { modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
 import { encodeSseEvent, type SseEvent } from './sse.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 

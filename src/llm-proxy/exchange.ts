@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
 import { AuditGeneration, type GenerationRequest, type GenerationResult } from '../audit/generation.js';
 import type { AuditSession } from '../audit/session.js';
-import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import { isObject, type AssembledCompletion, type Json, type ResponseAssembler } from './assembly.js';
 import { BodyTooLarge, describeFetchError, readBody, sendJsonError, writeToClient, type BlockedWrite, type WriteOutcome } from './client-io.js';
 import type { RequestFacts, RouteInfo, UpstreamBody, WireFormat } from './format.js';

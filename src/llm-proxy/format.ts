@@ -4,7 +4,7 @@
  * the client's own format. One module per provider API implements this (openai-chat, anthropic-messages,
  * ollama, openai-responses); the exchange (exchange.ts) is the same for all.
  */
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 import type { AssembledCompletion, Json, ResponseAssembler } from './assembly.js';
 import type { SseEvent } from './sse.js';
 

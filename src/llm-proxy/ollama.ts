@@ -10,7 +10,7 @@
 import { Assembly, isObject, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
 import { modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
 import type { SseEvent } from './sse.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 export class OllamaAssembler implements ResponseAssembler {
   private readonly a: Assembly;

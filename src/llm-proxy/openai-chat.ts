@@ -24,7 +24,7 @@ import {
 } from './assembly.js';
 import { modelOf, rootOf, type RequestFacts, type RouteInfo, type UpstreamBody, type WireFormat } from './format.js';
 import { encodeSseData, type SseEvent } from './sse.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 /**
  * Rebuilds one chat completion from `chat.completion.chunk` objects (streaming) or from a whole

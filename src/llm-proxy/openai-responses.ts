@@ -13,7 +13,7 @@
 import { Assembly, isObject, num, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
 import { modelOf, type RequestFacts, type WireFormat } from './format.js';
 import type { SseEvent } from './sse.js';
-import type { JsonValue } from '../security/canonical-json.js';
+import type { JsonValue } from '../record/canonical-json.js';
 
 const TOOL_ITEM_TYPES = new Set(['function_call', 'custom_tool_call', 'local_shell_call']);
 

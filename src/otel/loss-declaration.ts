@@ -1,6 +1,6 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { AuditRecorder } from '../audit/recorder.js';
-import { sha256Hex } from '../security/hash.js';
+import { sha256Hex } from '../integrity/hash.js';
 import type { LossReport, LostRecord } from './spooling-exporter.js';
 
 /** Most body hashes one loss declaration carries; larger losses are split (the verifier's bound). */

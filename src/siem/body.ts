@@ -3,8 +3,8 @@
  * canonical text (the evidence, kept verbatim in every mapped record), and lookups into the rule table.
  */
 import { bundledRules, type DetectionRule } from '../detect/engine.js';
-import { canonicalize, type JsonObject, type JsonValue } from '../security/canonical-json.js';
-import { sha256Hex } from '../security/hash.js';
+import { canonicalize, type JsonObject, type JsonValue } from '../record/canonical-json.js';
+import { sha256Hex } from '../integrity/hash.js';
 import { isAuditEventName, RISK_LEVELS, type AuditEventName, type RiskLevel } from '../semconv/events.js';
 
 /** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}`. */

@@ -6,7 +6,7 @@
  * threat.*. The canonical body is kept in event.original and its SHA-256 (the chain hash) in event.hash.
  * Fields ECS has no home for live under `oi_audit.*` and `gen_ai.*` (OpenTelemetry names).
  */
-import type { JsonObject } from '../security/canonical-json.js';
+import type { JsonObject } from '../record/canonical-json.js';
 import type { AuditEventName, RiskLevel } from '../semconv/events.js';
 import {
   captured,

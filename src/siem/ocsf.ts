@@ -5,7 +5,7 @@
  * proposed code block. Every event keeps the canonical body in `raw_data`, so the SIEM copy can still be
  * verified with `oi-audit verify`, and the chain fields (seq, prev, mac) in `unmapped.oi_audit`.
  */
-import type { JsonObject, JsonValue } from '../security/canonical-json.js';
+import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import type { RiskLevel } from '../semconv/events.js';
 import { VERSION } from '../version.js';
 import {

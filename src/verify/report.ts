@@ -1,4 +1,4 @@
-import { escapeForLog } from '../security/escape.js';
+import { escapeForLog } from '../record/escape.js';
 import type { Problem, SessionReport, Severity } from './verify.js';
 
 /** Totals over a verification run. */

@@ -1,5 +1,5 @@
 import { AUDIT_EVENTS } from '../semconv/events.js';
-import { normalizePublicKey } from '../security/integrity/keys.js';
+import { normalizePublicKey } from '../keys/integrity-keys.js';
 import { checkCheckpoints, resolveKeys, type CheckpointFinding, type KeyFindings } from './checks/checkpoints.js';
 import { checkForeign, chooseRecords, sessionTrace } from './checks/choose.js';
 import { checkCoverage, type Coverage } from './checks/coverage.js';

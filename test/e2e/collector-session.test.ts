@@ -30,12 +30,12 @@ import {
 } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AuditRecorder } from '../../src/audit/recorder.js';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { approvalFor } from '../../src/approval/modes.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
-import { generateKeyFiles } from '../../src/security/keygen.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { generateKeyFiles } from '../../src/keys/keygen.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import {

@@ -8,12 +8,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { approvalFor } from '../../src/approval/modes.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
-import { register, type AuditHandle } from '../../src/otel/register.js';
-import { generateKeyFiles } from '../../src/security/keygen.js';
+import { register, type AuditHandle } from '../../src/setup/register.js';
+import { generateKeyFiles } from '../../src/keys/keygen.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 
 const root = mkdtempSync(join(tmpdir(), 'oi-contain-e2e-'));

@@ -11,9 +11,9 @@ import type { AddressInfo } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { LmcConnection, type LmcChunk } from '../../src/openinterpreter/lmc-client.js';
-import { processTree, startInterpreterServer, type InterpreterServer } from '../../src/openinterpreter/supervisor.js';
-import { ensureOpenInterpreter } from '../../src/openinterpreter/venv.js';
+import { LmcConnection, type LmcChunk } from '../../src/agents/classic/lmc/lmc-client.js';
+import { processTree, startInterpreterServer, type InterpreterServer } from '../../src/agents/classic/process/supervisor.js';
+import { ensureOpenInterpreter } from '../../src/agents/classic/process/venv.js';
 
 interface RecordedLlmRequest {
   url: string;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { startLlmProxy, type LlmProxy } from '../../src/llm-proxy/proxy.js';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
-import { AuditedInterpreter } from '../../src/openinterpreter/audited-interpreter.js';
+import { approvalFor } from '../../src/approval/modes.js';
+import { AuditedInterpreter } from '../../src/agents/classic/audited-interpreter.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

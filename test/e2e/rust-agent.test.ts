@@ -11,7 +11,7 @@ import { AuditedRustInterpreter } from '../../src/agents/rust/audited-rust-inter
 import { PINNED_CODEX_VERSION } from '../../src/agents/rust/binary.js';
 import { startScriptedModel, type Script, type ScriptedFaults } from '../../src/demo/scripted-model.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
-import { approvalFor } from '../../src/openinterpreter/approval.js';
+import { approvalFor } from '../../src/approval/modes.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';

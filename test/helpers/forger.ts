@@ -1,11 +1,11 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { lossDeclarer, QueueLossCollector } from '../../src/otel/loss-declaration.js';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
-import { GENESIS_HASH, sha256Hex } from '../../src/security/hash.js';
-import { createChainFactory } from '../../src/security/integrity/chain.js';
-import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';
-import { generateSigningKey, loadIntegrityKeys, type SigningKey } from '../../src/security/integrity/keys.js';
-import { eventsMerkleRoot } from '../../src/security/integrity/merkle.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
+import { GENESIS_HASH, sha256Hex } from '../../src/integrity/hash.js';
+import { createChainFactory } from '../../src/integrity/chain.js';
+import { signingInput, signText } from '../../src/integrity/checkpoint.js';
+import { generateSigningKey, loadIntegrityKeys, type SigningKey } from '../../src/keys/integrity-keys.js';
+import { eventsMerkleRoot } from '../../src/integrity/merkle.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import type { ParsedRecord, VerifyOptions } from '../../src/verify/verify.js';
 import { inMemoryRecorder } from './in-memory.js';

@@ -19,7 +19,7 @@ import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyFiles, keyFilesEnv } from '../../src/security/keygen.js';
+import { generateKeyFiles, keyFilesEnv } from '../../src/keys/keygen.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
 import {
   OTELCOL_CONFIG,

@@ -13,7 +13,7 @@ import { decryptSegments, SegmentEncryptor, SegmentError } from '../../src/at-re
 import { FileLogRecordExporter, type SinkMaintenanceEvent } from '../../src/otel/file-sink.js';
 import { readAuditFiles } from '../../src/read/otlp-files.js';
 import { verifySessions } from '../../src/verify/verify.js';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';

@@ -1,6 +1,6 @@
 import reference from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, type JsonValue } from '../../src/security/canonical-json.js';
+import { canonicalize, type JsonValue } from '../../src/record/canonical-json.js';
 import { prng } from '../helpers/prng.js';
 
 /** RFC 8785 (JSON Canonicalization Scheme) against the RFC's own examples. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countUnsafe, escapeForLog, hasBidiControls } from '../../src/security/escape.js';
+import { countUnsafe, escapeForLog, hasBidiControls } from '../../src/record/escape.js';
 
 /** String.prototype.isWellFormed (ES2024; Node 20 has it, the project's lib setting does not). */
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();

@@ -13,9 +13,9 @@ import type { Dashboard, Panel, RowPanel } from '@grafana/schema';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { bundledRules } from '../../src/detect/engine.js';
-import { securityDashboard, sessionDashboard, sessionsDashboard } from '../../src/grafana/dashboards.js';
-import { DASHBOARDS_MOUNT, repoRoot } from '../../src/grafana/generate.js';
-import { DASHBOARD_UIDS } from '../../src/grafana/queries.js';
+import { securityDashboard, sessionDashboard, sessionsDashboard } from '../../tools/grafana/dashboards.js';
+import { DASHBOARDS_MOUNT, repoRoot } from '../../tools/grafana/generate.js';
+import { DASHBOARD_UIDS } from '../../tools/grafana/queries.js';
 
 const root = repoRoot();
 const read = (p: string) => readFileSync(join(root, p), 'utf8');

@@ -1,8 +1,8 @@
-/** The checked-in Grafana files are exactly what src/grafana/generate.ts produces. */
+/** The checked-in Grafana files are exactly what tools/grafana/generate.ts produces. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateAll, repoRoot, staleFiles } from '../../src/grafana/generate.js';
+import { generateAll, repoRoot, staleFiles } from '../../tools/grafana/generate.js';
 
 describe('generated Grafana files', () => {
   const files = generateAll();
@@ -23,7 +23,7 @@ describe('generated Grafana files', () => {
     expect(generateAll()).toEqual(files);
   });
 
-  it('matches the checked-in files (run `npm run build && node dist/grafana/generate.js` after changing the generator or rules.json)', () => {
+  it('matches the checked-in files (run `npm run grafana` after changing the generator or rules.json)', () => {
     const stale = staleFiles(repoRoot(), files);
     if (stale.length > 0) {
       const first = files.find((f) => f.path === stale[0])!;

@@ -11,12 +11,12 @@ import type { SyntaxNode, Tree } from '@lezer/common';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { bundledRules, detectCode, detectOutput } from '../../src/detect/engine.js';
-import { alertSpecs, playbookAnchor } from '../../src/grafana/alerts.js';
-import { generateAll, repoRoot } from '../../src/grafana/generate.js';
-import { bodyNamesRule, lokiName } from '../../src/grafana/queries.js';
+import { alertSpecs, playbookAnchor } from '../../tools/grafana/alerts.js';
+import { generateAll, repoRoot } from '../../tools/grafana/generate.js';
+import { bodyNamesRule, lokiName } from '../../tools/grafana/queries.js';
 import * as A from '../../src/semconv/attributes.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
-import { escapeForLog } from '../../src/security/escape.js';
+import { escapeForLog } from '../../src/record/escape.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 
 const root = repoRoot();

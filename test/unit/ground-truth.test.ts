@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { assessExec } from '../../src/openinterpreter/ground-truth/assess.js';
-import { SensitivePaths } from '../../src/openinterpreter/ground-truth/sensitive-paths.js';
-import { decodeString, normalise, StraceParser, type TraceFact } from '../../src/openinterpreter/ground-truth/strace-parser.js';
-import { GroundTruthTracker, type ProcessRecord } from '../../src/openinterpreter/ground-truth/tracker.js';
+import { assessExec } from '../../src/agents/classic/process/ground-truth/assess.js';
+import { SensitivePaths } from '../../src/agents/classic/process/ground-truth/sensitive-paths.js';
+import { decodeString, normalise, StraceParser, type TraceFact } from '../../src/agents/classic/process/ground-truth/strace-parser.js';
+import { GroundTruthTracker, type ProcessRecord } from '../../src/agents/classic/process/ground-truth/tracker.js';
 
 /** strace -xx form of a string. */
 const x = (s: string) => `"${[...Buffer.from(s, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}"`;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { assembleSessions } from '../../src/read/sessions.js';
 import { createStyle } from '../../src/cli/style.js';
-import { renderSession } from '../../src/view/timeline.js';
+import { renderSession } from '../../src/cli/timeline.js';
 import { everyEventSession } from '../helpers/every-event-session.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

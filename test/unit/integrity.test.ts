@@ -3,10 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
-import { GENESIS_HASH, sha256Hex } from '../../src/security/hash.js';
-import { signingInput } from '../../src/security/integrity/checkpoint.js';
-import { createChainFactory, SessionChain, type SealedEvent } from '../../src/security/integrity/chain.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
+import { GENESIS_HASH, sha256Hex } from '../../src/integrity/hash.js';
+import { signingInput } from '../../src/integrity/checkpoint.js';
+import { createChainFactory, SessionChain, type SealedEvent } from '../../src/integrity/chain.js';
 import {
   deriveSessionMacKey,
   ephemeralIntegrityKeys,
@@ -17,7 +17,7 @@ import {
   parsePublicKey,
   parseSigningKey,
   seedAt,
-} from '../../src/security/integrity/keys.js';
+} from '../../src/keys/integrity-keys.js';
 import {
   eventsMerkleRoot,
   inclusionProof,
@@ -26,8 +26,8 @@ import {
   merkleRootOfLeafHashes,
   MerkleAccumulator,
   verifyInclusion,
-} from '../../src/security/integrity/merkle.js';
-import { MacRatchet, macKeyAt, nextMacKey, RATCHET_LABEL } from '../../src/security/integrity/ratchet.js';
+} from '../../src/integrity/merkle.js';
+import { MacRatchet, macKeyAt, nextMacKey, RATCHET_LABEL } from '../../src/integrity/ratchet.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { verifySessions } from '../../src/verify/verify.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';

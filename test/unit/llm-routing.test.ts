@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { llmRouting, routeOfModel } from '../../src/openinterpreter/llm-routing.js';
-import { buildServerArgs } from '../../src/openinterpreter/supervisor.js';
+import { llmRouting, routeOfModel } from '../../src/agents/classic/llm-routing.js';
+import { buildServerArgs } from '../../src/agents/classic/process/supervisor.js';
 
 const KEY = `oia_${'c'.repeat(64)}`;
 const ROOT = 'http://127.0.0.1:4100';

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { lossDeclarer, QueueLossCollector } from '../../src/otel/loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from '../../src/otel/loss-reporting-processor.js';
-import { createChainFactory } from '../../src/security/integrity/chain.js';
-import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
+import { createChainFactory } from '../../src/integrity/chain.js';
+import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { verifySessions } from '../../src/verify/verify.js';
 
 const SEED = Buffer.alloc(32, 0x3c);

@@ -11,7 +11,7 @@ import {
   type ApprovalHook,
   type HoldContext,
   type ProposedBlock,
-} from '../../src/detect/policy.js';
+} from '../../src/approval/policy.js';
 import { RISK_LEVELS, type RiskLevel } from '../../src/semconv/events.js';
 
 function block(level: RiskLevel, rules: string[] = level === 'none' ? [] : [`OIA-TEST-00${RISK_LEVELS.indexOf(level)}`]): ProposedBlock {

@@ -12,8 +12,8 @@ import { logs } from '@opentelemetry/api-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemoryLogRecordExporter, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { register, type AuditHandle } from '../../src/otel/register.js';
-import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/openinterpreter/turn-driver.js';
+import { register, type AuditHandle } from '../../src/setup/register.js';
+import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
-import { loadPseudonymizer, Pseudonymizer, PSEUDONYM_KDF_INFO } from '../../src/security/pseudonym.js';
+import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
+import { loadPseudonymizer, Pseudonymizer, PSEUDONYM_KDF_INFO } from '../../src/redact/pseudonym.js';
 
 const HEX32 = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const B64_32 = Buffer.from(HEX32, 'hex').reverse().toString('base64');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureContent } from '../../src/audit/content.js';
-import { createDefaultRedactor, createRedactor, DEFAULT_RULES } from '../../src/security/redact/rules.js';
-import type { Redactor } from '../../src/security/redact/redactor.js';
+import { createDefaultRedactor, createRedactor, DEFAULT_RULES } from '../../src/redact/rules.js';
+import type { Redactor } from '../../src/redact/redactor.js';
 
 /**
  * Hostile input: every rule must run in time linear in the input (V8 backtracks; one careless

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createDefaultRedactor } from '../../src/security/redact/rules.js';
-import { StreamRedactor } from '../../src/security/redact/stream.js';
+import { createDefaultRedactor } from '../../src/redact/rules.js';
+import { StreamRedactor } from '../../src/redact/stream.js';
 // @ts-expect-error plain ESM helper shared with the corpus runner (no types)
 import { evaluate } from '../fixtures/secrets/evaluate.mjs';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RedactionRule } from '../../src/security/redact/redactor.js';
-import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/security/redact/rules.js';
+import type { RedactionRule } from '../../src/redact/redactor.js';
+import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/redact/rules.js';
 import { prng } from '../helpers/prng.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createDefaultRedactor } from '../../src/security/redact/rules.js';
-import { STREAM_HOLD_CHARS, StreamRedactor } from '../../src/security/redact/stream.js';
+import { createDefaultRedactor } from '../../src/redact/rules.js';
+import { STREAM_HOLD_CHARS, StreamRedactor } from '../../src/redact/stream.js';
 import { prng } from '../helpers/prng.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createDefaultRedactor, createRedactor, DEFAULT_RULES, REDACTION_RULES_VERSION } from '../../src/security/redact/rules.js';
-import { luhnValid, shannonEntropy } from '../../src/security/redact/validators.js';
+import { createDefaultRedactor, createRedactor, DEFAULT_RULES, REDACTION_RULES_VERSION } from '../../src/redact/rules.js';
+import { luhnValid, shannonEntropy } from '../../src/redact/validators.js';
 
 // Test secrets are assembled at run time from a seeded generator, so no real-looking credential sits
 // in the source for a secret scanner to trip over, and every run uses the same values.

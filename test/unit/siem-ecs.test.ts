@@ -1,6 +1,6 @@
 /** ECS mapping of audit bodies from a real session. */
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../src/security/hash.js';
+import { sha256Hex } from '../../src/integrity/hash.js';
 import { AUDIT_EVENT_NAMES } from '../../src/semconv/events.js';
 import { ECS_ALLOWED, toEcs } from '../../src/siem/index.js';
 import { everyEventSession } from '../helpers/every-event-session.js';

@@ -1,6 +1,6 @@
 /** OCSF mapping of audit bodies from a real session, and the OCSF validator itself. */
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../src/security/hash.js';
+import { sha256Hex } from '../../src/integrity/hash.js';
 import { AUDIT_EVENT_NAMES } from '../../src/semconv/events.js';
 import { toOcsf, scriptTypeId, validateOcsf, OCSF_VERSION, type OcsfEvent } from '../../src/siem/index.js';
 import { everyEventSession } from '../helpers/every-event-session.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SessionChain } from '../../src/security/integrity/chain.js';
-import { loadIntegrityKeys } from '../../src/security/integrity/keys.js';
+import { SessionChain } from '../../src/integrity/chain.js';
+import { loadIntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { exitCodeFor, renderJson, renderText, summarize } from '../../src/verify/report.js';
 import { verifySessions, type ParsedRecord } from '../../src/verify/verify.js';

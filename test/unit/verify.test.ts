@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalize, type JsonObject } from '../../src/security/canonical-json.js';
-import { sha256Hex } from '../../src/security/hash.js';
-import { signingInput, signText } from '../../src/security/integrity/checkpoint.js';
-import { SessionChain, type SealedEvent } from '../../src/security/integrity/chain.js';
-import { generateSigningKey, loadIntegrityKeys, type IntegrityKeys } from '../../src/security/integrity/keys.js';
-import { eventsMerkleRoot } from '../../src/security/integrity/merkle.js';
-import { macHex, nextMacKey } from '../../src/security/integrity/ratchet.js';
+import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
+import { sha256Hex } from '../../src/integrity/hash.js';
+import { signingInput, signText } from '../../src/integrity/checkpoint.js';
+import { SessionChain, type SealedEvent } from '../../src/integrity/chain.js';
+import { generateSigningKey, loadIntegrityKeys, type IntegrityKeys } from '../../src/keys/integrity-keys.js';
+import { eventsMerkleRoot } from '../../src/integrity/merkle.js';
+import { macHex, nextMacKey } from '../../src/integrity/ratchet.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../../src/semconv/events.js';
 import { verifySessions, type ParsedRecord, type Problem, type SessionReport, type VerifyOptions } from '../../src/verify/verify.js';
 

@@ -7,8 +7,8 @@
  * answered from a hook decision only when unwrapping the request's shell invocation gives back exactly the
  * command the hook approved, in the same directory.
  */
-import { canonicalize } from '../../security/canonical-json.js';
-import { sha256Hex } from '../../security/hash.js';
+import { canonicalize } from '../../record/canonical-json.js';
+import { sha256Hex } from '../../integrity/hash.js';
 
 /** SHA-256 over the canonical JSON of (command, cwd, itemId): the approval binds to this. */
 export function bindingSha256(command: string, cwd: string, itemId: string): string {

@@ -2,7 +2,7 @@ import { readOptions } from '../at-rest-option.js';
 import { parseEvents } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { safeJson, toEcs, toOcsf, validateOcsf } from '../../siem/index.js';
-import { escapeForLog } from '../../security/escape.js';
+import { escapeForLog } from '../../record/escape.js';
 import { EXIT_OK, EXIT_PROBLEM, UsageError, choiceOption, type CommandSpec } from '../args.js';
 
 export const exportCommand: CommandSpec = {

@@ -1,9 +1,9 @@
 import { LLM_FLAG_HELP, LLM_FLAG_OPTIONS, llmFlags } from '../llm-flags.js';
 import { readFileSync } from 'node:fs';
-import { register } from '../../otel/register.js';
+import { register } from '../../setup/register.js';
 import { startGateway, type GatewayUser } from '../../gateway/gateway.js';
 import { parseTokensDocument } from '../../gateway/tokens.js';
-import { APPROVAL_MODES } from '../../openinterpreter/approval.js';
+import { APPROVAL_MODES } from '../../approval/modes.js';
 import { claimExitCode, onTerminationSignal } from '../../setup/signals.js';
 import { UsageError, choiceOption, stringOption, type CommandSpec } from '../args.js';
 

@@ -1,5 +1,5 @@
-import { register } from '../../otel/register.js';
-import { importConversation, type ImportResult } from '../../openinterpreter/import.js';
+import { register } from '../../setup/register.js';
+import { importConversation, type ImportResult } from '../../agents/classic/import.js';
 import { EXIT_OK, UsageError, stringOption, type CommandSpec } from '../args.js';
 
 export const importCommand: CommandSpec = {

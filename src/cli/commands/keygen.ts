@@ -1,4 +1,4 @@
-import { generateKeyFiles, keyFilesEnv } from '../../security/keygen.js';
+import { generateKeyFiles, keyFilesEnv } from '../../keys/keygen.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateAtRestKeyPair } from '../../at-rest/keys.js';

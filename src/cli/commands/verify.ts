@@ -1,6 +1,6 @@
 import { readOptions } from '../at-rest-option.js';
 import { readFileSync } from 'node:fs';
-import { parseKeySpec } from '../../security/keyspec.js';
+import { parseKeySpec } from '../../keys/keyspec.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { exitCodeFor, renderJson, renderText } from '../../verify/report.js';
 import { READ_LIMITS } from '../../read/limits.js';

@@ -1,9 +1,9 @@
 import { readOptions } from '../at-rest-option.js';
 import { safeJson } from '../../siem/json-line.js';
-import { terminalSafe } from '../../view/terminal-safe.js';
+import { terminalSafe } from '../terminal-safe.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
-import { renderSession } from '../../view/timeline.js';
+import { renderSession } from '../timeline.js';
 import { EXIT_OK, UsageError, type CommandSpec } from '../args.js';
 import { createStyle } from '../style.js';
 

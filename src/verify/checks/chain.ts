@@ -1,4 +1,4 @@
-import { GENESIS_HASH } from '../../security/hash.js';
+import { GENESIS_HASH } from '../../integrity/hash.js';
 import type { Problem } from '../types.js';
 import { where, type Rec } from './records.js';
 

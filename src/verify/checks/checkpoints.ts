@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { GENESIS_HASH, sha256Hex } from '../../security/hash.js';
-import { signingInput, verifyText } from '../../security/integrity/checkpoint.js';
-import { normalizePublicKey, parsePublicKey } from '../../security/integrity/keys.js';
-import { eventsMerkleRoot } from '../../security/integrity/merkle.js';
+import { GENESIS_HASH, sha256Hex } from '../../integrity/hash.js';
+import { signingInput, verifyText } from '../../integrity/checkpoint.js';
+import { normalizePublicKey, parsePublicKey } from '../../keys/integrity-keys.js';
+import { eventsMerkleRoot } from '../../integrity/merkle.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import type { Problem } from '../types.js';
 import type { StartParams } from './mac.js';

@@ -1,5 +1,5 @@
-import type { JsonObject } from '../../security/canonical-json.js';
-import { GENESIS_HASH } from '../../security/hash.js';
+import type { JsonObject } from '../../record/canonical-json.js';
+import { GENESIS_HASH } from '../../integrity/hash.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import { VERIFY_LIMITS, type Problem } from '../types.js';
 import { HEX64, isObject, where, type Rec } from './records.js';

@@ -1,6 +1,6 @@
-import { canonicalize, type JsonObject } from '../../security/canonical-json.js';
-import { deriveSessionMacKey, macCommitment, nextSeed, normalizePublicKey } from '../../security/integrity/keys.js';
-import { macHex, nextMacKey } from '../../security/integrity/ratchet.js';
+import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
+import { deriveSessionMacKey, macCommitment, nextSeed, normalizePublicKey } from '../../keys/integrity-keys.js';
+import { macHex, nextMacKey } from '../../integrity/ratchet.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import { VERIFY_LIMITS, type Problem, type SessionReport } from '../types.js';
 import { isObject, type Group, type Rec } from './records.js';

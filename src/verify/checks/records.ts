@@ -1,5 +1,5 @@
-import { canonicalize, type JsonObject } from '../../security/canonical-json.js';
-import { sha256Hex } from '../../security/hash.js';
+import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
+import { sha256Hex } from '../../integrity/hash.js';
 import { isAuditEventName } from '../../semconv/events.js';
 import type { ParsedRecord, Problem, RecordSource } from '../types.js';
 
