@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createChainFactory, loadIntegrityKeys } from '../../src/security/integrity/chain.js';
+import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { verifySessions } from '../../src/verify/verify.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
