@@ -329,7 +329,7 @@ describe('keys', () => {
 });
 
 describe('recorder wiring', () => {
-  it('createChainFactory gives every session a chain under the loaded keys; a real session verifies end to end', async () => {
+  it('createChainFactory gives every session a chain under the loaded keys; a real session verifies end to end', () => {
     const h = inMemoryRecorder({ chainFactory: createChainFactory(keys), config: { checkpointEvery: 4 } });
     const session = h.recorder.openSession({ userId: 'alice' });
     const turn = session.startTurn('list files');
@@ -337,12 +337,10 @@ describe('recorder wiring', () => {
     exec.decide({ decision: 'approved', decider: 'policy' });
     exec.started();
     exec.output('a\nb\n');
-    // A due count checkpoint is sealed in the next turn of the event loop (off the emitting call).
-    await new Promise((resolve) => setImmediate(resolve));
     exec.end({ error: false });
     turn.end('complete');
     session.end('complete');
-    const bodies = h.logs.getFinishedLogRecords().map((r) => r.body as string);
+    const bodies = h.logs.getFinishedLogRecords().map((r) => String(r.body));
     const start = JSON.parse(bodies[0]!) as { data: { integrity: JsonObject } };
     expect(start.data.integrity.public_key).toBe(keys.signing.publicKeyRaw);
     const [report] = verifySessions(
