@@ -140,6 +140,15 @@ if (parts.includes('audit-event')) {
   raw.stages = await runWorker('stages.js', ['--size', 1024, '--iterations', quick ? 200 : 3000, ...(quick ? ['--no-rules'] : [])], { pinned: true });
 }
 
+if (parts.includes('audit-event')) {
+  // At-rest encryption of the embedded sink (bench/at-rest.js): plaintext and encrypted in the same run.
+  raw.atRest = [];
+  for (let r = 0; r < (runsOverride ?? PLAN['audit-event'].runs); r++) {
+    progress(`at-rest encryption (1 KiB, embedded sink): run ${r + 1}`);
+    raw.atRest.push(await runWorker('at-rest.js', ['--size', 1024, '--events', quick ? 2000 : 20_000, '--warmup', quick ? 300 : 2000], { pinned: true }));
+  }
+}
+
 if (parts.includes('audit-event')) partDone('audit-event');
 
 // --- part 2 ---
@@ -220,6 +229,12 @@ function add(id, part, figure, unit, values, extra = {}) {
 }
 const MiB = 2 ** 20;
 const KiB = 1024;
+
+if (raw.atRest) {
+  add('audit-event.1024.at_rest_ratio', 'audit-event', 'Encrypted ÷ plaintext embedded sink, 1 KiB (mean per event, same run)', '×', raw.atRest.map((r) => r.ratio), { ratio: true });
+  add('audit-event.1024.at_rest.encrypted_mean_us', 'audit-event', '1 KiB, embedded sink encrypted at rest: mean per event', 'µs', raw.atRest.map((r) => r.encryptedMeanUs));
+  add('audit-event.1024.at_rest.plain_mean_us', 'audit-event', '1 KiB, embedded sink plaintext: mean per event', 'µs', raw.atRest.map((r) => r.plainMeanUs));
+}
 
 if (raw['audit-event']) {
   for (const size of SIZES) {

@@ -12,11 +12,11 @@ function runScript(script: string): Promise<string> {
     let stdout = '';
     let tail = '';
     child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
+      stdout += d.toString();
       process.stderr.write(d);
     });
     child.stderr.on('data', (d: Buffer) => {
-      tail = (tail + d).slice(-4000);
+      tail = (tail + d.toString()).slice(-4000);
       process.stderr.write(d);
     });
     child.on('error', reject);
@@ -32,8 +32,8 @@ function runScript(script: string): Promise<string> {
 
 /**
  * Everything the integration and e2e tests need, installed before any test runs: the pinned
- * Open Interpreter virtualenv, the pinned Codex binary, bubblewrap + strace, and the ocb-built Collector (all
- * cached, so reruns take seconds).
+ * Open Interpreter virtualenv, the pinned Codex binary, bubblewrap + strace, the ocb-built Collector and the
+ * Prometheus tools (all cached, so reruns take seconds).
  */
 export default async function setup(): Promise<void> {
   await runScript('scripts/setup-openinterpreter.sh');
@@ -45,4 +45,6 @@ export default async function setup(): Promise<void> {
   await runScript('scripts/setup-test-tools.sh');
   const collector = await runScript('scripts/build-collector.sh');
   process.env.OI_AUDIT_OTELCOL = collector;
+  // Alertmanager, Prometheus and promtool (test/integration/alert-delivery.test.ts): alerts must reach a receiver.
+  process.env.OI_AUDIT_PROM_TOOLS = await runScript('scripts/build-prom-tools.sh');
 }

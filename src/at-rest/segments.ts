@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import type { Sodium } from './sodium.js';
 import { recipientId, type AtRestIdentity } from './keys.js';
 
@@ -28,11 +29,17 @@ export interface SegmentHeader {
 export class SegmentEncryptor {
   private state: unknown;
   readonly headerLine: string;
+  /**
+   * The segment key, kept only when asked for (`keepKey`): the spool must read back in memory what it
+   * wrote, to replay it; the sink never keeps it.
+   */
+  readonly key: Uint8Array | undefined;
   private closed = false;
 
   constructor(
     private readonly sodium: Sodium,
     recipient: Uint8Array,
+    options: { keepKey?: boolean } = {},
   ) {
     const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
     const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
@@ -44,7 +51,8 @@ export class SegmentEncryptor {
       key: Buffer.from(sodium.crypto_box_seal(key, recipient)).toString('base64'),
       header: Buffer.from(header).toString('base64'),
     };
-    key.fill(0);
+    if (options.keepKey) this.key = key;
+    else key.fill(0);
     // Keys in the order SEGMENT_MARKER expects.
     this.headerLine = `{"oi_audit_at_rest":1,"alg":${JSON.stringify(h.alg)},"recipient":"${h.recipient}","key":"${h.key}","header":"${h.header}"}`;
   }
@@ -92,6 +100,89 @@ export function isEncryptedText(text: string): boolean {
   return text.startsWith(SEGMENT_MARKER);
 }
 
+function parseHeader(row: string, lineNo: number): SegmentHeader {
+  let h: SegmentHeader;
+  try {
+    h = JSON.parse(row) as SegmentHeader;
+  } catch {
+    throw new SegmentError('segment header is not JSON', lineNo);
+  }
+  if (h.alg !== SEGMENT_ALG) throw new SegmentError(`unknown at-rest algorithm ${JSON.stringify(h.alg).slice(0, 80)}`, lineNo);
+  if (typeof h.key !== 'string' || typeof h.header !== 'string') throw new SegmentError('segment header lacks its key or stream header', lineNo);
+  return h;
+}
+
+/** Open a segment header's sealed key with the identity (its recipient id checked first, for a clear message). */
+export function openSegmentKey(row: string, lineNo: number, identity: AtRestIdentity, sodium: Sodium): Uint8Array {
+  const h = parseHeader(row, lineNo);
+  const wantId = recipientId(identity.publicKey);
+  if (h.recipient !== wantId) throw new SegmentError(`segment is encrypted to recipient ${JSON.stringify(h.recipient).slice(0, 18)}, not to this identity (${wantId})`, lineNo);
+  try {
+    return sodium.crypto_box_seal_open(Buffer.from(h.key, 'base64'), identity.publicKey, identity.secretKey);
+  } catch {
+    throw new SegmentError('segment key does not open with this identity (altered header or wrong key)', lineNo);
+  }
+}
+
+/**
+ * Reads one segment line by line, given its header line and its key (opened with the identity, or kept
+ * in memory by the process that wrote it). `next` returns the plaintext of a record line, or undefined
+ * for the final message; anything that does not authenticate is a SegmentError.
+ */
+export class SegmentReader {
+  private readonly state: unknown;
+  closed = false;
+
+  constructor(
+    private readonly sodium: Sodium,
+    headerRow: string,
+    key: Uint8Array,
+    lineNo = 1,
+  ) {
+    const h = parseHeader(headerRow, lineNo);
+    try {
+      this.state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(Buffer.from(h.header, 'base64'), key);
+    } catch {
+      throw new SegmentError('segment stream header is invalid', lineNo);
+    }
+  }
+
+  next(row: string, lineNo: number): Uint8Array | undefined {
+    const sodium = this.sodium;
+    if (this.closed) throw new SegmentError('line after the final message of its segment', lineNo);
+    let r: { message: Uint8Array; tag: number } | false;
+    try {
+      r = sodium.crypto_secretstream_xchacha20poly1305_pull(this.state as never, Buffer.from(row, 'base64'), null);
+    } catch {
+      r = false;
+    }
+    if (!r) throw new SegmentError('encrypted line does not authenticate (altered, dropped, inserted or reordered)', lineNo);
+    sodium.crypto_secretstream_xchacha20poly1305_rekey(this.state as never);
+    if (r.tag === sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
+      this.closed = true;
+      return undefined;
+    }
+    return r.message;
+  }
+}
+
+/** A decrypted message that starts with gzip's magic was compressed before encryption (sealed archives). */
+function messageText(message: Uint8Array): string {
+  if (message.length >= 2 && message[0] === 0x1f && message[1] === 0x8b) return gunzipMessage(message);
+  return Buffer.from(message).toString('utf8');
+}
+
+/** Largest plaintext one compressed message may expand to: a bomb stops here. */
+export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+function gunzipMessage(message: Uint8Array): string {
+  try {
+    return gunzipSync(message, { maxOutputLength: MAX_MESSAGE_BYTES }).toString('utf8');
+  } catch (err) {
+    throw new Error(`compressed message does not decompress: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Decrypt every segment in a file's text. Any line that does not authenticate is an error naming it:
  * an altered, inserted, dropped or reordered line cannot be told apart from a wrong key, and a reader of
@@ -100,53 +191,32 @@ export function isEncryptedText(text: string): boolean {
 export function decryptSegments(text: string, identity: AtRestIdentity, sodium: Sodium): DecryptedSegment[] {
   const out: DecryptedSegment[] = [];
   const rows = text.split('\n');
-  let current: { state: unknown; seg: DecryptedSegment } | undefined;
-  const wantId = recipientId(identity.publicKey);
+  let current: { reader: SegmentReader; seg: DecryptedSegment } | undefined;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
     const lineNo = i + 1;
     if (row === '') continue;
     if (row.startsWith(SEGMENT_MARKER)) {
-      let h: SegmentHeader;
-      try {
-        h = JSON.parse(row) as SegmentHeader;
-      } catch {
-        throw new SegmentError('segment header is not JSON', lineNo);
-      }
-      if (h.alg !== SEGMENT_ALG) throw new SegmentError(`unknown at-rest algorithm ${JSON.stringify(h.alg).slice(0, 80)}`, lineNo);
-      if (h.recipient !== wantId) throw new SegmentError(`segment is encrypted to recipient ${String(h.recipient).slice(0, 16)}, not to this identity (${wantId})`, lineNo);
-      let key: Uint8Array;
-      try {
-        key = sodium.crypto_box_seal_open(Buffer.from(h.key, 'base64'), identity.publicKey, identity.secretKey);
-      } catch {
-        throw new SegmentError('segment key does not open with this identity (altered header or wrong key)', lineNo);
-      }
-      let state: unknown;
-      try {
-        state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(Buffer.from(h.header, 'base64'), key);
-      } catch {
-        throw new SegmentError('segment stream header is invalid', lineNo);
-      }
+      const key = openSegmentKey(row, lineNo, identity, sodium);
+      const reader = new SegmentReader(sodium, row, key, lineNo);
       key.fill(0);
-      current = { state, seg: { lines: [], closed: false, lineNumbers: [] } };
+      current = { reader, seg: { lines: [], closed: false, lineNumbers: [] } };
       out.push(current.seg);
       continue;
     }
     if (!current) throw new SegmentError('encrypted line before any segment header', lineNo);
-    if (current.seg.closed) throw new SegmentError('line after the final message of its segment', lineNo);
-    let r: { message: Uint8Array; tag: number } | false;
-    try {
-      r = sodium.crypto_secretstream_xchacha20poly1305_pull(current.state as never, Buffer.from(row, 'base64'), null) as { message: Uint8Array; tag: number } | false;
-    } catch {
-      r = false;
-    }
-    if (!r) throw new SegmentError('encrypted line does not authenticate (altered, dropped, inserted or reordered)', lineNo);
-    sodium.crypto_secretstream_xchacha20poly1305_rekey(current.state as never);
-    if (r.tag === sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
+    const message = current.reader.next(row, lineNo);
+    if (message === undefined) {
       current.seg.closed = true;
       continue;
     }
-    current.seg.lines.push(Buffer.from(r.message).toString('utf8'));
+    let textLine: string;
+    try {
+      textLine = messageText(message);
+    } catch (err) {
+      throw new SegmentError((err as Error).message, lineNo);
+    }
+    current.seg.lines.push(textLine);
     current.seg.lineNumbers.push(lineNo);
   }
   return out;

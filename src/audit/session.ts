@@ -241,6 +241,11 @@ export class AuditSession {
     this.emit(AUDIT_EVENTS.auditLoss, this.rootSpan, { lost, reason, ...extra }, { severity: 'error' });
   }
 
+  /** The sink rotated a file or deleted one by retention (a maintenance session): deletion is evidenced, not silent. */
+  recordMaintenance(data: JsonObject): void {
+    this.emit(AUDIT_EVENTS.sinkMaintenance, this.rootSpan, data);
+  }
+
   /** An error not tied to one turn (or tied to the span given). */
   recordError(error: ErrorInfo, span: Span = this.activeTurn?.span ?? this.rootSpan, extra: JsonObject = {}): void {
     this.errorCount++;

@@ -37,7 +37,12 @@ export interface SinkMaintenanceEvent {
   action: 'rotated' | 'deleted_by_retention';
   file: string;
   bytes: number;
+  /** For `rotated`: the seq range of each session the file holds, so a later deletion explains its gap. */
+  sessions?: Array<{ session: string; from: number; to: number }>;
 }
+
+/** The maintenance stream of the embedded sink (never rotated): see sink-maintenance.ts. */
+export const MAINTENANCE_FILE = 'maintenance.jsonl';
 
 function nonNegative(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const v = env[name];
@@ -62,18 +67,31 @@ export function sinkFileOptionsFromEnv(env: NodeJS.ProcessEnv): SinkFileOptions 
   };
 }
 
-const ROTATED_SUFFIX = /\.(\d{8}T\d{6}Z)(?:-\d+)?\.jsonl(?:\.gz)?$/;
+// UTC time with milliseconds: a name is never reused, not even after retention deleted an older file of that second.
+const ROTATED_SUFFIX = /\.(\d{8}T\d{6}(?:\d{3})?Z)(?:-\d+)?\.jsonl(?:\.gz)?$/;
 
 class JsonlFile {
   private fd: number | undefined;
   private size = -1;
   private readonly encrypted: EncryptedLines | undefined;
+  /** Sessions (seq ranges) in the current file, for the rotation record. */
+  private contents = new Map<string, { from: number; to: number }>();
 
   constructor(
     readonly path: string,
     private readonly options: SinkFileOptions = {},
   ) {
     if (options.atRestRecipient) this.encrypted = new EncryptedLines(parseRecipient(options.atRestRecipient));
+  }
+
+  /** A record of `session` with `seq` goes into the current file. */
+  note(session: string, seq: number): void {
+    const c = this.contents.get(session);
+    if (!c) this.contents.set(session, { from: seq, to: seq });
+    else {
+      c.from = Math.min(c.from, seq);
+      c.to = Math.max(c.to, seq);
+    }
   }
 
   append(line: Uint8Array): void {
@@ -101,7 +119,7 @@ class JsonlFile {
   /** Close the current file (its segment sealed), move it aside (gzip when plaintext), apply retention. */
   private rotate(): void {
     this.closeFile();
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
     const base = this.path.replace(/\.jsonl$/, '');
     let target = `${base}.${stamp}.jsonl`;
     for (let n = 1; existsQuiet(target) || existsQuiet(`${target}.gz`); n++) target = `${base}.${stamp}-${n}.jsonl`;
@@ -114,7 +132,9 @@ class JsonlFile {
       target = `${target}.gz`;
       bytes = statSync(target).size;
     }
-    this.options.onMaintenance?.({ action: 'rotated', file: target, bytes });
+    const sessions = [...this.contents].map(([session, r]) => ({ session, from: r.from, to: r.to }));
+    this.contents = new Map();
+    this.options.onMaintenance?.({ action: 'rotated', file: target, bytes, sessions });
     this.applyRetention();
   }
 
@@ -213,12 +233,18 @@ export class FileSpanExporter implements SpanExporter {
 export class FileLogRecordExporter implements LogRecordExporter {
   private readonly file: JsonlFile;
 
-  constructor(dir: string, options: SinkFileOptions = {}) {
+  /** `fileName`: logs.jsonl by default; the maintenance stream writes maintenance.jsonl. */
+  constructor(dir: string, options: SinkFileOptions = {}, fileName = LOGS_FILE) {
     ensurePrivateDir(dir);
-    this.file = new JsonlFile(join(dir, LOGS_FILE), options);
+    this.file = new JsonlFile(join(dir, fileName), options);
   }
 
   export(records: ReadableLogRecord[], done: (result: ExportResult) => void): void {
+    for (const r of records) {
+      const session = r.attributes['session.id'];
+      const seq = r.attributes['oi_audit.event.seq'];
+      if (typeof session === 'string' && typeof seq === 'number') this.file.note(session, seq);
+    }
     writeOrFail(this.file, () => JsonLogsSerializer.serializeRequest(records), done);
   }
 
@@ -247,11 +273,13 @@ export class FileMetricExporter implements PushMetricExporter {
     writeOrFail(this.file, () => JsonMetricsSerializer.serializeRequest(metrics), done);
   }
 
-  async forceFlush(): Promise<void> {
+  forceFlush(): Promise<void> {
     this.file.sync();
+    return Promise.resolve();
   }
 
-  async shutdown(): Promise<void> {
+  shutdown(): Promise<void> {
     this.file.close();
+    return Promise.resolve();
   }
 }

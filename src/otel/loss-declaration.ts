@@ -33,6 +33,8 @@ export interface LogRecordIdentity {
   session: string;
   seq: number;
   isLossEvent: boolean;
+  /** Session start/end or checkpoint: what a full spool keeps in its reserve (the rest stays verifiable). */
+  isAnchor?: boolean;
   record?: LostRecord;
   /** For a loss event: the seqs (and records) it declares lost. */
   declares?: number[];
@@ -51,8 +53,10 @@ export function identifyLogRecord(record: ReadableLogRecord): LogRecordIdentity 
     parsed = undefined;
   }
   const lost: LostRecord | undefined = typeof parsed?.prev === 'string' ? { seq, hash: sha256Hex(body), prev: parsed.prev } : undefined;
-  const base = lost ? { session, seq, record: lost } : { session, seq };
-  if (record.attributes['event.name'] !== 'oi_audit.audit.loss') return { ...base, isLossEvent: false };
+  const name = record.attributes['event.name'];
+  const isAnchor = name === 'oi_audit.session.start' || name === 'oi_audit.session.end' || name === 'oi_audit.integrity.checkpoint';
+  const base = lost ? { session, seq, isAnchor, record: lost } : { session, seq, isAnchor };
+  if (name !== 'oi_audit.audit.loss') return { ...base, isLossEvent: false };
   // What this loss event declares: if it is dropped in turn, the next declaration must carry it.
   const carried = declaredRecords(parsed?.data);
   return { ...base, isLossEvent: true, declares: carried.map((r) => r.seq), declaredRecords: carried };

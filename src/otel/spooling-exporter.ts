@@ -40,7 +40,7 @@ export interface SpoolingExporterOptions<T> {
    * Session id and seq of an item, to declare losses per session. For a loss event, `declares` are the seqs
    * it declared lost: when the loss event is lost too, they are declared again with it.
    */
-  identify?(item: T): { session: string; seq: number; isLossEvent: boolean; declares?: number[]; record?: LostRecord; declaredRecords?: LostRecord[] } | undefined;
+  identify?(item: T): { session: string; seq: number; isLossEvent: boolean; isAnchor?: boolean; declares?: number[]; record?: LostRecord; declaredRecords?: LostRecord[] } | undefined;
   onLoss?(report: LossReport): void;
   /** First retry delay while the Collector is down; doubles up to maxRetryDelayMs. Default 1 s. */
   retryDelayMs?: number;
@@ -78,6 +78,14 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
 
   export(items: T[], done: (result: ExportResult) => void): void {
     if (this.stopped) return done({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
+    // An encrypted spool needs its crypto module (loaded a few ms after start-up) before it can append.
+    if (!this.options.spool.ready) {
+      this.options.spool.whenReady().then(
+        () => this.export(items, done),
+        (error: unknown) => done({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
+      );
+      return;
+    }
     if (!this.options.spool.isEmpty || this.draining) {
       this.toSpool(items);
       this.scheduleDrain(0);
@@ -121,16 +129,27 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
   private toSpool(items: T[], request?: OtlpRequest): void {
     let stored = false;
     let reason: LossReport['reason'] = 'spool_full';
+    let lost = items;
     try {
-      const useReserve = items.some((i) => this.options.identify?.(i)?.isLossEvent);
+      const ids = items.map((i) => this.options.identify?.(i));
+      const useReserve = ids.some((id) => id?.isLossEvent);
       stored = this.options.spool.append(toSpoolLine(request ?? this.options.serialize(items)), useReserve);
+      if (!stored) {
+        // Full: keep at least what makes the rest of the trail verifiable (session start and end,
+        // checkpoints, loss events) in the reserve, so a full spool yields a trail with declared losses
+        // rather than a session that cannot be authenticated at all.
+        const keep = items.filter((_, n) => ids[n]?.isAnchor || ids[n]?.isLossEvent);
+        if (keep.length > 0 && keep.length < items.length && this.options.spool.append(toSpoolLine(this.options.serialize(keep)), true)) {
+          lost = items.filter((_, n) => !(ids[n]?.isAnchor || ids[n]?.isLossEvent));
+        }
+      }
     } catch {
       reason = 'spool_write_failed';
     }
     if (stored) return;
-    this.dropped += items.length;
+    this.dropped += lost.length;
     const bySession = new Map<string, { count: number; seqs: number[]; records: LostRecord[] }>();
-    for (const item of items) {
+    for (const item of lost) {
       const id = this.options.identify?.(item);
       const key = id?.session ?? '';
       const entry = bySession.get(key) ?? { count: 0, seqs: [], records: [] };
@@ -169,6 +188,7 @@ export class SpoolingExporter<T> implements BatchExporter<T> {
     for (;;) {
       let line: Uint8Array | undefined;
       try {
+        await spool.whenReady();
         // Reading the spool can fail (I/O error); that must back off like a failed send, never reject.
         line = spool.peek();
         if (!line) break;

@@ -444,6 +444,21 @@ export function readAuditFiles(paths: string[], options: ReadOptions = {}): Audi
   return out;
 }
 
+/**
+ * The export requests of one plaintext file (zstd-framed archive, gzip or JSON lines), as JSON text each:
+ * what `oi-audit seal-archive` re-writes encrypted. An already encrypted file is an InputError.
+ */
+export function readRequestDocuments(file: string): string[] {
+  const head = readHead(file, 64);
+  if (isZstdFramed(head)) return readZstdFramed(readBytes(file), file);
+  const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  const bytes = gzip ? gunzipBounded(readBytes(file), file) : readBytes(file);
+  if (isEncryptedText(bytes.subarray(0, 64).toString('utf8'))) throw new InputError('already encrypted at rest', { file });
+  return decodeUtf8(bytes, { file })
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+}
+
 function readWhole(file: string): Buffer {
   let size = 0;
   try {

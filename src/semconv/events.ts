@@ -17,6 +17,8 @@ export const AUDIT_EVENTS = {
   settingsRefused: 'oi_audit.settings.refused',
   auditLoss: 'oi_audit.audit.loss',
   integrityCheckpoint: 'oi_audit.integrity.checkpoint',
+  // The embedded sink's own upkeep (rotation, deletion by retention), in maintenance sessions: docs/semantic-conventions.md.
+  sinkMaintenance: 'oi_audit.sink.maintenance',
   // Execution ground truth (what approved code really did, observed by strace): see docs/semantic-conventions.md.
   processExec: 'oi_audit.process.exec',
   fileWrite: 'oi_audit.file.write',

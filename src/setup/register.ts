@@ -12,11 +12,13 @@ import { AuditMetrics } from '../audit/metrics.js';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { onTerminationSignal } from './signals.js';
 import { resolveConfig, type AuditConfigInput, type EnvVars } from '../config/config.js';
-import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv } from '../otel/file-sink.js';
+import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv, type SinkMaintenanceEvent } from '../otel/file-sink.js';
+import { SinkMaintenanceLog } from '../otel/sink-maintenance.js';
 import { identifyLogRecord, lossDeclarer, QueueLossCollector } from '../otel/loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from '../otel/loss-reporting-processor.js';
 import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from '../otel/otlp-sender.js';
 import { Spool } from '../otel/spool.js';
+import { parseRecipient } from '../at-rest/keys.js';
 import { SpoolingExporter, type LossReport } from '../otel/spooling-exporter.js';
 import { auditWarning } from '../otel/warn.js';
 
@@ -148,6 +150,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
   let sinkDir: string | undefined;
   let endpoint: string | undefined;
   let logSpool: SpoolingExporter<ReadableLogRecord> | undefined;
+  let maintenanceLog: SinkMaintenanceLog | undefined;
   const spools: Array<{ signal: string; pendingBytes: () => number }> = [];
   // Losses are declared in the chain of the session they hit (once the recorder exists).
   let declareLoss: (report: LossReport) => void = () => {};
@@ -156,7 +159,21 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
   if (sink === 'file') {
     sinkDir = resolve(config.sinkDir);
     // Unbatched: each record is written before the call returns (see file-sink.ts).
-    const sinkFiles = sinkFileOptionsFromEnv(process.env);
+    const fromEnv = sinkFileOptionsFromEnv(process.env);
+    // Rotations and deletions by retention are recorded in the sink's maintenance stream (sink-maintenance.ts).
+    const log = fromEnv.rotateBytes || fromEnv.retentionDays ? new SinkMaintenanceLog(sinkDir, fromEnv.atRestRecipient, { ...options.recorder, config }) : undefined;
+    maintenanceLog = log;
+    const sinkFiles = {
+      ...fromEnv,
+      onMaintenance: (e: SinkMaintenanceEvent) => {
+        fromEnv.onMaintenance?.(e);
+        try {
+          log?.record(e);
+        } catch (error) {
+          auditWarning(`sink maintenance not recorded: ${(error as Error).message}`, stderr);
+        }
+      },
+    };
     spanProcessor = new SimpleSpanProcessor(new FileSpanExporter(sinkDir, sinkFiles));
     logProcessor = new SimpleLogRecordProcessor({ exporter: new FileLogRecordExporter(sinkDir, sinkFiles) });
     metricExporter = new FileMetricExporter(sinkDir);
@@ -172,7 +189,16 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
     const logsSender = new OtlpSender({ signal: 'logs', ...target, timeoutMillis: exportTimeout('LOGS', env) });
     endpoint = logsSender.url;
     const spoolDir = resolve(config.spoolDir);
-    const spool = (signal: string) => new Spool({ dir: join(spoolDir, signal), maxBytes: config.spoolMaxBytes, fsync: config.spoolFsync });
+    // With a recipient the spool is encrypted too (README "At rest": replayed from memory, or by `spool replay`).
+    const spoolRecipient = env.OI_AUDIT_AT_REST_RECIPIENT;
+    const spool = (signal: string) =>
+      new Spool({
+        dir: join(spoolDir, signal),
+        maxBytes: config.spoolMaxBytes,
+        fsync: config.spoolFsync,
+        ...(spoolRecipient ? { recipient: parseRecipient(spoolRecipient) } : {}),
+        onProblem: (message) => auditWarning(message, stderr),
+      });
     // The spool keeps serialised requests, so the exporters' serialisers are used directly (the exporter
     // packages do not expose theirs): a replayed request is the one that would have been sent.
     const serializeSpans = (spans: ReadableSpan[]): OtlpRequest => ({
@@ -292,6 +318,7 @@ export function register(options: RegisterOptions = {}, env: EnvVars = process.e
         // The user's providers are flushed, never shut down (they are the app's).
         await flushAll().catch(() => undefined);
         await Promise.all([ownTracerProvider?.shutdown(), ownLoggerProvider?.shutdown(), ownMeterProvider?.shutdown()]);
+        await maintenanceLog?.shutdown().catch(() => undefined);
         process.removeListener('beforeExit', onBeforeExit);
         removeSignalStep?.();
         if (current === handle) current = undefined;

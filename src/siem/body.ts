@@ -190,6 +190,8 @@ export function describe(body: AuditBody): string {
       return `ground truth finding (${str(d.kind) ?? '?'}): ${str(d.reason) ?? ''}${where}`;
     case 'oi_audit.ground_truth.summary':
       return `ground truth: ${num(d.processes) ?? 0} programs, ${num(d.findings) ?? 0} findings${where}`;
+    case 'oi_audit.sink.maintenance':
+      return `sink ${str(d.action) === 'deleted_by_retention' ? 'file deleted by retention' : 'file rotated'}: ${str(d.file) ?? '?'}`;
     case 'oi_audit.integrity.checkpoint':
       return `integrity checkpoint over seq ${num(d.from_seq) ?? '?'}..${num(d.to_seq) ?? '?'} (${str(d.reason) ?? ''})`;
   }

@@ -79,6 +79,8 @@ function categorise(body: AuditBody): Categorisation {
       return { category: ['host'], type: ['error'], outcome: 'failure' };
     case 'oi_audit.integrity.checkpoint':
       return { category: ['configuration'], type: ['info'], outcome: 'success' };
+    case 'oi_audit.sink.maintenance':
+      return { category: ['file'], type: [str(d.action) === 'deleted_by_retention' ? 'deletion' : 'change'], outcome: 'success' };
     case 'oi_audit.process.exec':
       return { category: ['process'], type: ['start'], outcome: 'success' };
     case 'oi_audit.file.write':
@@ -256,6 +258,9 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
       break;
     case 'oi_audit.ground_truth.summary':
       oi.ground_truth = { processes: num(d.processes) ?? null, findings: num(d.findings) ?? null };
+      break;
+    case 'oi_audit.sink.maintenance':
+      oi.maintenance = { action: str(d.action) ?? null, file: str(d.file) ?? null, bytes: num(d.bytes) ?? null };
       break;
     case 'oi_audit.integrity.checkpoint':
       oi.checkpoint = { reason: str(d.reason) ?? null, from_seq: num(d.from_seq) ?? null, to_seq: num(d.to_seq) ?? null };

@@ -299,6 +299,11 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
       ev.app = app(ctx, body);
       return ev;
     }
+    case 'oi_audit.sink.maintenance': {
+      const ev = baseEvent(p, { cls: OCSF_CLASSES.applicationLifecycle, activityId: 99, activityName: 'Audit Sink Maintenance', severityId: 1, statusId: 1, statusDetail: describe(body) }, ctx);
+      ev.app = app(ctx, body);
+      return ev;
+    }
     case 'oi_audit.process.exec':
     case 'oi_audit.file.write':
     case 'oi_audit.file.delete':

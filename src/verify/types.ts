@@ -67,6 +67,7 @@ export type ProblemCode =
   | 'uncovered'
   | 'missing'
   | 'missing_start'
+  | 'deleted_by_retention'
   | 'declared_loss'
   | 'forged_loss'
   | 'loss_mismatch'

@@ -30,6 +30,7 @@ export function everyEventSession() {
   gen2.fail('upstream_500', 'upstream returned 500');
   session.recordSettingsRefused('auto_run', 'auto_run would skip approval', true);
   session.recordLoss(3, 'spool full');
+  session.recordMaintenance({ action: 'rotated', file: '/var/log/oi-audit/logs.20261202T194354Z.jsonl.gz', bytes: 4096, sessions: [] });
   turn.end('complete');
   session.end('complete');
   const records = logs.getFinishedLogRecords();

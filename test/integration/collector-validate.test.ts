@@ -40,9 +40,9 @@ const COLLECTOR_CONFIGS = ALL.filter((p) => isCollectorConfig(load(p)));
 const rel = (p: string): string => relative(COLLECTOR_CONFIG_DIR, p);
 
 describe('collector-config/', () => {
-  it('every YAML file is classified: Collector configs, the ocb manifest, the Tempo and Loki configs', () => {
+  it('every YAML file is classified: Collector configs, the ocb manifest, the Tempo, Loki, Alertmanager and Prometheus configs (the last two run by alert-delivery.test.ts)', () => {
     const others = ALL.filter((p) => !COLLECTOR_CONFIGS.includes(p)).map(rel);
-    expect(others.sort()).toEqual(['alertmanager.yml', 'builder-config.yaml', 'loki.yaml', 'tempo-3.yaml', 'tempo.yaml']);
+    expect(others.sort()).toEqual(['alertmanager.yml', 'builder-config.yaml', 'loki.yaml', 'prometheus.yml', 'tempo-3.yaml', 'tempo.yaml']);
     expect(COLLECTOR_CONFIGS.map(rel)).toEqual(
       expect.arrayContaining([
         'otelcol.yaml',
@@ -204,7 +204,9 @@ describe('back ends and docker-compose.yml (by construction)', () => {
   it('docker-compose.yml: pinned official images, mounted files exist, health checks, the Collector runs otelcol.yaml', () => {
     const compose = load(join(REPO_ROOT, 'docker-compose.yml'));
     const s = compose.services as Record<string, Doc>;
-    expect(Object.keys(s).sort()).toEqual(['alertmanager', 'grafana', 'loki', 'otel-collector', 'tempo']);
+    expect(Object.keys(s).sort()).toEqual(['alertmanager', 'grafana', 'loki', 'otel-collector', 'prometheus', 'tempo']);
+    expect(s.prometheus!.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(s.alertmanager!.image).toMatch(/^prom\/alertmanager:v\d+\.\d+\.\d+$/);
     expect(s['otel-collector']!.image).toMatch(/^otel\/opentelemetry-collector-contrib:0\.145\.0$/);
     expect(s.tempo!.image).toMatch(/^grafana\/tempo:\d+\.\d+\.\d+$/);
     expect(s.loki!.image).toMatch(/^grafana\/loki:\d+\.\d+\.\d+$/);

@@ -66,7 +66,7 @@ describe.each(['sessions', 'session', 'security'])('dashboard %s.json', (name) =
     expect(new Set(ids).size).toBe(ids.length);
     const cells = new Set<string>();
     for (const p of panels) {
-      expect(PANEL_TYPES, String(p.type)).toContain(p.type);
+      expect(PANEL_TYPES, p.type).toContain(p.type);
       expect(p.title).toBeTruthy();
       const g = p.gridPos!;
       expect(g.x).toBeGreaterThanOrEqual(0);
@@ -95,6 +95,7 @@ describe.each(['sessions', 'session', 'security'])('dashboard %s.json', (name) =
         expect(DS_UIDS).toContain(ds.uid);
         if (ds.type === 'loki') expect(typeof t.expr).toBe('string');
         if (ds.type === 'tempo') expect(t.queryType).toBe('traceql');
+        if (ds.type === 'prometheus') expect(typeof t.expr).toBe('string');
       }
     }
   });
@@ -103,15 +104,17 @@ describe.each(['sessions', 'session', 'security'])('dashboard %s.json', (name) =
     const defined = new Set<string>((d.templating?.list ?? []).map((v: any) => v.name));
     const used = new Set<string>();
     for (const p of panels as Panel[]) {
-      for (const t of p.targets ?? []) for (const v of variablesIn(String(t.expr ?? t.query ?? ''))) used.add(v);
+      for (const t of p.targets ?? []) for (const v of variablesIn(JSON.stringify(t.expr ?? t.query ?? ''))) used.add(v);
       for (const v of variablesIn(JSON.stringify(p.fieldConfig ?? {}))) used.add(v);
     }
     for (const v of (d.templating?.list ?? []) as Array<Record<string, any>>) for (const x of variablesIn(JSON.stringify(v.query ?? ''))) used.add(x);
     for (const v of used) expect(defined.has(v) || BUILTIN_VARIABLES.has(v), `undefined variable $${v}`).toBe(true);
     for (const v of defined) expect(used, `unused variable ${v}`).toContain(v);
     for (const v of d.templating.list) {
-      expect(v.type).toBe('query');
-      expect(DS_UIDS).toContain(v.datasource.uid);
+      // Query variables read a provisioned datasource; textboxes are the cost panels' price inputs (a number).
+      expect(['query', 'textbox']).toContain(v.type);
+      if (v.type === 'query') expect(DS_UIDS).toContain(v.datasource.uid);
+      else expect(String(v.query)).toMatch(/^\d+(?:\.\d+)?$/);
     }
   });
 

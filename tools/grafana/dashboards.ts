@@ -2,20 +2,40 @@
  * The three dashboards, built as @grafana/schema `Dashboard` objects so tsc checks their shape
  * (type-only import: nothing from @grafana/schema is needed at run time).
  */
-import type { Dashboard, DataSourceRef, FieldColorModeId, Panel, VariableModel } from '@grafana/schema';
+import type { Dashboard, DashboardCursorSync, DataSourceRef, FieldColorModeId, Panel, VariableModel, VariableRefresh, VariableSort } from '@grafana/schema';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import type { RuleFile } from '../../src/detect/engine.js';
+import { APP_METRICS, appSelector, COLLECTOR_METRICS, estimatedCost, histogramQuantile, LOKI_EXPORTER, promBaseName, PROMETHEUS_UID, promLabel, SCRAPE_JOBS } from './prometheus.js';
 import { bodyNamesRule, countOver, DASHBOARD_UIDS, events, L, lineRegex, LOKI_UID, SEL, TEMPO_UID, TRACEQL, uncoveredEvents } from './queries.js';
+import * as A from '../../src/semconv/attributes.js';
 
 const LOKI: DataSourceRef = { type: 'loki', uid: LOKI_UID };
 const TEMPO: DataSourceRef = { type: 'tempo', uid: TEMPO_UID };
+const PROM: DataSourceRef = { type: 'prometheus', uid: PROMETHEUS_UID };
 const SCHEMA_VERSION = 39;
+
+/*
+ * @grafana/schema enum members by their JSON values: the schema is imported for its types only (no run-time
+ * dependency), so its enums cannot be referenced; the dashboard JSON holds the plain values anyway.
+ */
+const COLOR_FIXED = 'fixed' as unknown as FieldColorModeId;
+const REFRESH_ON_TIME_RANGE = 2 as unknown as VariableRefresh;
+const SORT_NONE = 0 as unknown as VariableSort;
+const SORT_ALPHA_ASC = 1 as unknown as VariableSort;
+const CURSOR_CROSSHAIR = 1 as unknown as DashboardCursorSync;
 
 type LokiTarget = { refId: string; datasource: DataSourceRef; expr: string; queryType: 'range' | 'instant'; legendFormat?: string; editorMode: 'code' };
 type TempoTarget = { refId: string; datasource: DataSourceRef; queryType: 'traceql'; query: string; limit: number; tableType: 'traces' | 'spans' };
+type PromTarget = { refId: string; datasource: DataSourceRef; expr: string; instant: boolean; range: boolean; legendFormat?: string; editorMode: 'code' };
 
 function loki(expr: string, queryType: 'range' | 'instant' = 'range', legendFormat?: string, refId = 'A'): LokiTarget {
   const t: LokiTarget = { refId, datasource: LOKI, expr, queryType, editorMode: 'code' };
+  if (legendFormat) t.legendFormat = legendFormat;
+  return t;
+}
+
+function prom(expr: string, legendFormat?: string, refId = 'A', instant = false): PromTarget {
+  const t: PromTarget = { refId, datasource: PROM, expr, instant, range: !instant, editorMode: 'code' };
   if (legendFormat) t.legendFormat = legendFormat;
   return t;
 }
@@ -42,6 +62,17 @@ class Layout {
     this.x += w;
     this.rowHeight = Math.max(this.rowHeight, h);
   }
+
+  /** A row header on a line of its own; the panels after it belong to it. */
+  row(title: string): void {
+    if (this.x > 0) {
+      this.y += this.rowHeight;
+      this.x = 0;
+    }
+    this.panels.push({ type: 'row', title, collapsed: false, panels: [], id: this.nextId++, gridPos: { x: 0, y: this.y, w: 24, h: 1 } } as Panel);
+    this.y += 1;
+    this.rowHeight = 0;
+  }
 }
 
 function stat(title: string, expr: string, description: string, color = 'blue'): Omit<Panel, 'id' | 'gridPos'> {
@@ -51,7 +82,7 @@ function stat(title: string, expr: string, description: string, color = 'blue'):
     description,
     datasource: LOKI,
     targets: [loki(expr, 'instant')],
-    fieldConfig: { defaults: { color: { mode: 'fixed' as FieldColorModeId.Fixed, fixedColor: color }, unit: 'short', noValue: '0' }, overrides: [] },
+    fieldConfig: { defaults: { color: { mode: COLOR_FIXED, fixedColor: color }, unit: 'short', noValue: '0' }, overrides: [] },
     options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value' },
   };
 }
@@ -95,6 +126,102 @@ function table(title: string, targets: Array<LokiTarget | TempoTarget>, descript
   };
 }
 
+function promStat(title: string, expr: string, description: string, unit: string, color = 'blue', decimals?: number): Omit<Panel, 'id' | 'gridPos'> {
+  const defaults: Record<string, unknown> = { color: { mode: COLOR_FIXED, fixedColor: color }, unit, noValue: '0' };
+  if (decimals !== undefined) defaults.decimals = decimals;
+  return {
+    type: 'stat',
+    title,
+    description,
+    datasource: PROM,
+    targets: [prom(expr, undefined, 'A', true)],
+    fieldConfig: { defaults, overrides: [] },
+    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'value' },
+  };
+}
+
+function promTimeseries(title: string, targets: PromTarget[], description: string, unit: string): Omit<Panel, 'id' | 'gridPos'> {
+  return {
+    type: 'timeseries',
+    title,
+    description,
+    datasource: PROM,
+    targets,
+    fieldConfig: { defaults: { unit, custom: { drawStyle: 'line', fillOpacity: 10, stacking: { mode: 'none', group: 'A' } } }, overrides: [] },
+    options: { legend: { showLegend: true, displayMode: 'table', placement: 'bottom', calcs: ['mean', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
+  };
+}
+
+/** Price inputs for the cost panels: USD per million tokens, one blended price per token type (set them per view: `?var-usd_per_mtok_input=3`). */
+function priceVariable(name: string, label: string): VariableModel {
+  return { name, label, type: 'textbox', query: '0', current: { text: '0', value: '0' }, options: [{ text: '0', value: '0', selected: true }] };
+}
+
+const P = {
+  provider: promLabel(A.ATTR_GEN_AI_PROVIDER_NAME),
+  model: promLabel(A.ATTR_GEN_AI_REQUEST_MODEL),
+  tokenType: promLabel(A.ATTR_GEN_AI_TOKEN_TYPE),
+  language: promLabel(A.ATTR_CODE_LANGUAGE),
+  decision: promLabel(A.ATTR_APPROVAL_DECISION),
+  risk: promLabel(A.ATTR_RISK_LEVEL),
+  lossReason: promLabel(A.ATTR_AUDIT_LOSS_REASON),
+  signal: promLabel(A.ATTR_AUDIT_SIGNAL),
+  redactionRule: promLabel(A.ATTR_REDACTION_RULE),
+} as const;
+
+/** The usage, latency and cost row: the app's GenAI metrics, through the Collector's Prometheus exporter. */
+function usageRow(g: Layout): void {
+  const tokens = `${promBaseName(APP_METRICS.tokenUsage)}_sum`;
+  const calls = `${promBaseName(APP_METRICS.operationDuration)}_count`;
+  g.row('Usage, latency and cost (Prometheus: gen_ai.client.* metrics)');
+  g.add(promStat('Tokens', `sum(increase(${appSelector(tokens)}[$__range]))`, 'Input and output tokens of every LLM call in the range (gen_ai.client.token.usage).', 'short'), 6, 4);
+  g.add(promStat('LLM calls', `sum(increase(${appSelector(calls)}[$__range]))`, 'LLM calls in the range (gen_ai.client.operation.duration count), failed ones included.', 'short'), 6, 4);
+  g.add(promStat('LLM call p95', histogramQuantile(0.95, APP_METRICS.operationDuration, [], '$__range'), '95th percentile of the LLM call duration over the range.', 's', 'purple'), 6, 4);
+  g.add(promStat('Estimated cost (USD)', estimatedCost('$__range'), 'Tokens times the price variables above (USD per million input / output tokens; 0 until you set them). The metrics carry no prices: this is an estimate at one blended price per token type.', 'currencyUSD', 'green', 2), 6, 4);
+  g.add(promTimeseries('Token usage by model', [
+    prom(`sum by (${P.provider}, ${P.model}, ${P.tokenType}) (rate(${appSelector(tokens)}[$__rate_interval]))`, `{{${P.provider}}} {{${P.model}}} {{${P.tokenType}}}`),
+  ], 'Tokens per second by provider, requested model and token type (input / output).', 'short'), 12, 8);
+  g.add(promTimeseries('Estimated cost by model', [
+    prom(estimatedCost('$__rate_interval', [P.model]), `{{${P.model}}}`),
+  ], 'Estimated USD per rate interval by requested model, at the price variables.', 'currencyUSD'), 12, 8);
+  g.add(promTimeseries('LLM call duration p50 / p95', [
+    prom(histogramQuantile(0.5, APP_METRICS.operationDuration, [P.model]), `p50 {{${P.model}}}`, 'A'),
+    prom(histogramQuantile(0.95, APP_METRICS.operationDuration, [P.model]), `p95 {{${P.model}}}`, 'B'),
+  ], 'Duration of an LLM call, request to last streamed chunk (gen_ai.client.operation.duration), by requested model.', 's'), 12, 8);
+  g.add(promTimeseries('Time to first chunk p50 / p95', [
+    prom(histogramQuantile(0.5, APP_METRICS.timeToFirstChunk, [P.model]), `p50 {{${P.model}}}`, 'A'),
+    prom(histogramQuantile(0.95, APP_METRICS.timeToFirstChunk, [P.model]), `p95 {{${P.model}}}`, 'B'),
+  ], 'Time from the LLM request to its first streamed chunk (gen_ai.client.operation.time_to_first_chunk), streaming calls only.', 's'), 12, 8);
+  g.add(promTimeseries('Code execution duration p50 / p95', [
+    prom(histogramQuantile(0.5, APP_METRICS.executeToolDuration, [P.language]), `p50 {{${P.language}}}`, 'A'),
+    prom(histogramQuantile(0.95, APP_METRICS.executeToolDuration, [P.language]), `p95 {{${P.language}}}`, 'B'),
+  ], 'Duration of a code execution, approval to end of output (gen_ai.execute_tool.duration), by language.', 's'), 12, 8);
+  g.add(promTimeseries('Code blocks by decision and risk', [
+    prom(`sum by (${P.decision}, ${P.risk}) (increase(${appSelector(promBaseName(APP_METRICS.blocks))}[$__rate_interval]))`, `{{${P.decision}}} {{${P.risk}}}`),
+  ], 'Code blocks decided (oi_audit.blocks), by approval decision and risk level.', 'short'), 12, 8);
+}
+
+/** The audit pipeline's health: the app's loss/export/spool metrics and the Collector's Loki exporter. */
+function pipelineRow(g: Layout): void {
+  const loki = `exporter="${LOKI_EXPORTER}"`;
+  g.row('Audit pipeline (Prometheus: oi_audit.* metrics and the Collector\'s own)');
+  g.add(promTimeseries('Records lost by reason', [
+    prom(`sum by (${P.lossReason}) (increase(${appSelector(promBaseName(APP_METRICS.recordsLost))}[$__rate_interval]))`, `{{${P.lossReason}}}`),
+  ], 'Audit records lost before the sink (oi_audit.records.lost); each loss is also declared in its chain (oi_audit.audit.loss).', 'short'), 8, 8);
+  g.add(promTimeseries('App export failures and spool', [
+    prom(`sum by (${P.signal}) (increase(${appSelector(promBaseName(APP_METRICS.exportFailures))}[$__rate_interval]))`, `failed {{${P.signal}}}`, 'A'),
+    prom(`sum by (${P.signal}) (${appSelector(promBaseName(APP_METRICS.spoolBytes))})`, `spool bytes {{${P.signal}}}`, 'B'),
+  ], 'OTLP export requests that failed (spooled and retried), and the bytes waiting in the durable spool.', 'short'), 8, 8);
+  g.add(promTimeseries('Collector → Loki', [
+    prom(`sum(${COLLECTOR_METRICS.queueSize}{job="${SCRAPE_JOBS.collector}", ${loki}})`, 'queued', 'A'),
+    prom(`sum(rate(${COLLECTOR_METRICS.sentLogRecords}{job="${SCRAPE_JOBS.collector}", ${loki}}[$__rate_interval]))`, 'sent/s', 'B'),
+    prom(`sum(increase(${COLLECTOR_METRICS.sendFailedLogRecords}{job="${SCRAPE_JOBS.collector}", ${loki}}[$__rate_interval]))`, 'refused (dropped at Loki)', 'C'),
+  ], 'The Collector\'s Loki exporter: records queued (retried: Loki down, 429, 503), sent per second, and refused for good (400: too old, too far in the future). Refused records are still in the archive and the SIEM; alerts OiAuditLokiRefusedRecords and OiAuditLokiBacklogStuck (collector-config/prometheus-rules.yml).', 'short'), 8, 8);
+  g.add(promTimeseries('Redactions by rule', [
+    prom(`sum by (${P.redactionRule}) (increase(${appSelector(promBaseName(APP_METRICS.redactions))}[$__rate_interval]))`, `{{${P.redactionRule}}}`),
+  ], 'Secrets and personal data redacted before export (oi_audit.redactions), by redaction rule.', 'short'), 24, 8);
+}
+
 function serviceVariable(): VariableModel {
   return {
     name: 'service',
@@ -102,12 +229,12 @@ function serviceVariable(): VariableModel {
     type: 'query',
     datasource: LOKI,
     query: { qryType: 1, label: L.service, stream: '', refId: 'LokiVariableQueryEditor-VariableQuery' },
-    refresh: 2,
+    refresh: REFRESH_ON_TIME_RANGE,
     includeAll: true,
     multi: true,
     allValue: '.+',
     current: { text: 'All', value: '$__all' },
-    sort: 1,
+    sort: SORT_ALPHA_ASC,
   };
 }
 
@@ -118,10 +245,10 @@ function sessionVariable(): VariableModel {
     type: 'query',
     datasource: LOKI,
     query: { qryType: 1, label: L.session, stream: '{service_name=~"$service"}', refId: 'LokiVariableQueryEditor-VariableQuery' },
-    refresh: 2,
+    refresh: REFRESH_ON_TIME_RANGE,
     includeAll: false,
     multi: false,
-    sort: 0,
+    sort: SORT_NONE,
   };
 }
 
@@ -133,7 +260,7 @@ function dashboard(uid: string, title: string, description: string, panels: Pane
     tags: ['oi-audit', 'open-interpreter', 'audit'],
     timezone: 'utc',
     editable: false,
-    graphTooltip: 1,
+    graphTooltip: CURSOR_CROSSHAIR,
     schemaVersion: SCHEMA_VERSION,
     version: 1,
     refresh: '1m',
@@ -185,7 +312,12 @@ export function sessionsDashboard(): Dashboard {
       overrides: [{ matcher: { id: 'byName', options: L.session }, properties: [{ id: 'links', value: [{ title: 'Open session', url: SESSION_LINK }] }] }],
     },
   }), 12, 10);
-  return dashboard(DASHBOARD_UIDS.sessions, 'oi-audit / Sessions', 'Open Interpreter sessions audited by oi-audit: activity, executions, errors and risk.', g.panels, [serviceVariable()]);
+  usageRow(g);
+  return dashboard(DASHBOARD_UIDS.sessions, 'oi-audit / Sessions', 'Open Interpreter sessions audited by oi-audit: activity, executions, errors and risk; LLM usage, latency and estimated cost.', g.panels, [
+    serviceVariable(),
+    priceVariable('usd_per_mtok_input', 'USD / 1M input tokens'),
+    priceVariable('usd_per_mtok_output', 'USD / 1M output tokens'),
+  ]);
 }
 
 export function sessionDashboard(): Dashboard {
@@ -258,5 +390,6 @@ export function securityDashboard(rules: RuleFile): Dashboard {
   }), 12, 8);
   g.add(table('Risky spans (Tempo)', [tempo(TRACEQL.riskySpans, 'spans')], 'Execution spans rated high or critical, with their session and rules.'), 12, 8);
   g.add(logs('Audit loss and refused settings', events(s, [AUDIT_EVENTS.auditLoss, AUDIT_EVENTS.settingsRefused]), 'Declared evidence gaps, and attempts to change settings that would weaken the audit.'), 24, 8);
+  pipelineRow(g);
   return dashboard(DASHBOARD_UIDS.security, 'oi-audit / Security', 'Detections, refusals, prompt-injection indicators, redactions and integrity of the oi-audit trail.', g.panels, [serviceVariable()], 'now-7d');
 }

@@ -5,6 +5,7 @@ import { readAuditFiles } from '../../read/otlp-files.js';
 import { exitCodeFor, renderJson, renderText } from '../../verify/report.js';
 import { READ_LIMITS } from '../../read/limits.js';
 import { VERIFY_LIMITS, verifySessions } from '../../verify/verify.js';
+import { applyRetentionEvidence } from '../../verify/retention.js';
 import { EXIT_PROBLEM, UsageError, stringOption, type CommandSpec } from '../args.js';
 import { createStyle } from '../style.js';
 
@@ -106,14 +107,15 @@ Exit codes: 0 every session valid, 1 any problem (or no audit records found), 2 
     const macSeed = readMacSeed(stringOption(values, 'key'), process.env);
     const trustedPublicKeys = readPublicKeys((values['public-key'] as string[] | undefined) ?? []);
     const data = readAuditFiles(positionals, await readOptions(values));
-    const reports = verifySessions(data.logs, {
+    // Gaps the embedded sink's retention recorded (authenticated maintenance sessions) are not losses.
+    const reports = applyRetentionEvidence(verifySessions(data.logs, {
       ...(macSeed ? { macSeed } : {}),
       ...(trustedPublicKeys.length ? { trustedPublicKeys } : {}),
       ...(maxGap ? { maxGapMs: Number(maxGap) * 1000 } : {}),
       ...(values['allow-open'] ? { allowOpen: true } : {}),
       ...(values['allow-reorder'] ? { allowReorder: true } : {}),
       ...(values['allow-unauthenticated'] ? { allowUnauthenticated: true } : {}),
-    });
+    }), data.logs);
     if (values.json) process.stdout.write(renderJson(reports));
     else {
       const style = createStyle();
