@@ -1,7 +1,8 @@
 /**
- * A local OTLP/HTTP JSON sink: accepts POSTs to /v1/logs and /v1/traces, answers 200 `{}` as soon as the
+ * A local OTLP/HTTP sink (JSON or protobuf, plain or gzip): accepts POSTs to /v1/logs and /v1/traces, answers 200 `{}` as soon as the
  * body has arrived, then (after answering, so it never slows the exporter down) parses the body and
- * counts the log records and spans, so a benchmark can check that everything it sent arrived.
+ * counts the log records and spans, so a benchmark can check that everything it sent arrived. `bytes`
+ * counts the request bodies as they came over the wire (compressed, when they were).
  *
  * It runs in a child process (`startSink()` forks this file), pinned to another CPU than the measured
  * process when pinning is on, so parsing in the sink is not charged to the pipeline under test.
@@ -9,9 +10,50 @@
 import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { pinToCpu } from './machine.js';
 
 const SELF = fileURLToPath(import.meta.url);
+
+/** The length-delimited fields of a protobuf message in buf[start, end), as [field, from, to]. */
+function* delimited(buf, start, end) {
+  let pos = start;
+  const varint = () => {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const b = buf[pos++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+      shift += 7;
+    }
+  };
+  while (pos < end) {
+    const tag = varint();
+    const wire = tag % 8;
+    if (wire === 2) {
+      const len = varint();
+      yield [Math.floor(tag / 8), pos, pos + len];
+      pos += len;
+    } else if (wire === 0) varint();
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`protobuf wire type ${wire} not expected here`);
+  }
+}
+
+/** Records in an OTLP export request: count of field 2 in field 2 in field 1. */
+function countNested(buf) {
+  let n = 0;
+  for (const [f1, a1, b1] of delimited(buf, 0, buf.length)) {
+    if (f1 !== 1) continue;
+    for (const [f2, a2, b2] of delimited(buf, a1, b1)) {
+      if (f2 !== 2) continue;
+      for (const [f3] of delimited(buf, a2, b2)) if (f3 === 2) n++;
+    }
+  }
+  return n;
+}
 
 function runSink() {
   const stats = { requests: 0, bytes: 0, logRecords: 0, spans: 0, parseErrors: 0 };
@@ -28,7 +70,15 @@ function runSink() {
       stats.bytes += body.length;
       setImmediate(() => {
         try {
-          const doc = JSON.parse(body.toString('utf8'));
+          const plain = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
+          if (String(req.headers['content-type']).includes('protobuf')) {
+            // ExportLogsServiceRequest / ExportTraceServiceRequest: field 1 (resource_*) → field 2 (scope_*) → field 2 (records).
+            const n = countNested(plain);
+            if (req.url === '/v1/logs') stats.logRecords += n;
+            else stats.spans += n;
+            return;
+          }
+          const doc = JSON.parse(plain.toString('utf8'));
           if (req.url === '/v1/logs') {
             for (const rl of doc.resourceLogs ?? []) for (const sl of rl.scopeLogs ?? []) stats.logRecords += sl.logRecords?.length ?? 0;
           } else {

@@ -46,6 +46,10 @@ export class SessionEventLog {
   private lastCheckpointMs = Date.now();
   private eventsSinceCheckpoint = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** A due checkpoint waiting for the next turn of the event loop (see deferCheckpoint). */
+  private deferred: NodeJS.Immediate | undefined;
+  private deferredReason: CheckpointReason = 'count';
+  private deferredSpan: Span | undefined;
   private closed = false;
   /** Weak: a span that ended and is gone takes its context with it. */
   private readonly spanContexts = new WeakMap<Span, Context>();
@@ -68,21 +72,46 @@ export class SessionEventLog {
   }
 
   emit(event: AuditEventName, span: Span, data: JsonObject, options: EmitOptions = {}): SealedEvent {
+    // A checkpoint that fell due on the previous call and has not been sealed yet (the loop has not turned)
+    // is sealed first, so it lands exactly where it would have: right after the event that made it due.
+    this.flushDeferred();
     const sealed = this.sealAndSend(event, span, data, options);
     this.eventsSinceCheckpoint++;
     const now = Date.now();
-    if (
-      this.eventsSinceCheckpoint >= this.checkpointPolicy.every ||
-      now - this.lastCheckpointMs >= this.checkpointPolicy.intervalMs ||
-      this.chain.checkpointDue(now)
-    ) {
-      this.checkpoint(this.eventsSinceCheckpoint >= this.checkpointPolicy.every ? 'count' : 'interval', span);
+    const every = this.checkpointPolicy.every;
+    if (this.eventsSinceCheckpoint >= every || now - this.lastCheckpointMs >= this.checkpointPolicy.intervalMs || this.chain.checkpointDue(now)) {
+      this.deferCheckpoint(this.eventsSinceCheckpoint >= every ? 'count' : 'interval', span);
     }
     return sealed;
   }
 
+  /**
+   * The Ed25519 signature of a checkpoint (~50 µs) was the emitting call's p99: a due checkpoint is sealed
+   * after the call returns, in the next turn of the event loop, or at the start of the next emit (or
+   * checkpoint, or close) if that comes first. Either way nothing is sealed between the event that made it
+   * due and the checkpoint, so the chain is exactly what sealing it on the call gave (same seq, same
+   * coverage, same reason); only the time it is signed moves, by at most one turn of the loop.
+   */
+  private deferCheckpoint(reason: CheckpointReason, span: Span): void {
+    if (this.deferred) return;
+    this.deferredReason = reason;
+    this.deferredSpan = span;
+    this.deferred = setImmediate(() => {
+      this.deferred = undefined;
+      if (!this.closed) this.checkpoint(reason, span);
+    });
+  }
+
+  private flushDeferred(): void {
+    if (!this.deferred) return;
+    clearImmediate(this.deferred);
+    this.deferred = undefined;
+    this.checkpoint(this.deferredReason, this.deferredSpan);
+  }
+
   /** Seal a signed checkpoint over the events since the last one (no-op when there are none). */
   checkpoint(reason: CheckpointReason, span: Span = this.checkpointPolicy.anchor()): SealedEvent | undefined {
+    this.flushDeferred();
     if (!this.chain.hasUncheckpointedEvents()) return undefined;
     const ctx = this.contextOf(span);
     const sealed = this.chain.sealCheckpoint(reason, ctx);

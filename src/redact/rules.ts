@@ -350,6 +350,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     description:
       'Other providers\' tokens with a fixed shape: Google OAuth client secret (GOCSPX-), SendGrid (SG.), Databricks (dapi), DigitalOcean (dop_v1_), Shopify (shpat_), HashiCorp Vault (hvs.), age secret keys, Grafana (glsa_, glc_), Postman (PMAK-), Linear (lin_api_), Doppler (dp.pt.), Brevo (xkeysib-), Twilio (SK…), Atlassian (ATATT)',
     keywords: ['gocspx-', 'sg.', 'dapi', '_v1_', 'shp', 'hvs.', 'hvb.', 'hvr.', 'age-secret-key-', 'glsa_', 'glc_', 'pmak-', 'lin_api_', 'dp.pt.', 'xkeysib-', 'sk', 'atatt3'],
+    // Every alternative starts its run (the lookbehind) with its keyword, `_v1_` three characters in (`dop_v1_`).
+    anchor: { run: 'A-Za-z0-9_.-', maxBack: 3 },
     pattern:
       /(?<![A-Za-z0-9_.-])(?:GOCSPX-[A-Za-z0-9_-]{28}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|dapi[a-f0-9]{32}(?:-[0-9])?|do[opr]_v1_[a-f0-9]{64}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|hv[sbr]\.[A-Za-z0-9_-]{24,255}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,400}={0,2}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|lin_api_[A-Za-z0-9]{40}|dp\.pt\.[A-Za-z0-9]{43}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}|SK[0-9a-fA-F]{32}|ATATT3[A-Za-z0-9_=-]{100,300})(?![A-Za-z0-9_-])/g,
   },
@@ -428,7 +430,10 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     id: 'pgpass-line',
     description: '.pgpass line (hostname:port:database:username:password)',
     // A port field (or `*`) follows a colon in every match.
-    keywords: [':0', ':1', ':2', ':3', ':4', ':5', ':6', ':7', ':8', ':9', ':*:'],
+    keywords: [':0', ':1', ':2', ':3', ':4', ':5', ':6', ':7', ':8', ':9', ':*'],
+    // A match starts a run (after a space, quote, `=`, `>` or a line start) of host characters that
+    // reaches the port's colon (`*`, `[`, `]` and `:` for `*` and bracketed IPv6 hosts), at most 253 in.
+    anchor: { run: 'A-Za-z0-9_.*:[\\]-', maxBack: 253 },
     pattern:
       /(?<=^|[\s"'=>])(?:[A-Za-z0-9_.-]{1,253}|\*|\[[0-9a-fA-F:.]{2,45}\]):(?:[0-9]{1,5}|\*):[^:\s"']{1,256}:[^:\s"']{1,256}:((?:[^\s"'\\]|\\.){1,512})/dgm,
     group: 1,
@@ -643,7 +648,7 @@ function* regexPositions(re: RegExp, text: string): Iterable<number> {
 function tableVersion(rules: readonly CompiledRule[], allow: ReadonlyArray<RegExp | string>, custom: boolean): string {
   if (!custom) return REDACTION_RULES_VERSION;
   const h = createHash('sha256');
-  for (const r of rules) h.update(`${r.id}\0${r.pattern?.source ?? 'scan'}\0${r.pattern?.flags ?? ''}\0${r.group ?? ''}\n`);
+  for (const r of rules) h.update(`${r.id}\0${r.pattern?.source ?? 'scan'}\0${r.pattern?.flags ?? ''}\0${String(r.group ?? '')}\n`);
   for (const a of allow) h.update(`allow\0${typeof a === 'string' ? `s:${a}` : `r:${a.source}/${a.flags}`}\n`);
   return `${REDACTION_RULES_VERSION}+custom.${h.digest('hex').slice(0, 8)}`;
 }

@@ -26,7 +26,7 @@ function corpus(count: number, seed: number): string[] {
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const run = (alphabet: string, n: number) => {
     let s = '';
-    for (let i = 0; i < n; i++) s += alphabet[Math.floor(rnd() * alphabet.length)];
+    for (let i = 0; i < n; i++) s += alphabet[Math.floor(rnd() * alphabet.length)]!;
     return s;
   };
   const lengths = [1, 2, 5, 19, 20, 21, 31, 32, 33, 40, 63, 64, 65, 74, 75, 76, 80];
@@ -53,6 +53,27 @@ function corpus(count: number, seed: number): string[] {
     () => `${pick(['postgresql', 'POSTGRES', 'mysql+pymysql', 'MariaDB', 'rediss', 'amqps', 'mssql', 'sqlserver', 'clickhouse', 'cockroachdb', 'JDBC:postgresql', 'x:postgres'])}://u:${run(B64, 10)}@h`,
     () => pick(['4111 1111 1111 1111', '5500-0000-0000-0004', '378282246310005']),
     () => `-----BEGIN RSA PRIVATE KEY-----\n${run(B64, 64)}\n-----END RSA PRIVATE KEY-----`,
+    // provider-token (anchored on its prefixes, `_v1_` three characters in) and pgpass-line (anchored on
+    // the port's colon, up to 253 host characters back): prefixes glued to runs, times and IPv6 look-alikes.
+    () => pick(['GOCSPX-', 'SG.', 'dapi', 'dop_v1_', 'dor_v1_', 'shpat_', 'shpss_', 'hvs.', 'hvb.', 'AGE-SECRET-KEY-1', 'glsa_', 'glc_', 'PMAK-', 'lin_api_', 'dp.pt.', 'xkeysib-', 'SK', 'ATATT3', 'task', 'disk']) +
+      pick([run(HEX, pick([24, 32, 34, 64])), run(B64, pick([22, 28, 40, 43, 58, 120])), `${run(HEX, 24)}-${run(HEX, 34)}`, `${run(B64, 22)}.${run(B64, 43)}`, `${run(HEX, 64)}-${run(B64, 16)}`]),
+    // The exact shapes, so candidates are many (glued to what comes before and after, or not).
+    () =>
+      pick(['', '', 'x', '.', '-']) +
+      pick([
+        () => `GOCSPX-${run(B64.slice(0, 64), 28)}`,
+        () => `SG.${run(KEY.slice(0, 62), 22)}.${run(KEY.slice(0, 62), 43)}`,
+        () => `dapi${run('0123456789abcdef', 32)}`,
+        () => `do${pick(['o', 'p', 'r'])}_v1_${run('0123456789abcdef', 64)}`,
+        () => `hvs.${run(KEY.slice(0, 62), pick([24, 90, 255, 256]))}`,
+        () => `SK${run(HEX, 32)}`,
+        () => `lin_api_${run(KEY.slice(0, 62), 40)}`,
+        () => `xkeysib-${run('0123456789abcdef', 64)}-${run(KEY.slice(0, 62), 16)}`,
+      ])() +
+      pick(['', '', ' ', 'x', '-']),
+    () =>
+      `${pick(['', ' ', '\n', '"', "'", '=', '>', 'x'])}${pick(['localhost', '*', 'db.example.com', '[::1]', '[fe80::1:2]', run(KEY, pick([1, 64, 252, 253, 254, 260])), '10', 'a:b'])}:${pick(['5432', '*', '1', '65535', '123456', 'x'])}:${pick(['app', '*', 'a b', ''])}:${pick(['u', '*', 'us:er'])}:${pick([run(B64, pick([1, 4, 12, 40])), 'abcd', '12', '\\ x', '"q"'])}`,
+    () => pick(['10:21', '3:14:15', ' 12:00:01 ', '::1', 'a:1:b:c:d', ':*:', 'x:*:*:*:pw']),
   ];
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -78,7 +99,7 @@ describe('redactor fast paths equal their reference patterns', () => {
 
   it('covers the anchored rules and the token-run scanners', () => {
     expect(FAST.map((r) => r.id).sort()).toEqual(
-      ['email', 'env-secret-assignment', 'high-entropy-base64', 'high-entropy-hex', 'password-assignment', 'secret-assignment', 'url-password'].sort(),
+      ['email', 'env-secret-assignment', 'high-entropy-base64', 'high-entropy-hex', 'password-assignment', 'pgpass-line', 'provider-token', 'secret-assignment', 'url-password'].sort(),
     );
   });
 
