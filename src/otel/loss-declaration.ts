@@ -45,7 +45,9 @@ export function identifyLogRecord(record: ReadableLogRecord): LogRecordIdentity 
   const session = record.attributes['session.id'];
   const seq = record.attributes['oi_audit.event.seq'];
   if (typeof session !== 'string' || typeof seq !== 'number') return undefined;
-  const body = String(record.body);
+  // Audit bodies are JSON text; anything else is not one of ours.
+  if (typeof record.body !== 'string') return undefined;
+  const body = record.body;
   let parsed: { prev?: unknown; data?: unknown } | undefined;
   try {
     parsed = JSON.parse(body) as { prev?: unknown; data?: unknown };
