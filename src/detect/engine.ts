@@ -36,7 +36,10 @@ export { codeViews, languageFamily } from './views.js';
 export type { Effect, EffectKind } from './effects.js';
 
 const require = createRequire(import.meta.url);
-const BUNDLED = require('./rules.json') as RuleFile;
+// The type import is what makes tsc copy rules.json into dist (a bare require would not); keep it.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- the linter's project does not type JSON modules; tsc does
+type RulesJson = typeof import('./rules.json', { with: { 'resolution-mode': 'import' } });
+const BUNDLED = require('./rules.json') as RulesJson as unknown as RuleFile;
 
 /** How deep code inside code is followed (`bash -c "python -c '…'"`, a payload decoded twice). */
 const MAX_NESTING = 4;
