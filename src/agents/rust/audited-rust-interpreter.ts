@@ -17,6 +17,8 @@ import { ensureRustAgent, type RustAgentBinary } from './binary.js';
 import { startHookServer, type HookServer } from './hook-server.js';
 import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides, type SandboxMode, type SessionHome } from './home.js';
 import { TurnRecorder } from './turn-recorder.js';
+import { containedAppServer, resolveRustContainment, type RustContainment } from './contained-app-server.js';
+import { dirname } from 'node:path';
 
 /** The shared session options, plus what only the Codex-based agent has. */
 export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
@@ -28,6 +30,8 @@ export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
   turnIdleTimeoutMs?: number;
   /** Seconds Codex waits for the PreToolUse hook (a human approval happens inside it). Default 600. */
   hookTimeoutSec?: number;
+  /** Our bubblewrap sandbox around the app-server. Default: the recorder's config (OI_AUDIT_SANDBOX*). */
+  containment?: Partial<RustContainment>;
 }
 
 class StartAborted extends Error {}
@@ -94,6 +98,8 @@ export class AuditedRustInterpreter {
   static async start(options: AuditedRustInterpreterOptions): Promise<AuditedRustInterpreter> {
     const binary = await ensureRustAgent(options.onProgress ? { onProgress: options.onProgress } : {});
     const sandbox = options.sandbox ?? 'workspace-write';
+    const cfg = options.recorder.config;
+    const containment = resolveRustContainment({ sandbox: cfg.sandbox, network: cfg.sandboxNetwork, ...options.containment });
     const session = options.recorder.openSession({
       userId: options.userId,
       model: options.model,
@@ -102,6 +108,8 @@ export class AuditedRustInterpreter {
       ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
       ...(options.roles ? { roles: options.roles } : {}),
       agent: { name: agentName(binary.kind), version: binary.version, kind: binary.kind, binary: binary.path },
+      // No execution ground truth for this agent (no strace): what ran is what Codex reports.
+      containment: { sandbox: containment.sandbox, network: containment.network, groundTruth: 'off' },
     });
     const registration = options.proxy.register(session);
     let home: SessionHome | undefined;
@@ -133,12 +141,18 @@ export class AuditedRustInterpreter {
           if (!session.isEnded) session.recordError({ source: 'audit', type: 'hook_request_rejected', message: why });
         },
       });
-      connection = new AppServerConnection({
+      const spawnPlan = containedAppServer({
         bin: binary.path,
         args: ['app-server'],
-        cwd: options.workDir,
+        workDir: options.workDir,
+        homeDir: h.dir,
+        socketDir: dirname(h.socketPath),
         env: agentEnvironment(process.env, h.dir, hookServer.token, registration.token),
+        keepEnv: ['CODEX_HOME', 'INTERPRETER_HOME', PROXY_KEY_ENV, HOOK_TOKEN_ENV],
+        containment,
+        hide: [cfg.sinkDir, cfg.spoolDir],
       });
+      connection = new AppServerConnection({ bin: spawnPlan.command, args: spawnPlan.args, cwd: options.workDir, env: spawnPlan.env });
       checkAborted();
       const conn = connection;
       const recorder = new TurnRecorder(
