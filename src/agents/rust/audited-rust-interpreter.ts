@@ -19,6 +19,7 @@ import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides,
 import { TurnRecorder } from './turn-recorder.js';
 import { containedAppServer, resolveRustContainment, type RustContainment } from './contained-app-server.js';
 import { dirname } from 'node:path';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../classic/process/network-bridge.js';
 
 /** The shared session options, plus what only the Codex-based agent has. */
 export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
@@ -67,6 +68,7 @@ export class AuditedRustInterpreter {
   private readonly recorder: TurnRecorder;
   private readonly home: SessionHome;
   private readonly hookServer: HookServer;
+  private readonly bridge: NetworkBridge | undefined;
   private readonly unregister: () => void;
   private readonly idleTimeoutMs: number;
   private threadId = '';
@@ -82,6 +84,7 @@ export class AuditedRustInterpreter {
     recorder: TurnRecorder;
     home: SessionHome;
     hookServer: HookServer;
+    bridge: NetworkBridge | undefined;
     unregister: () => void;
     idleTimeoutMs: number;
   }) {
@@ -91,6 +94,7 @@ export class AuditedRustInterpreter {
     this.recorder = parts.recorder;
     this.home = parts.home;
     this.hookServer = parts.hookServer;
+    this.bridge = parts.bridge;
     this.unregister = parts.unregister;
     this.idleTimeoutMs = parts.idleTimeoutMs;
   }
@@ -115,6 +119,7 @@ export class AuditedRustInterpreter {
     let home: SessionHome | undefined;
     let hookServer: HookServer | undefined;
     let connection: AppServerConnection | undefined;
+    let bridge: NetworkBridge | undefined;
     const checkAborted = (): void => {
       if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
     };
@@ -141,7 +146,10 @@ export class AuditedRustInterpreter {
           if (!session.isEnded) session.recordError({ source: 'audit', type: 'hook_request_rejected', message: why });
         },
       });
+      // Own network namespace: the proxy's port crosses on a Unix socket, nothing else does.
+      if (containment.sandbox === 'bwrap' && containment.network === 'none') bridge = await openNetworkBridge({ outPorts: [loopbackPort(registration.baseUrl)], inPorts: [] });
       const spawnPlan = containedAppServer({
+        ...(bridge ? { bridge } : {}),
         bin: binary.path,
         args: ['app-server'],
         workDir: options.workDir,
@@ -173,6 +181,7 @@ export class AuditedRustInterpreter {
         recorder,
         home,
         hookServer,
+        bridge,
         unregister: registration.unregister,
         idleTimeoutMs: options.turnIdleTimeoutMs ?? 300_000,
       });
@@ -188,6 +197,7 @@ export class AuditedRustInterpreter {
       // Processes first: the session's end must not be recorded while its agent still runs.
       await connection?.stop().catch(() => undefined);
       await hookServer?.close().catch(() => undefined);
+      await bridge?.close().catch(() => undefined);
       registration.unregister();
       session.recordError(
         abandoned
@@ -360,6 +370,7 @@ export class AuditedRustInterpreter {
     if (!died) this.recorder.abort('interrupted', { source: 'process', type: 'session_closed', message: 'session closed while the turn was running' });
     await this.busy;
     await this.hookServer.close().catch(() => undefined);
+    await this.bridge?.close().catch(() => undefined);
     this.unregister();
     if (died) this.session.recordError({ source: 'process', type: 'process_exit', message: died });
     this.session.end(outcome ?? (died ? 'process_died' : 'complete'));

@@ -21,6 +21,7 @@ import { realpathSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { containmentFromEnv } from '../../config/config.js';
 import { ownSecretPaths } from '../classic/process/ground-truth/sensitive-paths.js';
+import type { NetworkBridge } from '../classic/process/network-bridge.js';
 import { INHERITED_ENV } from '../classic/process/supervisor.js';
 import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, isInside, probeBwrap, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from '../classic/process/sandbox.js';
 
@@ -57,6 +58,8 @@ function installDirs(bin: string): string[] {
   return dirs;
 }
 
+const SYSTEM_PYTHON = ['/usr/bin/python3', '/bin/python3'];
+
 const ALREADY_MOUNTED = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/etc', '/opt'];
 
 export interface ContainedAppServer {
@@ -77,6 +80,8 @@ export function containedAppServer(p: {
   /** Variables of `env` the agent needs beyond the common allow-list (its home, proxy key, hook token). */
   keepEnv: string[];
   containment: Partial<RustContainment>;
+  /** With network `none`: the Unix-socket bridge to the LLM proxy (openNetworkBridge with the proxy's port out). */
+  bridge?: NetworkBridge;
   /** oi-audit's records (sink, spool), masked in addition to the key files named in the environment. */
   hide: string[];
 }): ContainedAppServer {
@@ -85,13 +90,14 @@ export function containedAppServer(p: {
     if (containment.network === 'none') throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none needs OI_AUDIT_SANDBOX=bwrap (network isolation is a sandbox feature)');
     return { command: p.bin, args: p.args, env: p.env, containment };
   }
-  if (containment.network === 'none') {
-    // Codex reaches the audit LLM proxy itself; the classic network bridge's forwarder runs on the venv's Python,
-    // which this sandbox does not have. Refused rather than run with a network it was asked not to have.
-    throw new SandboxUnavailableError(
-      'OI_AUDIT_SANDBOX_NETWORK=none is not supported for --agent rust yet (the Codex app-server must reach the audit LLM proxy); ' +
-        'use OI_AUDIT_SANDBOX_NETWORK=shared (Codex\'s own sandbox still gives the commands it runs no network)',
-    );
+  // Network `none`: Codex reaches the audit LLM proxy through the classic network bridge, whose forwarder runs on
+  // the system Python (the sandbox has no venv); the commands Codex runs get no network from Codex's own sandbox.
+  const python = SYSTEM_PYTHON.find((c) => existsSync(c));
+  if (containment.network === 'none' && !p.bridge) {
+    throw new SandboxUnavailableError('OI_AUDIT_SANDBOX_NETWORK=none needs the network bridge (network-bridge.ts) for the LLM proxy');
+  }
+  if (containment.network === 'none' && !python) {
+    throw new SandboxUnavailableError(`OI_AUDIT_SANDBOX_NETWORK=none for --agent rust needs a system Python for the network bridge (${SYSTEM_PYTHON.join(' or ')}); install python3 or use OI_AUDIT_SANDBOX_NETWORK=shared`);
   }
   assertBwrapWorks(containment.network);
   const uid = sandboxUid();
@@ -102,14 +108,15 @@ export function containedAppServer(p: {
         'or set OI_AUDIT_SANDBOX=none to run the agent uncontained (its commands then see this host as oi-audit\'s user does).',
     );
   }
+  const bridge = containment.network === 'none' ? p.bridge : undefined;
   const workspace = resolve(p.workDir);
   const roBinds = [...new Set([...installDirs(p.bin), ...installDirs(process.execPath)])].filter((d) => !ALREADY_MOUNTED.some((m) => isInside(d, m)));
   const plan = {
     workspace,
     network: containment.network,
     uid,
-    roBinds,
-    rwBinds: [resolve(p.homeDir), resolve(p.socketDir)],
+    roBinds: [...roBinds, ...(bridge ? [bridge.outDir, bridge.scriptDir] : [])],
+    rwBinds: [resolve(p.homeDir), resolve(p.socketDir), ...(bridge ? [bridge.inDir] : [])],
     hide: ownSecretPaths(process.env, p.hide),
   };
   // An allow-listed environment, as for a classic session (what Codex needs: its home, the session's proxy key
@@ -117,5 +124,7 @@ export function containedAppServer(p: {
   const env: NodeJS.ProcessEnv = {};
   for (const name of [...INHERITED_ENV, ...p.keepEnv]) if (p.env[name] !== undefined) env[name] = p.env[name];
   Object.assign(env, { HOME: workspace, TMPDIR: '/tmp' });
-  return { command: BWRAP_BIN, args: [...bwrapArgs(plan), p.bin, ...p.args], env, containment };
+  // The forwarder forks off and execs the agent, which keeps its stdio (the app-server's JSON-RPC channel).
+  const inner = bridge && python ? [...bridge.wrap(python), p.bin] : [p.bin];
+  return { command: BWRAP_BIN, args: [...bwrapArgs(plan), ...inner, ...p.args], env, containment };
 }
