@@ -32,7 +32,7 @@ const base = (d: ReturnType<typeof dirs>) => ({
 });
 
 describe('containedAppServer', () => {
-  it('bwrap: no capabilities, a user namespace with a non-root uid, home and socket dir writable, key files masked, env allow-listed', () => {
+  it('bwrap: no capabilities, a user namespace with a non-root uid, home writable, socket dir read-only, key files masked, env allow-listed', () => {
     const d = dirs();
     const key = join(d.workDir, 'signing.pem');
     writeFileSync(key, 'KEY');
@@ -45,7 +45,8 @@ describe('containedAppServer', () => {
     expect(a).toContain('--unshare-user');
     expect(at('--uid', String(sandboxUid()))).toBe(true);
     expect(sandboxUid()).not.toBe(0);
-    expect(at('--bind', d.homeDir) && at('--bind', d.socketDir) && at('--bind', d.workDir)).toBe(true);
+    expect(at('--bind', d.homeDir) && at('--bind', d.workDir)).toBe(true);
+    expect(at('--ro-bind', d.socketDir) && !at('--bind', d.socketDir)).toBe(true);
     expect(a.some((x, i) => x === '--ro-bind' && a[i + 1] === '/dev/null' && a[i + 2] === key)).toBe(true);
     expect(a.slice(a.indexOf('--') + 1)).toEqual([process.execPath, 'app-server']);
     expect(plan.env).toMatchObject({ CODEX_HOME: d.homeDir, OI_AUDIT_HOOK_TOKEN: 't', HOME: d.workDir, TMPDIR: '/tmp' });

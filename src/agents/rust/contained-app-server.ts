@@ -5,8 +5,9 @@
  *
  * Visible inside: the system directories (read-only), the agent binary's install (read-only), the Node binary
  * that runs the PreToolUse hook (read-only), the work directory (read-write, HOME), the session's home
- * (CODEX_HOME: Codex writes its state there) and the hook socket's directory (read-write: the hook connects to
- * the socket there; the token it needs is in Codex's environment only, never in a file). Nothing else of the
+ * (CODEX_HOME, read-write: Codex writes its state there; Codex's own sandbox keeps commands from writing it) and
+ * the hook socket's directory (read-only: the hook connects to the socket there; the token it needs is in
+ * Codex's environment only, never in a file). Nothing else of the
  * host: a command that reads a key file by path finds nothing, and /proc shows only the sandbox's processes.
  *
  * Codex's own sandbox still runs inside ours. Measured with 0.148.0 as root: Codex's bwrap (`--unshare-user
@@ -73,7 +74,7 @@ export function containedAppServer(p: {
   bin: string;
   args: string[];
   workDir: string;
-  /** Session home (CODEX_HOME) and the hook socket's directory: read-write inside. */
+  /** Session home (CODEX_HOME, read-write inside) and the hook socket's directory (read-only inside). */
   homeDir: string;
   socketDir: string;
   env: NodeJS.ProcessEnv;
@@ -115,8 +116,10 @@ export function containedAppServer(p: {
     workspace,
     network: containment.network,
     uid,
-    roBinds: [...roBinds, ...(bridge ? [bridge.outDir, bridge.scriptDir] : [])],
-    rwBinds: [resolve(p.homeDir), resolve(p.socketDir), ...(bridge ? [bridge.inDir] : [])],
+    // The socket's directory read-only: connecting needs no write access to the mount, and a command can then
+    // neither remove the socket nor put a listener of its own there (which would receive the hook's token).
+    roBinds: [...roBinds, resolve(p.socketDir), ...(bridge ? [bridge.outDir, bridge.scriptDir] : [])],
+    rwBinds: [resolve(p.homeDir), ...(bridge ? [bridge.inDir] : [])],
     hide: ownSecretPaths(process.env, p.hide),
   };
   // An allow-listed environment, as for a classic session (what Codex needs: its home, the session's proxy key
