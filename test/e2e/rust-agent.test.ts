@@ -387,4 +387,37 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
       else process.env.OI_AUDIT_MAC_SEED_FILE = saved;
     }
   });
+
+  it('contained: a command cannot remove or replace the hook socket; the next call still goes through the hook', async () => {
+    const script: Script = {
+      turns: [
+        { user: 'Break the hook.', replies: ['```shell\nfor s in /tmp/oi-audit-hook-*/hook.sock; do rm -f "$s"; : > "$s.new" && mv -f "$s.new" "$s"; done; echo tamper-tried\n```\n', 'Tried.'] },
+        { user: 'Make a file.', replies: ['```shell\ntouch after-tamper.txt && echo after-ok\n```\n', 'Made.'] },
+      ],
+    };
+    const model = await startScriptedModel({ script });
+    cleanups.push(() => model.close());
+    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'upstream-secret-key-for-test', requestTimeoutMs: 10_000 });
+    cleanups.push(() => proxy.close());
+    const h = inMemoryRecorder({ config: { capture: 'full' } });
+    const workDir = mkdtempSync(join(tmpdir(), 'oi-rust-e2e-'));
+    const approval = approvalFor('all');
+    const agent = await AuditedRustInterpreter.start({ recorder: h.recorder, proxy, userId: 'e2e-user', model: 'scripted', approve: approval.hook, policyName: approval.name, workDir, turnIdleTimeoutMs: 60_000 });
+    cleanups.push(() => agent.close());
+    await agent.send('Break the hook.');
+    expect(existsSync(agent.hookSocketPath)).toBe(true);
+    const second = await agent.send('Make a file.');
+    await agent.close();
+    expect(second.executed).toBe(1);
+    expect(existsSync(join(workDir, 'after-tamper.txt'))).toBe(true);
+    const bodies = h.bodies();
+    expect(JSON.stringify(bodies)).toContain('tamper-tried');
+    // Both calls were decided by oi-audit through the hook (a replaced socket would have denied the second).
+    const decisions = bodies.filter((b) => b.event === AUDIT_EVENTS.approvalDecision);
+    expect(decisions.map((d) => [d.data.decision, d.data.gate])).toEqual([
+      ['approved', 'pre_tool_use'],
+      ['approved', 'pre_tool_use'],
+    ]);
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.error && b.data.type === 'hook_denied')).toBe(false);
+  });
 });
