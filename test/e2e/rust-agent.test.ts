@@ -311,4 +311,113 @@ describe('the Rust Open Interpreter adapter with the real Codex 0.148.0', () => 
     expect(executed[0]!.data.diff.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(h.bodies())).not.toContain(secret);
   });
+
+  // Codex's own sandbox lets commands read the whole disk: ours (contained-app-server.ts) is what keeps
+  // oi-audit's key material and other processes' environments out of reach. These commands run (approval `all`),
+  // so only the sandbox stands between them and the keys.
+  it('contained: a command that cats the key files by path and walks /proc/*/environ gets nothing; a normal turn works; verify VALID', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oi-rust-attack-'));
+    const keys = join(dir, 'keys');
+    const files = ['mac-seed', 'signing-key.pem', 'pseudonym-key'].map((f) => join(keys, f));
+    const attack = `for f in ${files.join(' ')}; do echo "== $f"; cat "$f"; done; for e in /proc/[0-9]*/environ; do echo "== $e"; tr '\\0' '\\n' < "$e"; done; echo attack-done`;
+    const script: Script = {
+      turns: [
+        { user: 'Read the keys.', replies: [`\`\`\`shell\n${attack}\n\`\`\`\n`, 'Tried.'] },
+        { user: 'Say hello.', replies: ['```shell\necho normal-turn-ok && pwd\n```\n', 'Hello.'] },
+      ],
+    };
+    const scriptPath = join(dir, 'script.json');
+    writeFileSync(scriptPath, JSON.stringify(script));
+    const out = join(dir, 'logs');
+    const demo = await runCli(['demo', '--agent', 'rust', '--approve', 'all', '--script', scriptPath, '--out', out, '--keys', keys, '--json'], { cwd: dir, env: { OI_AUDIT_SANDBOX: 'bwrap' } });
+    expect(demo.code, demo.stderr).toBe(0);
+    const report = JSON.parse(demo.stdout) as { results: Array<{ outcome: string; executed: number }> };
+    expect(report.results.map((r) => [r.outcome, r.executed])).toEqual([
+      ['complete', 1],
+      ['complete', 1],
+    ]);
+    const verify = await runCli(['verify', out, '--key', join(keys, 'mac-seed'), '--public-key', join(keys, 'signing-key.pub.pem')]);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toContain('VALID');
+    const view = await runCli(['view', out, '--json']);
+    expect(view.code, view.stderr).toBe(0);
+    // The attack ran (its output is in the trail) and the normal turn worked.
+    expect(view.stdout).toContain('attack-done');
+    expect(view.stdout).toContain('normal-turn-ok');
+    // No key byte anywhere: not in the trail, not on the client. Each key's content, line by line (PEM bodies).
+    const secrets = files.flatMap((f) => readFileSync(f, 'utf8').split('\n')).map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('-----'));
+    expect(secrets.length).toBeGreaterThanOrEqual(3);
+    for (const secret of secrets) {
+      expect(view.stdout).not.toContain(secret);
+      expect(demo.stdout + demo.stderr).not.toContain(secret);
+    }
+    // No other process's environment: no oi-audit variable (key paths, session credentials) was read.
+    // The capture policy would redact key-like bytes anyway: what shows the sandbox held is that nothing was read.
+    for (const f of files) expect(view.stdout).toContain(`cat: ${f}: No such file or directory`);
+    expect(view.stdout).not.toMatch(/\[REDACTED:(private-key|high-entropy-hex)/);
+    expect(view.stdout).not.toMatch(/OI_AUDIT_(MAC_SEED|SIGNING_KEY|PSEUDONYM_KEY|PROXY_KEY|HOOK_TOKEN)|oia_[0-9a-f]{16}/);
+  });
+
+  it('contained: a key file inside the work directory is masked (read-write bind), the rest of the directory is not', async () => {
+    const secret = `mac-seed-canary-${process.pid}-${Date.now()}`;
+    const saved = process.env.OI_AUDIT_MAC_SEED_FILE;
+    let seedPath = '';
+    try {
+      const s = await session(
+        { turns: [{ user: 'Read the seed.', replies: ['```shell\ncat notes.bin; cat visible.txt; echo read-done\n```\n', 'Done.'] }] },
+        undefined,
+        (workDir) => {
+          seedPath = join(workDir, 'notes.bin');
+          writeFileSync(seedPath, secret);
+          writeFileSync(join(workDir, 'visible.txt'), 'visible-content');
+          // ownSecretPaths reads the key files' locations from the environment when the sandbox is built.
+          process.env.OI_AUDIT_MAC_SEED_FILE = seedPath;
+        },
+      );
+      const result = await s.agent.send('Read the seed.');
+      await s.agent.close();
+      expect(result.executed).toBe(1);
+      const text = JSON.stringify(s.bodies());
+      expect(text).toContain('visible-content');
+      expect(text).toContain('read-done');
+      expect(text).not.toContain(secret);
+      expect(readFileSync(seedPath, 'utf8')).toBe(secret);
+    } finally {
+      if (saved === undefined) delete process.env.OI_AUDIT_MAC_SEED_FILE;
+      else process.env.OI_AUDIT_MAC_SEED_FILE = saved;
+    }
+  });
+
+  it('contained: a command cannot remove or replace the hook socket; the next call still goes through the hook', async () => {
+    const script: Script = {
+      turns: [
+        { user: 'Break the hook.', replies: ['```shell\nfor s in /tmp/oi-audit-hook-*/hook.sock; do rm -f "$s"; : > "$s.new" && mv -f "$s.new" "$s"; done; echo tamper-tried\n```\n', 'Tried.'] },
+        { user: 'Make a file.', replies: ['```shell\ntouch after-tamper.txt && echo after-ok\n```\n', 'Made.'] },
+      ],
+    };
+    const model = await startScriptedModel({ script });
+    cleanups.push(() => model.close());
+    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: 'upstream-secret-key-for-test', requestTimeoutMs: 10_000 });
+    cleanups.push(() => proxy.close());
+    const h = inMemoryRecorder({ config: { capture: 'full' } });
+    const workDir = mkdtempSync(join(tmpdir(), 'oi-rust-e2e-'));
+    const approval = approvalFor('all');
+    const agent = await AuditedRustInterpreter.start({ recorder: h.recorder, proxy, userId: 'e2e-user', model: 'scripted', approve: approval.hook, policyName: approval.name, workDir, turnIdleTimeoutMs: 60_000 });
+    cleanups.push(() => agent.close());
+    await agent.send('Break the hook.');
+    expect(existsSync(agent.hookSocketPath)).toBe(true);
+    const second = await agent.send('Make a file.');
+    await agent.close();
+    expect(second.executed).toBe(1);
+    expect(existsSync(join(workDir, 'after-tamper.txt'))).toBe(true);
+    const bodies = h.bodies();
+    expect(JSON.stringify(bodies)).toContain('tamper-tried');
+    // Both calls were decided by oi-audit through the hook (a replaced socket would have denied the second).
+    const decisions = bodies.filter((b) => b.event === AUDIT_EVENTS.approvalDecision);
+    expect(decisions.map((d) => [d.data.decision, d.data.gate])).toEqual([
+      ['approved', 'pre_tool_use'],
+      ['approved', 'pre_tool_use'],
+    ]);
+    expect(bodies.some((b) => b.event === AUDIT_EVENTS.error && b.data.type === 'hook_denied')).toBe(false);
+  });
 });

@@ -17,6 +17,9 @@ import { ensureRustAgent, type RustAgentBinary } from './binary.js';
 import { startHookServer, type HookServer } from './hook-server.js';
 import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides, type SandboxMode, type SessionHome } from './home.js';
 import { TurnRecorder } from './turn-recorder.js';
+import { containedAppServer, resolveRustContainment, type RustContainment } from './contained-app-server.js';
+import { dirname } from 'node:path';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../classic/process/network-bridge.js';
 
 /** The shared session options, plus what only the Codex-based agent has. */
 export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
@@ -30,6 +33,8 @@ export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
   hookTimeoutSec?: number;
   /** Each app-server notification, after it is recorded (a terminal client prints deltas). Errors are swallowed. */
   onNotification?: (method: string, params: Record<string, unknown>) => void;
+  /** Our bubblewrap sandbox around the app-server. Default: the recorder's config (OI_AUDIT_SANDBOX*). */
+  containment?: Partial<RustContainment>;
 }
 
 class StartAborted extends Error {}
@@ -65,6 +70,7 @@ export class AuditedRustInterpreter {
   private readonly recorder: TurnRecorder;
   private readonly home: SessionHome;
   private readonly hookServer: HookServer;
+  private readonly bridge: NetworkBridge | undefined;
   private readonly unregister: () => void;
   private readonly idleTimeoutMs: number;
   private threadId = '';
@@ -81,6 +87,7 @@ export class AuditedRustInterpreter {
     recorder: TurnRecorder;
     home: SessionHome;
     hookServer: HookServer;
+    bridge: NetworkBridge | undefined;
     unregister: () => void;
     idleTimeoutMs: number;
   }) {
@@ -90,6 +97,7 @@ export class AuditedRustInterpreter {
     this.recorder = parts.recorder;
     this.home = parts.home;
     this.hookServer = parts.hookServer;
+    this.bridge = parts.bridge;
     this.unregister = parts.unregister;
     this.idleTimeoutMs = parts.idleTimeoutMs;
   }
@@ -97,6 +105,8 @@ export class AuditedRustInterpreter {
   static async start(options: AuditedRustInterpreterOptions): Promise<AuditedRustInterpreter> {
     const binary = await ensureRustAgent(options.onProgress ? { onProgress: options.onProgress } : {});
     const sandbox = options.sandbox ?? 'workspace-write';
+    const cfg = options.recorder.config;
+    const containment = resolveRustContainment({ sandbox: cfg.sandbox, network: cfg.sandboxNetwork, ...options.containment });
     const session = options.recorder.openSession({
       userId: options.userId,
       model: options.model,
@@ -105,11 +115,14 @@ export class AuditedRustInterpreter {
       ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
       ...(options.roles ? { roles: options.roles } : {}),
       agent: { name: agentName(binary.kind), version: binary.version, kind: binary.kind, binary: binary.path },
+      // No execution ground truth for this agent (no strace): what ran is what Codex reports.
+      containment: { sandbox: containment.sandbox, network: containment.network, groundTruth: 'off' },
     });
     const registration = options.proxy.register(session);
     let home: SessionHome | undefined;
     let hookServer: HookServer | undefined;
     let connection: AppServerConnection | undefined;
+    let bridge: NetworkBridge | undefined;
     const checkAborted = (): void => {
       if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
     };
@@ -136,12 +149,21 @@ export class AuditedRustInterpreter {
           if (!session.isEnded) session.recordError({ source: 'audit', type: 'hook_request_rejected', message: why });
         },
       });
-      connection = new AppServerConnection({
+      // Own network namespace: the proxy's port crosses on a Unix socket, nothing else does.
+      if (containment.sandbox === 'bwrap' && containment.network === 'none') bridge = await openNetworkBridge({ outPorts: [loopbackPort(registration.baseUrl)], inPorts: [] });
+      const spawnPlan = containedAppServer({
+        ...(bridge ? { bridge } : {}),
         bin: binary.path,
         args: ['app-server'],
-        cwd: options.workDir,
+        workDir: options.workDir,
+        homeDir: h.dir,
+        socketDir: dirname(h.socketPath),
         env: agentEnvironment(process.env, h.dir, hookServer.token, registration.token),
+        keepEnv: ['CODEX_HOME', 'INTERPRETER_HOME', PROXY_KEY_ENV, HOOK_TOKEN_ENV],
+        containment,
+        hide: [cfg.sinkDir, cfg.spoolDir],
       });
+      connection = new AppServerConnection({ bin: spawnPlan.command, args: spawnPlan.args, cwd: options.workDir, env: spawnPlan.env });
       checkAborted();
       const conn = connection;
       const recorder = new TurnRecorder(
@@ -162,6 +184,7 @@ export class AuditedRustInterpreter {
         recorder,
         home,
         hookServer,
+        bridge,
         unregister: registration.unregister,
         idleTimeoutMs: options.turnIdleTimeoutMs ?? 300_000,
       });
@@ -178,6 +201,7 @@ export class AuditedRustInterpreter {
       // Processes first: the session's end must not be recorded while its agent still runs.
       await connection?.stop().catch(() => undefined);
       await hookServer?.close().catch(() => undefined);
+      await bridge?.close().catch(() => undefined);
       registration.unregister();
       session.recordError(
         abandoned
@@ -355,6 +379,7 @@ export class AuditedRustInterpreter {
     if (!died) this.recorder.abort('interrupted', { source: 'process', type: 'session_closed', message: 'session closed while the turn was running' });
     await this.busy;
     await this.hookServer.close().catch(() => undefined);
+    await this.bridge?.close().catch(() => undefined);
     this.unregister();
     if (died) this.session.recordError({ source: 'process', type: 'process_exit', message: died });
     this.session.end(outcome ?? (died ? 'process_died' : 'complete'));

@@ -78,6 +78,8 @@ export function renderConfigToml(options: HomeOptions): string {
     'hooks = true',
     // Sub-agents run their own threads, whose tool calls this session's hook and approvals do not cover.
     'multi_agent = false',
+    // Its snapshot would hand commands the variables shell_environment_policy excludes (see threadStartOverrides).
+    'shell_snapshot = false',
     '',
     `[model_providers.${PROVIDER_ID}]`,
     'name = "oi-audit proxy"',
@@ -132,6 +134,10 @@ export function threadStartOverrides(options: Pick<HomeOptions, 'sandbox'>): { a
       'features.hooks': true,
       'features.multi_agent': false,
       web_search: 'disabled',
+      // Codex's shell snapshot re-exports the variables of a login shell it started with its own environment,
+      // so commands got OI_AUDIT_HOOK_TOKEN and OI_AUDIT_PROXY_KEY despite shell_environment_policy (measured
+      // with 0.148.0 wherever the snapshot succeeds, e.g. inside the sandbox of contained-app-server.ts).
+      'features.shell_snapshot': false,
       'analytics.enabled': false,
       'otel.metrics_exporter': 'none',
       'otel.exporter': 'none',

@@ -31,8 +31,8 @@ export class SandboxUnavailableError extends Error {
 export interface BwrapPlan {
   /** Host directory mounted read-write as the sandbox HOME (same path inside). */
   workspace: string;
-  /** Virtualenv holding Open Interpreter (read-only, same path inside). */
-  venvDir: string;
+  /** Virtualenv holding Open Interpreter (read-only, same path inside, with its Python install). None for the Rust agent. */
+  venvDir?: string;
   network: SandboxNetwork;
   /** Working directory inside. Default: the workspace. */
   chdir?: string;
@@ -45,6 +45,11 @@ export interface BwrapPlan {
    * other workspaces): directories are covered with an empty tmpfs, files with /dev/null.
    */
   hide?: string[];
+  /**
+   * Run inside a user namespace of its own as this uid/gid (mapped to the caller's). Needed when the sandboxed
+   * program builds a sandbox of its own (Codex's bwrap): see src/agents/rust/contained-app-server.ts.
+   */
+  uid?: number;
 }
 
 /** Top-level system directories: symlinks (merged /usr) are recreated as symlinks, directories bound read-only. */
@@ -59,6 +64,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   // reconfigure the host's network; with it (and bwrap's no_new_privs and securebits) no exec regains any.
   const args = ['--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session'];
   if (plan.network === 'none') args.push('--unshare-net');
+  if (plan.uid !== undefined) args.push('--unshare-user', '--uid', String(plan.uid), '--gid', String(plan.uid));
   args.push('--hostname', 'oi-sandbox');
   const mounted: string[] = [];
   for (const dir of SYSTEM_DIRS) {
@@ -76,14 +82,16 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   }
   // The venv's interpreter is a symlink into a Python install that may live anywhere (pyenv under /root…):
   // bind that install, not its parents.
-  for (const dir of pythonInstallDirs(plan.venvDir)) {
-    if (!mounted.some((m) => isInside(dir, m))) {
-      args.push('--ro-bind', dir, dir);
-      mounted.push(dir);
+  if (plan.venvDir) {
+    for (const dir of pythonInstallDirs(plan.venvDir)) {
+      if (!mounted.some((m) => isInside(dir, m))) {
+        args.push('--ro-bind', dir, dir);
+        mounted.push(dir);
+      }
     }
+    args.push('--ro-bind', plan.venvDir, plan.venvDir);
+    mounted.push(plan.venvDir);
   }
-  args.push('--ro-bind', plan.venvDir, plan.venvDir);
-  mounted.push(plan.venvDir);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp', '--tmpfs', '/run');
   for (const dir of plan.roBinds ?? []) args.push('--ro-bind', dir, dir);
   args.push('--bind', plan.workspace, plan.workspace);
@@ -143,10 +151,11 @@ function resolveRealPath(path: string): string | undefined {
  * Whether bwrap can build a sandbox here with the namespaces we ask for. Returns undefined when it can, or the
  * reason it cannot (missing binary, no user namespaces for a non-root user, seccomp/AppArmor refusal…).
  */
-export function probeBwrap(network: SandboxNetwork = 'shared'): string | undefined {
+export function probeBwrap(network: SandboxNetwork = 'shared', uid?: number): string | undefined {
   if (!existsSync(BWRAP_BIN)) return `${BWRAP_BIN} is not installed (Debian package "bubblewrap")`;
   const args = ['--cap-drop', 'ALL', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent'];
   if (network === 'none') args.push('--unshare-net');
+  if (uid !== undefined) args.push('--unshare-user', '--uid', String(uid), '--gid', String(uid));
   args.push('--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/true');
   const result = spawnSync(BWRAP_BIN, args, { encoding: 'utf8', timeout: 15_000 });
   if (result.error) return `${BWRAP_BIN} could not run: ${result.error.message}`;

@@ -115,7 +115,7 @@ const PORT_IN_USE_RETRIES = 3;
 const INPUT_PATIENCE_SECONDS = '86400';
 
 /** Variables passed through from the parent. Everything else stays out: generated code runs in this env. */
-const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TERM', 'SHELL', 'USER', 'LOGNAME'];
+export const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TERM', 'SHELL', 'USER', 'LOGNAME'];
 
 /**
  * Starts `interpreter --server` and resolves once `GET /heartbeat` answers.
