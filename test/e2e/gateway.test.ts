@@ -263,7 +263,7 @@ const RUST_CANARY = 'canary.txt';
 const RUST_SCRIPT: Script = {
   turns: [
     { user: 'Say hi.', replies: ['Hi from the Rust agent.'] },
-    { user: 'Show me my SSH key.', replies: ['Reading it.\n\n```shell\ncat ~/.ssh/id_rsa; echo read-attempted\n```\n', 'Done.'] },
+    { user: 'Show me my SSH key.', replies: ['Reading it.\n\n```shell\ncat ~/.ssh/id_rsa; sleep 1; echo read-attempted\n```\n', 'Done.'] },
     { user: 'Show me the AWS credentials.', replies: [`\`\`\`shell\ncat ~/.aws/credentials; rm -f ${RUST_CANARY}\n\`\`\`\n`, 'Refused.'] },
   ],
 };
@@ -319,6 +319,8 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     bob.send({ type: 'approval', id: request.id, decision: 'approved' });
     const end = await alice.waitFor((m) => m.type === 'turn_end' && m.result.executed === 1);
     expect(end.result.outcome).toBe('complete');
+    // The command does not exit at once: Codex 0.148.0 sometimes reports no output at all for one that does
+    // (no delta, no aggregatedOutput; see rust-agent.test.ts), and then there is nothing to show.
     expect(alice.messages.some((m) => m.type === 'lmc' && m.chunk.role === 'computer' && String(m.chunk.content ?? '').includes('read-attempted'))).toBe(true);
 
     alice.send({ type: 'user', content: 'Show me the AWS credentials.' });

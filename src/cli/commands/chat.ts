@@ -210,8 +210,9 @@ Exit codes: 0 every turn completed (or was stopped), 1 a turn errored or the ses
         workDir: workspace.dir,
         // The user's own directory: Open Interpreter's HOME (config, history) is kept out of it.
         ...(workspace.temporary ? {} : { containment: { homeOutsideWorkspace: true } }),
-        onChunk: chunkPrinter(write),
-        onNotification: codexPrinter(write),
+        // One printer per agent: the Rust agent also maps its items to LMC chunks (for gateway clients), so
+        // printing both would show every delta twice.
+        ...(agentKind === 'rust' ? { onNotification: codexPrinter(write) } : { onChunk: chunkPrinter(write) }),
         onProgress: (line) => (tty ? progress(line) : undefined),
       });
     } catch (error) {
