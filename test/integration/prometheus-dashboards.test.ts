@@ -116,6 +116,19 @@ describe('dashboard PromQL on the real Prometheus, fed by the real Collector', (
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: `the app's metrics scraped into Prometheus (service ${SERVICE})` },
     );
+    // The Collector's own series (e.g. the Loki exporter's queue size) appear a scrape or two after its first
+    // export: wait for every one the panels select, so the checks below do not race the scrape.
+    const collectorSelectors = [...new Set(queries().flatMap((q) => selectorsAndGrouping(q.expr).selectors.filter((sel) => sel.metric.startsWith('otelcol_')).map((sel) => sel.text)))];
+    await waitFor(
+      async () => {
+        for (const text of collectorSelectors) {
+          const r = await api('/api/v1/series', { 'match[]': text });
+          if (!((r.data as unknown[] | undefined)?.length)) return false;
+        }
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: `the Collector's own series scraped (${collectorSelectors.length} selectors)` },
+    );
   }, 300_000);
 
   afterAll(async () => {
