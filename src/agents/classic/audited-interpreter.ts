@@ -1,20 +1,17 @@
-import type { AgentSessionOptions } from '../session-options.js';
+import type { AgentSessionOptions } from '../session/options.js';
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { LmcConnection } from './lmc/lmc-client.js';
 import { resolveContainment, type ContainmentOptions } from './process/contained-spawn.js';
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './process/supervisor.js';
-import { createSessionDetector } from './session-detector.js';
+import { createSessionDetector } from '../session/detector.js';
 import { readPendingBlock } from './lmc/pending-block.js';
 import { interruptRunningCode } from './process/interrupt-code.js';
-import { TurnDriver, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
+import { TurnDriver, type LmcTransport } from './lmc/turn-driver.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
+import type { TurnResult } from '../session/turn-result.js';
 import { ensureOpenInterpreter } from './process/venv.js';
-
-/**
- * Settings a client may never change through oi-audit: each would let code run unapproved, hide what
- * the model was told, or move LLM traffic (with the whole conversation) around the audit proxy.
- */
-export const AUDIT_WEAKENING_SETTINGS = ['auto_run', 'system_message', 'custom_instructions', 'api_base', 'messages', 'llm.api_base', 'llm.api_key', 'llm.model', 'computer.import_computer_api', 'offline', 'loop'];
+import { AUDIT_WEAKENING_SETTINGS } from '../session/settings.js';
 
 /** The shared session options, plus what only Open Interpreter 0.4.3 has. */
 export interface AuditedInterpreterOptions extends AgentSessionOptions {

@@ -6,10 +6,11 @@
  */
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { AuditTurn } from '../../audit/turn.js';
-import type { AgentSessionOptions } from '../session-options.js';
-import { AUDIT_WEAKENING_SETTINGS } from '../classic/audited-interpreter.js';
-import { createSessionDetector } from '../classic/session-detector.js';
-import type { LmcChunk, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { AgentSessionOptions } from '../session/options.js';
+import { AUDIT_WEAKENING_SETTINGS } from '../session/settings.js';
+import { createSessionDetector } from '../session/detector.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
+import type { TurnResult } from '../session/turn-result.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
 import { LmcChunkMapper } from './lmc-chunks.js';
@@ -19,7 +20,7 @@ import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides,
 import { TurnRecorder } from './turn-recorder.js';
 import { containedAppServer, resolveRustContainment, type RustContainment } from './contained-app-server.js';
 import { dirname } from 'node:path';
-import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../classic/process/network-bridge.js';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../sandbox/network-bridge.js';
 
 /** The shared session options, plus what only the Codex-based agent has. */
 export interface AuditedRustInterpreterOptions extends AgentSessionOptions {

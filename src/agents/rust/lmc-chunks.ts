@@ -4,7 +4,7 @@
  * text, the code about to run (shell commands, patches) and console output. What is shown to a client is not
  * evidence: the records come from the TurnRecorder, not from these chunks.
  */
-import type { LmcChunk } from '../classic/lmc/turn-driver.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
 import { describeChanges } from './turn-recorder.js';
 
 type Obj = Record<string, unknown>;

@@ -21,8 +21,9 @@ import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../audit/e
 import type { AuditSession } from '../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../audit/turn.js';
 import { MAX_SCAN_CHARS } from '../../detect/engine.js';
-import type { SessionDetector } from '../classic/session-detector.js';
-import type { ApprovalHook, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { SessionDetector } from '../session/detector.js';
+import type { ApprovalHook } from '../../approval/hook.js';
+import type { TurnResult } from '../session/turn-result.js';
 import type { JsonObject } from '../../record/canonical-json.js';
 import { escapeForLog } from '../../record/escape.js';
 import * as A from '../../semconv/attributes.js';
