@@ -1,11 +1,11 @@
 /**
  * LMC, Open Interpreter's streaming message format: what the classic server sends and what every agent shows
- * its client (the Rust adapter maps Codex's items onto the same roles and types).
+ * its client (the Rust adapter maps Codex's items onto the same roles and types). One type for both: the
+ * classic client only yields JSON objects with a string `role` (parseLmcFrame); the frame machine still checks
+ * each field, since TurnDriver.push is public and may be fed anything.
  */
-
-/** One LMC chunk as the Open Interpreter server sends it (validated to be a JSON object). */
 export interface LmcChunk {
-  role?: unknown;
+  role: string;
   type?: unknown;
   format?: unknown;
   content?: unknown;
