@@ -20,7 +20,6 @@ const MAX_LINES = 600;
  */
 const LONG_FILES: Record<string, string> = {
   'redact/rules.ts': 'the rule table with its scanners and validators; being split into modules (issue #19)',
-  'agents/rust/turn-recorder.ts': 'one class mapping every app-server item and request onto the trace model; to be split by item kind (issue #19)',
 };
 
 /**

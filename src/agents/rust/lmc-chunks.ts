@@ -5,7 +5,7 @@
  * evidence: the records come from the TurnRecorder, not from these chunks.
  */
 import type { LmcChunk } from '../session/lmc-chunk.js';
-import { describeChanges } from './turn-recorder.js';
+import { describeChanges } from './file-change-record.js';
 
 type Obj = Record<string, unknown>;
 
