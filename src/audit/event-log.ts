@@ -2,7 +2,7 @@ import { ROOT_CONTEXT, trace, type Attributes, type Context, type Span } from '@
 import { SeverityNumber, type Logger } from '@opentelemetry/api-logs';
 import type { JsonObject } from '../record/canonical-json.js';
 import type { CheckpointReason, SealedEvent, SessionChain } from '../integrity/chain.js';
-import { ATTR_EVENT_NAME, ATTR_EVENT_SEQ } from '../semconv/attributes.js';
+import { ATTR_EVENT_NAME, ATTR_EVENT_SEQ, ATTR_INTEGRITY_SCHEME } from '../semconv/attributes.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
 
 export type Severity = 'info' | 'warn' | 'error';
@@ -54,13 +54,17 @@ export class SessionEventLog {
   /** Weak: a span that ended and is gone takes its context with it. */
   private readonly spanContexts = new WeakMap<Span, Context>();
 
+  private readonly baseAttributes: Attributes;
+
   constructor(
     private readonly logger: Logger,
     private readonly chain: SessionChain,
-    private readonly baseAttributes: Attributes,
+    baseAttributes: Attributes,
     private readonly checkpointPolicy: { every: number; intervalMs: number; anchor: () => Span },
     private readonly listener?: SealedEventListener,
   ) {
+    // The scheme tells the loss declarer which link (body hash or D) stands for a dropped record.
+    this.baseAttributes = { ...baseAttributes, [ATTR_INTEGRITY_SCHEME]: chain.scheme };
     // Idle checkpoints: a session waiting for its user still seals what it has, so a crash during
     // the wait leaves a signed prefix. unref() keeps the timer from holding the process open.
     this.idleTimer = setInterval(() => this.onIdleTick(), Math.max(250, Math.floor(checkpointPolicy.intervalMs / 2)));

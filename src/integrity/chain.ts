@@ -1,5 +1,6 @@
 import { canonicalize, type JsonObject } from '../record/canonical-json.js';
 import { GENESIS_HASH, sha256 } from './hash.js';
+import { linkDigestOfUnsigned } from './link.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
 import { BODY_VERSION, canonicalizeLenient, macInput, splitBody, withMac } from '../record/body.js';
 import { SIGNATURE_ALG, signText, type CheckpointData, type CheckpointReason } from './checkpoint.js';
@@ -19,11 +20,24 @@ import { MacRatchet, RATCHET_LABEL } from './ratchet.js';
 export { BODY_VERSION } from '../record/body.js';
 
 /**
- * Integrity scheme published in every session start (docs/integrity.md). 2: loss declarations
+ * Integrity scheme published in every session start (docs/integrity.md §10). 2: loss declarations
  * commit to the hashes of what they declare lost (`lost_ranges`); a start without `scheme` is v1.
+ * 3: one SHA-256 of the body with `mac` null (and a checkpoint's `sig` blank), D, is the chain link
+ * and the Merkle leaf input, and the MAC is HMAC(k_i, D).
  */
-export const INTEGRITY_SCHEME = 2;
+export const INTEGRITY_SCHEME = 3;
+export type IntegrityScheme = 2 | 3;
 export type { CheckpointReason } from './checkpoint.js';
+
+/**
+ * A checkpoint already in the chain (its seq, link, MAC and coverage fixed) whose signature may be made
+ * later. sign() returns the complete event; it is idempotent.
+ */
+export interface PendingCheckpoint {
+  seq: number;
+  hash: string;
+  sign(): SealedEvent;
+}
 
 /** Where an event sits in the trace, and when it happened. */
 export interface EventContext {
@@ -39,7 +53,10 @@ export interface SealedEvent {
   event: AuditEventName;
   /** RFC 8785 canonical JSON of the whole body, `mac` included. */
   body: string;
-  /** SHA-256 of `body`: the next event's `prev`, and this event's Merkle leaf. */
+  /**
+   * The chain link: the next event's `prev` and this event's Merkle leaf input. Scheme 2: SHA-256
+   * of `body`; scheme 3: D, the SHA-256 of the body with `mac` null (a checkpoint's `sig` blank).
+   */
   hash: string;
 }
 
@@ -53,6 +70,8 @@ export interface SessionChainOptions {
   checkpointIntervalMs?: number;
   /** Clock for the interval (ms). Default Date.now. */
   now?: () => number;
+  /** Scheme to write (default INTEGRITY_SCHEME); 2 only to produce trails of the previous writer. */
+  scheme?: IntegrityScheme;
 }
 
 /** Algorithm names published in the session-start event. */
@@ -100,6 +119,7 @@ export class SessionChain {
   private readonly seedIndex: number;
   private readonly options: SessionChainOptions;
   private readonly now: () => number;
+  readonly scheme: IntegrityScheme;
   private nextSeq = 0;
   private prevHash = GENESIS_HASH;
   private checkpointFrom = 0;
@@ -115,6 +135,7 @@ export class SessionChain {
     this.options = options;
     this.keys = options.keys ?? ephemeralIntegrityKeys();
     this.now = options.now ?? Date.now;
+    this.scheme = options.scheme ?? INTEGRITY_SCHEME;
     this.lastCheckpointMs = this.now();
     const { index, seed } = takeSessionSeed(this.keys);
     this.seedIndex = index;
@@ -129,7 +150,7 @@ export class SessionChain {
   sessionStartData(): JsonObject {
     const data: JsonObject = {
       ...INTEGRITY_ALGORITHMS,
-      scheme: INTEGRITY_SCHEME,
+      scheme: this.scheme,
       body_version: BODY_VERSION,
       mac_seed_id: this.keys.macSeed.id,
       mac_seed_index: this.seedIndex,
@@ -178,6 +199,16 @@ export class SessionChain {
    * is erased afterwards and the chain accepts no more events.
    */
   sealCheckpoint(reason: CheckpointReason, ctx: EventContext): SealedEvent {
+    return this.beginCheckpoint(reason, ctx).sign();
+  }
+
+  /**
+   * Seal a checkpoint into the chain now and sign it later. Scheme 3: the chain link, the MAC and the
+   * Merkle state do not depend on the signature (D is taken with `sig` blank), so the chain moves on at
+   * once and sign() (Ed25519, the costly part) may run after the emitting call returns. Scheme 2: the
+   * link is the hash of the signed body, so the signature is made here and sign() only returns it.
+   */
+  beginCheckpoint(reason: CheckpointReason, ctx: EventContext): PendingCheckpoint {
     this.assertOpen(AUDIT_EVENTS.integrityCheckpoint);
     const seq = this.nextSeq;
     const data: CheckpointData = {
@@ -193,15 +224,40 @@ export class SessionChain {
       sig: '',
     };
     const header = this.header(AUDIT_EVENTS.integrityCheckpoint, seq, ctx);
-    const unsigned = splitBody(header, canonicalize(data));
-    data.sig = signText(this.keys.signing.privateKey, macInput(unsigned));
-    const sealed = this.sealCanonical(AUDIT_EVENTS.integrityCheckpoint, canonicalize(data), ctx);
-    this.prevCheckpoint = sealed.hash;
+    const unsigned = macInput(splitBody(header, canonicalize(data)));
+    const privateKey = this.keys.signing.privateKey;
+    let pending: PendingCheckpoint;
+    if (this.scheme === 2) {
+      data.sig = signText(privateKey, unsigned);
+      const sealed = this.sealCanonical(AUDIT_EVENTS.integrityCheckpoint, canonicalize(data), ctx);
+      pending = { seq, hash: sealed.hash, sign: () => sealed };
+    } else {
+      const digest = linkDigestOfUnsigned(unsigned);
+      const mac = this.ratchet.mac(digest);
+      this.ratchet.advance();
+      const hash = digest.toString('hex');
+      this.nextSeq = seq + 1;
+      this.prevHash = hash;
+      let signed: SealedEvent | undefined;
+      pending = {
+        seq,
+        hash,
+        sign: () => {
+          if (!signed) {
+            data.sig = signText(privateKey, unsigned);
+            const body = withMac(splitBody(header, canonicalize(data)), mac);
+            signed = { seq, event: AUDIT_EVENTS.integrityCheckpoint, body, hash };
+          }
+          return signed;
+        },
+      };
+    }
+    this.prevCheckpoint = pending.hash;
     this.checkpointFrom = this.nextSeq;
     this.pending.reset();
     this.lastCheckpointMs = this.now();
     if (reason === 'end') this.close();
-    return sealed;
+    return pending;
   }
 
   /** Erase the MAC key; further seals throw. Called by an `end` checkpoint. */
@@ -239,10 +295,20 @@ export class SessionChain {
     this.assertOpen(event);
     const seq = this.nextSeq;
     const split = splitBody(this.header(event, seq, ctx), dataCanonical);
-    const mac = this.ratchet.mac(macInput(split));
-    this.ratchet.advance();
-    const body = withMac(split, mac);
-    const digest = sha256(body);
+    let body: string;
+    let digest: Buffer;
+    if (this.scheme === 2) {
+      const mac = this.ratchet.mac(macInput(split));
+      this.ratchet.advance();
+      body = withMac(split, mac);
+      digest = sha256(body);
+    } else {
+      // One pass over the body: D serves as MAC input, chain link and Merkle leaf input.
+      digest = linkDigestOfUnsigned(macInput(split));
+      const mac = this.ratchet.mac(digest);
+      this.ratchet.advance();
+      body = withMac(split, mac);
+    }
     const hash = digest.toString('hex');
     this.nextSeq = seq + 1;
     this.prevHash = hash;

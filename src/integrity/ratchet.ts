@@ -20,8 +20,8 @@ export function macKeyAt(k0: Buffer, index: number): Buffer {
 }
 
 /** mac = hex HMAC-SHA256(key, message). */
-export function macHex(key: Buffer, message: string): string {
-  return createHmac('sha256', key).update(message, 'utf8').digest('hex');
+export function macHex(key: Buffer, message: string | Uint8Array): string {
+  return typeof message === 'string' ? createHmac('sha256', key).update(message, 'utf8').digest('hex') : createHmac('sha256', key).update(message).digest('hex');
 }
 
 /**
@@ -53,8 +53,8 @@ export class MacRatchet {
     return this.destroyed;
   }
 
-  /** MAC under the current key; does not step. */
-  mac(message: string): string {
+  /** MAC under the current key (of the body text in scheme 2, of the 32-byte D in scheme 3); does not step. */
+  mac(message: string | Uint8Array): string {
     if (this.destroyed) throw new Error('MAC key destroyed (session closed)');
     return macHex(this.key, message);
   }

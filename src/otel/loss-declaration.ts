@@ -1,6 +1,8 @@
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { JsonObject } from '../record/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { linkHashOfBody } from '../integrity/link.js';
+import { ATTR_INTEGRITY_SCHEME } from '../semconv/attributes.js';
 import type { LossReport, LostRecord } from './spooling-exporter.js';
 
 /** Most body hashes one loss declaration carries; larger losses are split (the verifier's bound). */
@@ -41,6 +43,18 @@ export interface LogRecordIdentity {
   declaredRecords?: LostRecord[];
 }
 
+/** The link the verifier will expect in place of this record: D in scheme 3, the body's SHA-256 before. */
+function lostRecordHash(record: ReadableLogRecord, body: string, parsed: object): string {
+  if (record.attributes[ATTR_INTEGRITY_SCHEME] === 3) {
+    try {
+      return linkHashOfBody(parsed as JsonObject);
+    } catch {
+      // not canonicalisable: no writer body is; fall back to the body hash (the verifier reports the gap)
+    }
+  }
+  return sha256Hex(body);
+}
+
 export function identifyLogRecord(record: ReadableLogRecord): LogRecordIdentity | undefined {
   const session = record.attributes['session.id'];
   const seq = record.attributes['oi_audit.event.seq'];
@@ -54,7 +68,7 @@ export function identifyLogRecord(record: ReadableLogRecord): LogRecordIdentity 
   } catch {
     parsed = undefined;
   }
-  const lost: LostRecord | undefined = typeof parsed?.prev === 'string' ? { seq, hash: sha256Hex(body), prev: parsed.prev } : undefined;
+  const lost: LostRecord | undefined = typeof parsed?.prev === 'string' ? { seq, hash: lostRecordHash(record, body, parsed), prev: parsed.prev } : undefined;
   const name = record.attributes['event.name'];
   const isAnchor = name === 'oi_audit.session.start' || name === 'oi_audit.session.end' || name === 'oi_audit.integrity.checkpoint';
   const base = lost ? { session, seq, isAnchor, record: lost } : { session, seq, isAnchor };

@@ -89,6 +89,8 @@ export const ATTR_AGENT_KIND = 'oi_audit.agent.kind';
 export const ATTR_AGENT_TURN_ID = 'oi_audit.agent.turn_id';
 
 export const ATTR_EVENT_SEQ = 'oi_audit.event.seq';
+/** Integrity scheme of the session the record belongs to: tells the loss declarer how records are linked. */
+export const ATTR_INTEGRITY_SCHEME = 'oi_audit.integrity.scheme';
 export const ATTR_REDACTION_COUNT = 'oi_audit.redaction.count';
 export const ATTR_CONTENT_MODE = 'oi_audit.content.mode';
 

@@ -10,6 +10,7 @@ import { checkMacs, startParams, walkSeeds, type MacFindings, type StartParams }
 import { checkArrivalOrder, checkCanonical, indexBySeq } from './checks/order.js';
 import { groupRecords, where, type Group, type Rec } from './checks/records.js';
 import { checkTime } from './checks/time.js';
+import { linkHashOfBody } from '../integrity/link.js';
 import { VERIFY_LIMITS, type ParsedRecord, type Problem, type SessionReport, type VerifyOptions } from './types.js';
 
 export { VERIFY_LIMITS } from './types.js';
@@ -25,6 +26,7 @@ export type { ParsedRecord, Problem, ProblemCode, RecordSource, SessionReport, S
  */
 export function verifySessions(records: readonly ParsedRecord[], opts: VerifyOptions = {}): SessionReport[] {
   const { groups, byHash } = groupRecords(records);
+  const links = schemeLinks(groups.values(), byHash);
   const trusted = (opts.trustedPublicKeys ?? []).map((k) => {
     const norm = normalizePublicKey(k);
     if (!norm) throw new TypeError(`trusted public key is not an Ed25519 key: ${k.slice(0, 40)}`);
@@ -33,7 +35,7 @@ export function verifySessions(records: readonly ParsedRecord[], opts: VerifyOpt
   // Sessions name the step of the seed ratchet their k0 came from; walk the ratchet once for all.
   const seeds = opts.macSeed ? walkSeeds(opts.macSeed, groups.values()) : undefined;
   try {
-    return [...groups.values()].map((g) => verifyGroup(g, opts, trusted, byHash, seeds));
+    return [...groups.values()].map((g) => verifyGroup(g, opts, trusted, byHash, seeds, links));
   } finally {
     for (const s of seeds?.values() ?? []) s.fill(0);
   }
@@ -159,10 +161,49 @@ function authenticationNotes(start: StartParams, seeded: boolean, pinned: boolea
   return out;
 }
 
-function verifyGroup(g: Group, opts: VerifyOptions, trusted: string[], byHash: Map<string, Rec>, seeds: Map<number, Buffer> | undefined): SessionReport {
+/**
+ * Scheme 3 links records by D (SHA-256 of the body with `mac` null and a checkpoint's `sig` blank), not
+ * by the hash of the whole body. Which scheme a session uses is what its start says, so a start that
+ * lies about it breaks its own MAC and the links that follow (docs/integrity.md §10). The D of each
+ * record of a v3 session, also entered into byHash so a record chained onto another session's is found.
+ */
+function schemeLinks(groups: Iterable<Group>, byHash: Map<string, Rec>): Map<Rec, string> {
+  const links = new Map<Rec, string>();
+  for (const g of groups) {
+    const start = g.recs.find((r) => r.seq === 0 && r.event === AUDIT_EVENTS.sessionStart);
+    const integ = start?.data.integrity;
+    if (!start || typeof integ !== 'object' || integ === null || Array.isArray(integ) || integ.scheme !== 3) continue;
+    for (const r of g.recs) {
+      let d: string;
+      try {
+        d = linkHashOfBody(r.obj);
+      } catch {
+        continue; // not canonicalisable: reported as not_canonical; its body hash links to nothing
+      }
+      links.set(r, d);
+      if (!byHash.has(d)) byHash.set(d, r);
+    }
+  }
+  return links;
+}
+
+function verifyGroup(
+  g: Group,
+  opts: VerifyOptions,
+  trusted: string[],
+  byHash: Map<string, Rec>,
+  seeds: Map<number, Buffer> | undefined,
+  links: Map<Rec, string>,
+): SessionReport {
   const problems: Problem[] = [...g.problems, ...checkCanonical(g.recs), ...checkArrivalOrder(g.recs, opts.allowReorder === true)];
+  // Variants of a seq are told apart by the hash of the whole body (a MAC or signature swapped in is a
+  // conflict, not a duplicate); only then does a v3 record's hash become its link D.
   const idx = indexBySeq(g.recs);
   problems.push(...idx.problems);
+  for (const r of g.recs) {
+    const d = links.get(r);
+    if (d !== undefined) r.hash = d;
+  }
   const start = startParams(idx.bySeq);
   const macs = checkMacs(g, idx.bySeq, idx.seqs, start, seeds);
   problems.push(...macs.problems);

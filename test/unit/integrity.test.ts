@@ -53,7 +53,10 @@ describe('event bodies', () => {
     expect(canonicalize(obj)).toBe(s.body);
     expect(obj).toMatchObject({ v: 1, session: 'sess-ü-1', seq: 0, prev: GENESIS_HASH, event: AUDIT_EVENTS.userInput, data });
     expect(obj.mac).toMatch(/^[0-9a-f]{64}$/);
-    expect(s.hash).toBe(sha256Hex(s.body));
+    // Scheme 3: the link is D, the SHA-256 of the body with mac null; scheme 2: of the whole body.
+    expect(s.hash).toBe(sha256Hex(canonicalize({ ...obj, mac: null })));
+    const v2 = new SessionChain({ sessionId: 'sess-ü-2', keys, scheme: 2 }).seal(AUDIT_EVENTS.userInput, data, ctx());
+    expect(v2.hash).toBe(sha256Hex(v2.body));
   });
 
   it('chain: seq counts up from 0, prev is the SHA-256 of the previous full body (64 zeros first)', () => {
@@ -82,16 +85,18 @@ describe('event bodies', () => {
 });
 
 describe('forward-secure MAC', () => {
-  it('k0 = HKDF-SHA256(seed[j], salt "oi-audit/mac/v1", info = session id); mac_i = HMAC(k_i, body with mac null)', () => {
-    const chain = new SessionChain({ sessionId: 's-mac', keys });
+  for (const scheme of [2, 3] as const)
+  it(`k0 = HKDF-SHA256(seed[j], salt "oi-audit/mac/v1", info = session id); mac_i = HMAC(k_i, ${scheme === 2 ? 'body with mac null' : 'D = SHA-256(body with mac null)'})`, () => {
+    const chain = new SessionChain({ sessionId: `s-mac-${scheme}`, keys, scheme });
     const j = chain.sessionStartData().mac_seed_index as number;
-    const k0 = Buffer.from(hkdfSync('sha256', seedAt(SEED, j), 'oi-audit/mac/v1', 's-mac', 32));
-    expect(deriveSessionMacKey(seedAt(SEED, j), 's-mac').equals(k0)).toBe(true);
+    const k0 = Buffer.from(hkdfSync('sha256', seedAt(SEED, j), 'oi-audit/mac/v1', `s-mac-${scheme}`, 32));
+    expect(deriveSessionMacKey(seedAt(SEED, j), `s-mac-${scheme}`).equals(k0)).toBe(true);
     const events = sealSome(chain, 4);
     let k = k0;
     for (const e of events) {
       const obj = JSON.parse(e.body) as JsonObject;
-      const input = canonicalize({ ...obj, mac: null });
+      const text = canonicalize({ ...obj, mac: null });
+      const input = scheme === 2 ? Buffer.from(text) : createHash('sha256').update(text).digest();
       expect(obj.mac).toBe(createHmac('sha256', k).update(input).digest('hex'));
       k = createHmac('sha256', k).update('oi-audit ratchet').digest();
     }

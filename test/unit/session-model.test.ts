@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
+import { linkHashOfBody } from '../../src/integrity/link.js';
+import type { JsonObject } from '../../src/record/canonical-json.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -86,14 +88,15 @@ describe('session model', () => {
     expect(output.spanContext!.spanId).toBe(exec.spanContext().spanId);
   });
 
-  it('chains bodies: seq strictly increasing without gaps, prev = SHA-256 of the previous body', () => {
+  it('chains bodies: seq strictly increasing without gaps, prev = D of the previous body (scheme 3)', () => {
     const { logs, bodies } = runSession();
     const raw = logs.getFinishedLogRecords().map((r) => (r.body as string));
     const parsed = bodies();
     expect(parsed[0]!.prev).toBe('0'.repeat(64));
     parsed.forEach((b, i) => {
       expect(b.seq).toBe(i);
-      if (i > 0) expect(b.prev).toBe(sha256(raw[i - 1]!));
+      if (i > 0) expect(b.prev).toBe(linkHashOfBody(JSON.parse(raw[i - 1]!) as JsonObject));
+      if (i > 0) expect(b.prev).not.toBe(sha256(raw[i - 1]!));
       expect(b.session).toBe(parsed[0]!.session);
     });
     expect(parsed.at(-2)!.event).toBe(AUDIT_EVENTS.sessionEnd);

@@ -38,7 +38,7 @@ describe('the untouched trail', () => {
     for (const opts of [both, seedOnly, pinOnly]) {
       const r = reportOf(forge(trail).records(), opts);
       expect(r.problems.filter((p) => p.severity !== 'info')).toEqual([]);
-      expect(r).toMatchObject({ status: 'valid', complete: true, scheme: 2 });
+      expect(r).toMatchObject({ status: 'valid', complete: true, scheme: 3 });
     }
     expect(reportOf(forge(trail).records()).authenticatedBy).toBe('mac+pinned_key');
     expect(cps.length).toBeGreaterThan(3);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { canonicalize, type JsonObject } from '../../src/record/canonical-json.js';
 import { sha256Hex } from '../../src/integrity/hash.js';
 import { signingInput, signText } from '../../src/integrity/checkpoint.js';
-import { SessionChain, type SealedEvent } from '../../src/integrity/chain.js';
+import { SessionChain, type IntegrityScheme, type SealedEvent } from '../../src/integrity/chain.js';
+import { linkHashOfBody } from '../../src/integrity/link.js';
 import { generateSigningKey, loadIntegrityKeys, type IntegrityKeys } from '../../src/keys/integrity-keys.js';
 import { eventsMerkleRoot } from '../../src/integrity/merkle.js';
 import { macHex, nextMacKey } from '../../src/integrity/ratchet.js';
@@ -24,13 +25,15 @@ interface StreamOptions {
   jump?: { beforeSeq: number; ms: number };
   /** Extra events sealed before the end: [event, data]. */
   extra?: Array<[AuditEventName, JsonObject | ((sealed: SealedEvent[]) => JsonObject)]>;
+  /** Scheme the writer uses (default: the current one). */
+  scheme?: IntegrityScheme;
 }
 
 /** A complete, valid session stream: start, inputs with checkpoints every `every`, end, final checkpoint. */
 function stream(session: string, o: StreamOptions = {}): ParsedRecord[] {
   const n = o.events ?? 24;
   const every = o.every ?? 10;
-  const chain = new SessionChain({ sessionId: session, keys: o.keys ?? keys });
+  const chain = new SessionChain({ sessionId: session, keys: o.keys ?? keys, ...(o.scheme ? { scheme: o.scheme } : {}) });
   const trace = o.trace ?? sha256Hex(session).slice(0, 32);
   let t = Date.UTC(2026, 2, 1, 12, 0, 0);
   const ctx = () => {
@@ -242,14 +245,18 @@ describe('tampering is reported with the right problem', () => {
     expect(find(r, 'bad_signature').map((p) => p.seq)).toEqual([cp]);
   });
 
-  it('a body reformatted (same JSON, not canonical): not_canonical and hash_mismatch', () => {
-    const recs = stream('t-fmt');
-    const i = seqOf(recs, 5);
-    recs[i] = { ...recs[i]!, body: JSON.stringify(parse(recs[i]!), null, 1) };
-    const r = one(recs);
-    expect(find(r, 'not_canonical').map((p) => p.seq)).toEqual([5]);
-    expect(find(r, 'hash_mismatch').map((p) => p.seq)).toEqual([5]);
-    expect(codes(r)).not.toContain('bad_mac'); // the content is the same: only the form changed
+  it('a body reformatted (same JSON, not canonical): not_canonical (scheme 2: and hash_mismatch)', () => {
+    for (const scheme of [2, 3] as const) {
+      const recs = stream(`t-fmt-${scheme}`, { scheme });
+      const i = seqOf(recs, 5);
+      recs[i] = { ...recs[i]!, body: JSON.stringify(parse(recs[i]!), null, 1) };
+      const r = one(recs);
+      expect(find(r, 'not_canonical').map((p) => p.seq)).toEqual([5]);
+      // Scheme 3 links by D over the canonical form of the content, which did not change.
+      expect(find(r, 'hash_mismatch').map((p) => p.seq)).toEqual(scheme === 2 ? [5] : []);
+      expect(codes(r)).not.toContain('bad_mac'); // the content is the same: only the form changed
+      expect(r.status).toBe('invalid');
+    }
   });
 
   it('a line that is not an audit body: malformed, with where it was', () => {
@@ -367,7 +374,8 @@ describe('losses and time', () => {
   });
 
   it('a scheme v1 trail (no scheme in the start) with a v1 loss (lost_seqs): valid, and says what v1 cannot prove', () => {
-    const chain = new SessionChain({ sessionId: 'v1-loss', keys });
+    // The v1 writer linked and MACed as scheme 2 does; it only published no scheme.
+    const chain = new SessionChain({ sessionId: 'v1-loss', keys, scheme: 2 });
     let t = Date.UTC(2026, 2, 1);
     const ctx = () => ({ ts: new Date((t += 1000)).toISOString(), traceId: 'aa'.repeat(16), spanId: '00f067aa0ba902b7' });
     const { scheme: _scheme, ...v1Start } = chain.sessionStartData();
@@ -416,10 +424,12 @@ describe('losses and time', () => {
 });
 
 describe('forward security', () => {
-  it('with the key state after event N, a forged event before N fails MAC verification, even with chain and checkpoints redone', () => {
+  for (const scheme of [2, 3] as const)
+  it(`with the key state after event N, a forged event before N fails MAC verification, even with chain and checkpoints redone (scheme ${scheme})`, () => {
     const N = 14;
-    const session = 'fs-session';
-    const chain = new SessionChain({ sessionId: session, keys });
+    const session = `fs-session-${scheme}`;
+    const chain = new SessionChain({ sessionId: session, keys, scheme });
+    const link = (o: JsonObject, body: string) => (scheme === 2 ? sha256Hex(body) : linkHashOfBody(o));
     const trace = 'cd'.repeat(16);
     let t = Date.UTC(2026, 2, 1);
     const ctx = () => ({ ts: new Date((t += 1000)).toISOString(), traceId: trace, spanId: '00f067aa0ba902b7' });
@@ -435,10 +445,11 @@ describe('forward security', () => {
     const objs = sealed.map((s) => JSON.parse(s.body) as JsonObject & { data: JsonObject; seq: number; event: string });
     objs[3]!.data.text = 'cmd 3 -- nothing to see here';
     const bodies: string[] = [];
+    const links: string[] = [];
     let prevCp = '0'.repeat(64);
     let pending: string[] = [];
     for (const o of objs) {
-      if (o.seq > 0) o.prev = sha256Hex(bodies[o.seq - 1]!);
+      if (o.seq > 0) o.prev = links[o.seq - 1]!;
       if (o.event === AUDIT_EVENTS.integrityCheckpoint) {
         o.data.prev_checkpoint = prevCp;
         o.data.merkle_root = eventsMerkleRoot(pending);
@@ -448,13 +459,14 @@ describe('forward security', () => {
       // Best the attacker can do for MACs: the stolen key and anything ratcheted from it.
       let k: Buffer = Buffer.from(stolen.key);
       for (let j = 0; j < o.seq % 3; j++) k = nextMacKey(k);
-      if (o.seq >= 3) o.mac = macHex(k, canonicalize({ ...o, mac: null }));
+      if (o.seq >= 3) o.mac = scheme === 2 ? macHex(k, canonicalize({ ...o, mac: null })) : macHex(k, Buffer.from(linkHashOfBody(o), 'hex'));
       const body = canonicalize(o);
       bodies.push(body);
+      links.push(link(o, body));
       if (o.event === AUDIT_EVENTS.integrityCheckpoint) {
-        prevCp = sha256Hex(body);
+        prevCp = links[o.seq]!;
         pending = [];
-      } else pending.push(sha256Hex(body));
+      } else pending.push(links[o.seq]!);
     }
     const recs = bodies.map((body, i) => ({ body, source: { file: 'fs.jsonl', line: i + 1 } }));
 

@@ -128,7 +128,9 @@ export function checkMacs(g: Group, bySeq: Map<number, Rec[]>, seqs: readonly nu
     for (const r of bySeq.get(s)!) {
       let ok: boolean;
       try {
-        ok = r.mac !== null && macHex(k, canonicalize({ ...r.obj, mac: null })) === r.mac;
+        // Scheme 3 MACs D (the record's link, 32 bytes); earlier schemes the body text with mac null.
+        // A body is never 32 bytes long, so a MAC of one scheme is never valid in the other.
+        ok = r.mac !== null && macHex(k, p.scheme === 3 ? Buffer.from(r.hash, 'hex') : canonicalize({ ...r.obj, mac: null })) === r.mac;
       } catch {
         ok = false; // not canonicalisable (reported as not_canonical)
       }
