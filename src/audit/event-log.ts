@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { SeverityNumber, type Logger } from '@opentelemetry/api-logs';
 import type { JsonObject } from '../record/canonical-json.js';
-import type { CheckpointReason, SealedEvent, SessionChain } from '../integrity/chain.js';
+import type { CheckpointReason, PendingCheckpoint, SealedEvent, SessionChain } from '../integrity/chain.js';
 import { ATTR_EVENT_NAME, ATTR_EVENT_SEQ, ATTR_INTEGRITY_SCHEME } from '../semconv/attributes.js';
 import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
 
@@ -37,6 +37,33 @@ function isoNow(): string {
   return isoText;
 }
 
+/** A record waiting, in seq order, behind a checkpoint whose signature is not made yet. */
+interface Held {
+  sealed?: SealedEvent;
+  checkpoint?: PendingCheckpoint;
+  span: Span;
+  options: EmitOptions;
+  timestamp: number;
+}
+
+/** Logs holding records when the process exits: their records are signed and handed over then. */
+const holding = new Set<SessionEventLog>();
+let exitHooked = false;
+
+function hold(log: SessionEventLog): void {
+  holding.add(log);
+  if (exitHooked) return;
+  exitHooked = true;
+  // process.exit() (or the end of the program) before the microtask ran: sign and emit now, so a
+  // synchronous exporter still writes them (an 'exit' listener runs synchronously).
+  process.on('exit', releaseAllHeld);
+}
+
+/** Sign and emit every held record of every session now (the process 'exit' listener). */
+export function releaseAllHeld(): void {
+  for (const l of [...holding]) l.releaseHeld();
+}
+
 /**
  * One session's audit stream: seals each event into the hash chain, then emits it as a log record
  * tied to its span. The body is the canonical JSON string; attributes only index it.
@@ -51,6 +78,10 @@ export class SessionEventLog {
   private deferredReason: CheckpointReason = 'count';
   private deferredSpan: Span | undefined;
   private closed = false;
+  /** Scheme 3: records behind an unsigned checkpoint (the first item), released in order once it is signed. */
+  private held: Held[] = [];
+  private releasing = false;
+  private releaseScheduled = false;
   /** Weak: a span that ended and is gone takes its context with it. */
   private readonly spanContexts = new WeakMap<Span, Context>();
 
@@ -76,17 +107,63 @@ export class SessionEventLog {
   }
 
   emit(event: AuditEventName, span: Span, data: JsonObject, options: EmitOptions = {}): SealedEvent {
-    // A checkpoint that fell due on the previous call and has not been sealed yet (the loop has not turned)
-    // is sealed first, so it lands exactly where it would have: right after the event that made it due.
+    // Scheme 2: a checkpoint that fell due on the previous call and has not been sealed yet (the loop has
+    // not turned) is sealed first, so it lands exactly where it would have: right after the event that made it due.
     this.flushDeferred();
     const sealed = this.sealAndSend(event, span, data, options);
     this.eventsSinceCheckpoint++;
     const now = Date.now();
     const every = this.checkpointPolicy.every;
     if (this.eventsSinceCheckpoint >= every || now - this.lastCheckpointMs >= this.checkpointPolicy.intervalMs || this.chain.checkpointDue(now)) {
-      this.deferCheckpoint(this.eventsSinceCheckpoint >= every ? 'count' : 'interval', span);
+      const reason = this.eventsSinceCheckpoint >= every ? 'count' : 'interval';
+      if (this.chain.scheme === 3) this.checkpointSignedLater(reason, span);
+      else this.deferCheckpoint(reason, span);
     }
     return sealed;
+  }
+
+  /**
+   * Scheme 3: the checkpoint is sealed into the chain on the call (seq, link D, MAC, Merkle coverage: a few
+   * hashes), and only its Ed25519 signature (~50-80 µs, the emitting call's p99) waits for a microtask, i.e.
+   * until the host's current synchronous run ends. Events emitted meanwhile are sealed at once (their
+   * `prev` is the checkpoint's D, which needs no signature) and their log records wait behind the
+   * checkpoint's, so the exporter sees every record in seq order. At most one checkpoint is pending: a
+   * second one falling due first releases the first (signing it on that call), so what waits is bounded
+   * by one checkpoint interval. An explicit checkpoint, close(), idle tick or process exit releases too.
+   */
+  private checkpointSignedLater(reason: CheckpointReason, span: Span): void {
+    if (this.held.length > 0) this.releaseHeld();
+    const pending = this.chain.beginCheckpoint(reason, this.contextOf(span));
+    this.eventsSinceCheckpoint = 0;
+    this.lastCheckpointMs = Date.now();
+    this.held.push({ checkpoint: pending, span, options: { severity: 'info' }, timestamp: this.lastCheckpointMs });
+    hold(this);
+    if (this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    queueMicrotask(() => {
+      this.releaseScheduled = false;
+      try {
+        this.releaseHeld();
+      } catch (err) {
+        // Off the host's call: report rather than throw into an unrelated microtask.
+        process.emitWarning(`oi-audit: could not emit held audit records of session ${this.sessionId}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Sign the pending checkpoint and hand it and the records behind it to the logger, in seq order. */
+  releaseHeld(): void {
+    if (this.releasing) return;
+    this.releasing = true;
+    try {
+      while (this.held.length > 0) {
+        const h = this.held.shift()!;
+        this.send(h.checkpoint ? h.checkpoint.sign() : h.sealed!, h.span, h.options, h.timestamp);
+      }
+    } finally {
+      this.releasing = false;
+      holding.delete(this);
+    }
   }
 
   /**
@@ -116,6 +193,7 @@ export class SessionEventLog {
   /** Seal a signed checkpoint over the events since the last one (no-op when there are none). */
   checkpoint(reason: CheckpointReason, span: Span = this.checkpointPolicy.anchor()): SealedEvent | undefined {
     this.flushDeferred();
+    this.releaseHeld();
     if (!this.chain.hasUncheckpointedEvents()) return undefined;
     const ctx = this.contextOf(span);
     const sealed = this.chain.sealCheckpoint(reason, ctx);
@@ -161,12 +239,13 @@ export class SessionEventLog {
       throw new Error(`audit session ${this.sessionId} is closed; cannot record ${event}`);
     }
     const sealed = this.chain.seal(event, data, this.contextOf(span));
-    this.send(sealed, span, options);
+    if (this.held.length > 0 || this.releasing) this.held.push({ sealed, span, options, timestamp: Date.now() });
+    else this.send(sealed, span, options);
     return sealed;
   }
 
-  private send(sealed: SealedEvent, span: Span, options: EmitOptions): void {
-    this.lastEmitMs = Date.now();
+  private send(sealed: SealedEvent, span: Span, options: EmitOptions, timestamp = Date.now()): void {
+    this.lastEmitMs = timestamp;
     const attributes: Attributes = {
       ...this.baseAttributes,
       ...options.attributes,

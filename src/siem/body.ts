@@ -5,6 +5,7 @@
 import { bundledRules, type DetectionRule } from '../detect/engine.js';
 import { canonicalize, type JsonObject, type JsonValue } from '../record/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
+import { linkHashOfBody } from '../integrity/link.js';
 import { isAuditEventName, RISK_LEVELS, type AuditEventName, type RiskLevel } from '../semconv/events.js';
 
 /** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}`. */
@@ -37,7 +38,7 @@ export interface ParsedBody {
   body: AuditBody;
   /** RFC 8785 canonical text: the bytes the hash chain covers. */
   raw: string;
-  /** SHA-256 of `raw`: the next event's `prev`. */
+  /** The chain link (scheme 3's D: SHA-256 of the body with mac null, a checkpoint's sig blank): the next event's `prev`. */
   hash: string;
   timeMs: number;
 }
@@ -68,7 +69,13 @@ export function parseBody(input: AuditBody | JsonObject | string): ParsedBody {
   if (!b.data || typeof b.data !== 'object' || Array.isArray(b.data)) throw new BodyError('audit body lacks a data object');
   const timeMs = Date.parse(b.ts);
   if (Number.isNaN(timeMs)) throw new BodyError(`audit body ts is not a timestamp: ${b.ts}`);
-  return { body: b as AuditBody, raw, hash: sha256Hex(raw), timeMs };
+  let hash: string;
+  try {
+    hash = linkHashOfBody(b);
+  } catch {
+    hash = sha256Hex(raw); // not canonicalisable: no writer body is
+  }
+  return { body: b as AuditBody, raw, hash, timeMs };
 }
 
 /** A captured content field (CapturedContent in src/audit/content.ts). */

@@ -3,7 +3,7 @@
  *
  * One document per body. Categorisation uses ECS's allowed values only; the audit event name goes in
  * event.action. Rule hits on a proposed code block make it an alert (event.kind "alert") with rule.* and
- * threat.*. The canonical body is kept in event.original and its SHA-256 (the chain hash) in event.hash.
+ * threat.*. The canonical body is kept in event.original and its chain link (scheme 3's D) in event.hash.
  * Fields ECS has no home for live under `oi_audit.*` and `gen_ai.*` (OpenTelemetry names).
  */
 import type { JsonObject } from '../record/canonical-json.js';

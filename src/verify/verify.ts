@@ -172,19 +172,40 @@ function schemeLinks(groups: Iterable<Group>, byHash: Map<string, Rec>): Map<Rec
   for (const g of groups) {
     const start = g.recs.find((r) => r.seq === 0 && r.event === AUDIT_EVENTS.sessionStart);
     const integ = start?.data.integrity;
-    if (!start || typeof integ !== 'object' || integ === null || Array.isArray(integ) || integ.scheme !== 3) continue;
+    const claimsV3 = typeof integ === 'object' && integ !== null && !Array.isArray(integ) && integ.scheme === 3;
+    if (start && !claimsV3) continue;
+    const mine = new Map<Rec, string>();
     for (const r of g.recs) {
-      let d: string;
       try {
-        d = linkHashOfBody(r.obj);
+        mine.set(r, linkHashOfBody(r.obj));
       } catch {
-        continue; // not canonicalisable: reported as not_canonical; its body hash links to nothing
+        // not canonicalisable: reported as not_canonical; its body hash links to nothing
       }
+    }
+    // Without a start (deleted by retention, lost) the records say which links they use. A wrong guess
+    // cannot help a forger: the signed Merkle roots were made over the writer's links.
+    if (!start && !linksAsV3(g.recs, mine)) continue;
+    for (const [r, d] of mine) {
       links.set(r, d);
       if (!byHash.has(d)) byHash.set(d, r);
     }
   }
   return links;
+}
+
+/** True when more records chain onto their predecessor's D than onto its body hash. */
+function linksAsV3(recs: readonly Rec[], d: Map<Rec, string>): boolean {
+  const bySeq = new Map<number, Rec>();
+  for (const r of recs) bySeq.set(r.seq, r);
+  let v3 = 0;
+  let v2 = 0;
+  for (const r of recs) {
+    const before = bySeq.get(r.seq - 1);
+    if (!before) continue;
+    if (r.prev === d.get(before)) v3++;
+    else if (r.prev === before.hash) v2++;
+  }
+  return v3 > v2;
 }
 
 function verifyGroup(

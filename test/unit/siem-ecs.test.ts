@@ -1,6 +1,7 @@
 /** ECS mapping of audit bodies from a real session. */
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../src/integrity/hash.js';
+import { linkHashOfBody } from '../../src/integrity/link.js';
+import type { JsonObject } from '../../src/record/canonical-json.js';
 import { AUDIT_EVENT_NAMES } from '../../src/semconv/events.js';
 import { ECS_ALLOWED, toEcs } from '../../src/siem/index.js';
 import { everyEventSession } from '../helpers/every-event-session.js';
@@ -28,7 +29,7 @@ describe('ECS mapping', () => {
   it('keeps the evidence and the chain: event.original is the body, event.hash is the next prev', () => {
     for (const m of mapped) {
       expect(m.doc.event.original).toBe(m.raw);
-      expect(m.doc.event.hash).toBe(sha256Hex(m.raw));
+      expect(m.doc.event.hash).toBe(linkHashOfBody(JSON.parse(m.raw) as JsonObject)); // scheme 3's D
       expect(m.doc['@timestamp']).toBe(m.body.ts);
       expect(m.doc.event.sequence).toBe(m.body.seq);
       expect(m.doc.event.id).toBe(`${m.body.session}:${m.body.seq}`);

@@ -1,6 +1,7 @@
 /** OCSF mapping of audit bodies from a real session, and the OCSF validator itself. */
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../src/integrity/hash.js';
+import { linkHashOfBody } from '../../src/integrity/link.js';
+import type { JsonObject } from '../../src/record/canonical-json.js';
 import { AUDIT_EVENT_NAMES } from '../../src/semconv/events.js';
 import { toOcsf, scriptTypeId, validateOcsf, OCSF_VERSION, type OcsfEvent } from '../../src/siem/index.js';
 import { everyEventSession } from '../helpers/every-event-session.js';
@@ -25,7 +26,7 @@ describe('OCSF mapping', () => {
       for (const ev of m.events) {
         expect(ev.raw_data).toBe(m.raw);
         const u = (ev.unmapped as any).oi_audit;
-        expect(u).toMatchObject({ session: m.body.session, seq: m.body.seq, prev: m.body.prev, mac: m.body.mac, hash: sha256Hex(m.raw) });
+        expect(u).toMatchObject({ session: m.body.session, seq: m.body.seq, prev: m.body.prev, mac: m.body.mac, hash: linkHashOfBody(JSON.parse(m.raw) as JsonObject) });
         expect(ev.time).toBe(Date.parse(m.body.ts));
         expect((ev.metadata as any).version).toBe(OCSF_VERSION);
         expect((ev.metadata as any).event_code).toBe(m.body.event);
