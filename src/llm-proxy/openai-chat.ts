@@ -22,7 +22,7 @@ import {
   type Json,
   type ResponseAssembler,
 } from './assembly.js';
-import { modelOf, rootOf, type RequestFacts, type RouteInfo, type UpstreamBody, type WireFormat } from './format.js';
+import { bearerAuth, errorMessageOf, modelOf, openAiErrorBody, rootOf, type RequestFacts, type RouteInfo, type UpstreamBody, type WireFormat } from './format.js';
 import { encodeSseData, type SseEvent } from './sse.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
@@ -135,14 +135,6 @@ export class ChatCompletionAssembler implements ResponseAssembler {
   }
 }
 
-function openAiError(message: string, type: string, code: string | null): string {
-  return JSON.stringify({ error: { message, type, param: null, code } });
-}
-
-function openAiErrorDetail(body: unknown): string | undefined {
-  return isObject(body) && isObject(body.error) && typeof body.error.message === 'string' ? body.error.message : undefined;
-}
-
 function readChatRequest(body: Json): RequestFacts | string {
   if (!Array.isArray(body.messages)) return '"messages" must be an array';
   const facts: RequestFacts = { model: modelOf(body), stream: body.stream === true, messages: body.messages as JsonValue };
@@ -171,9 +163,9 @@ const chatCommon = {
   readRequest: readChatRequest,
   newAssembler: (maxChars: number) => new ChatCompletionAssembler({ maxContentChars: maxChars }),
   isComplete: (r: AssembledCompletion, streamed: boolean) => (streamed ? r.done || r.finishReasons.length > 0 : r.done),
-  errorBody: openAiError,
-  streamErrorEvent: (message: string, type: string) => encodeSseData(JSON.parse(openAiError(message, type, type))),
-  errorDetail: openAiErrorDetail,
+  errorBody: openAiErrorBody,
+  streamErrorEvent: (message: string, type: string) => encodeSseData(JSON.parse(openAiErrorBody(message, type, type))),
+  errorDetail: errorMessageOf,
 };
 
 export const OPENAI_CHAT: WireFormat = {
@@ -182,7 +174,7 @@ export const OPENAI_CHAT: WireFormat = {
   provider: 'openai',
   upstreamBody: withStreamUsage,
   upstreamUrl: (base) => `${base}/chat/completions`,
-  authHeaders: (key): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {}),
+  authHeaders: bearerAuth,
 };
 
 /** api-version from which Azure OpenAI accepts `stream_options` (2024-09-01-preview). */
