@@ -232,7 +232,8 @@ describe('loss ranges: writer → reader', () => {
     const ev = chain.seal(AUDIT_EVENTS.auditLoss, recorded[0]!, ctx);
     const id = identifyLogRecord({
       body: ev.body,
-      attributes: { 'session.id': 's', 'oi_audit.event.seq': ev.seq, 'event.name': AUDIT_EVENTS.auditLoss },
+      // The event log stamps every record with its session's scheme (3: the link is D, not the body hash).
+      attributes: { 'session.id': 's', 'oi_audit.event.seq': ev.seq, 'event.name': AUDIT_EVENTS.auditLoss, 'oi_audit.integrity.scheme': chain.scheme },
     } as unknown as ReadableLogRecord);
     expect(id).toMatchObject({ session: 's', seq: 6, isLossEvent: true, declares: [2, 3, 4], declaredRecords: lost });
     expect(id?.record).toEqual({ seq: 6, hash: ev.hash, prev: obj(ev.body).prev });
