@@ -154,9 +154,10 @@ export class Exchange {
       const upstreamBody = this.format.upstreamBody?.(read.body, read.raw, read.facts, this.route) ?? { raw: read.raw };
       const sent = this.forward(upstreamBody.raw, read.facts.stream);
       if (!this.recorded) {
-        // One turn of the loop lets undici put the request on the wire (its write is not synchronous);
-        // sealing the record then overlaps with the upstream's work, and nothing of the answer is read
-        // before the seal.
+        // undici writes a request on a reused keep-alive socket from an Immediate (it first lets the loop
+        // see a FIN or stray bytes on the idle socket); ours, queued after it, runs once the request is on
+        // the wire. Sealing the record then overlaps with the upstream's work, and nothing of the answer
+        // is read before the seal.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
       if (!this.recorded && !this.record(prep)) {
