@@ -41,7 +41,7 @@ export interface SinkMaintenanceEvent {
   sessions?: Array<{ session: string; from: number; to: number }>;
 }
 
-/** The maintenance stream of the embedded sink (never rotated): see sink-maintenance.ts. */
+/** The maintenance stream of the embedded sink (never rotated): see setup/sink-maintenance.ts. */
 export const MAINTENANCE_FILE = 'maintenance.jsonl';
 
 function nonNegative(env: NodeJS.ProcessEnv, name: string): number | undefined {

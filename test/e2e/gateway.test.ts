@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
-import { isProcessAlive, processTree } from '../../src/agents/classic/process/supervisor.js';
+import { isProcessAlive, processTree } from '../../src/agents/process/process-tree.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
