@@ -21,11 +21,9 @@ import { AuditGeneration, type GenerationRequest, type GenerationResult } from '
 import type { AuditSession } from '../audit/session.js';
 import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import { isObject, type AssembledCompletion, type Json, type ResponseAssembler } from './assembly.js';
-import type { Readable } from 'node:stream';
-import { BodyTooLarge, readBody, sendJsonError, writeToClient, type BlockedWrite, type WriteOutcome } from './client-io.js';
+import { BodyTooLarge, readBody, sendJsonError, type BlockedWrite } from './client-io.js';
 import type { RequestFacts, RouteInfo, UpstreamBody, WireFormat } from './format.js';
-import { NdjsonParser } from './ndjson.js';
-import { SseParser, type SseEvent } from './sse.js';
+import { StreamPump, type Framing, type PumpDeps, type PumpOutcome } from './stream-pump.js';
 import { describeUpstreamError, readText, type UpstreamClient, type UpstreamResponse } from './upstream-client.js';
 
 /** `audit`: the request record could not be sealed after the request went out (see the module comment). */
@@ -82,13 +80,6 @@ function toolCallsJson(asm: AssembledCompletion): JsonValue | undefined {
   });
 }
 
-/** Re-encode one parsed SSE event (used only when some events are hidden from the client). */
-function encodeEvent(ev: SseEvent): string {
-  const head = ev.event !== undefined ? `event: ${ev.event}\n` : '';
-  return `${head}${ev.data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
-}
-
-type Framing = 'sse' | 'ndjson' | 'whole';
 
 /** A request read and judged, its record not yet made. */
 interface Prepared {
@@ -424,7 +415,7 @@ export class Exchange {
       ...(framing === 'sse' ? { 'x-accel-buffering': 'no' } : {}),
     });
     res.flushHeaders();
-    const pump = new StreamPump(this, framing, framing === 'sse' ? upstreamBody.hideEvent : undefined);
+    const pump = new StreamPump(this.pumpDeps, framing, framing === 'sse' ? upstreamBody.hideEvent : undefined);
     const outcome = await pump.run(upstream.body);
     this.conclude(outcome, framing, pump);
   }
@@ -482,17 +473,20 @@ export class Exchange {
   // --- what StreamPump needs ---
 
   /** What the pump may see and do of this exchange. */
-  get pumpDeps(): PumpDeps {
+  private get pumpDeps(): PumpDeps {
+    const { ctx } = this;
     return {
-      ctx: this.ctx,
       res: this.res,
       signal: this.controller.signal,
-      reg: this.reg,
+      blocked: this.reg.blocked,
       asm: this.asm,
-      firstChunk: () => this.ctx.audit(() => this.gen.firstChunk()),
-      arm: (ms: number, reason: AbortReason) => this.arm(ms, reason),
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      clientStallTimeoutMs: ctx.clientStallTimeoutMs,
+      maxAssembledChars: ctx.maxAssembledChars,
+      firstChunk: () => ctx.audit(() => this.gen.firstChunk()),
+      armIdle: () => this.arm(ctx.idleTimeoutMs, 'idle_timeout'),
       disarm: () => this.disarm(),
-      abortReason: () => this.abortReason,
+      aborted: () => this.abortReason !== undefined,
       clientLeft: () => {
         this.clientGone = true;
         this.abort('client');
@@ -500,165 +494,5 @@ export class Exchange {
       clientGone: () => this.clientGone,
     };
   }
-}
 
-interface PumpDeps {
-  ctx: ExchangeContext;
-  res: ServerResponse;
-  signal: AbortSignal;
-  reg: SessionRoute;
-  asm: ResponseAssembler;
-  firstChunk(): void;
-  arm(ms: number, reason: AbortReason): void;
-  disarm(): void;
-  abortReason(): AbortReason | undefined;
-  clientLeft(): void;
-  clientGone(): boolean;
-}
-
-interface PumpOutcome {
-  streamErr?: unknown;
-  stalled: boolean;
-}
-
-/** Moves the upstream body to the client chunk by chunk, feeding the assembler as it goes. */
-class StreamPump {
-  private readonly parser: SseParser | NdjsonParser | undefined;
-  private readonly decoder = new TextDecoder();
-  private readonly whole: Buffer[] = [];
-  private wholeBytes = 0;
-  private wholeOverflow = false;
-  private firstSeen = false;
-  private blockedNow: BlockedWrite | undefined;
-  private readonly d: PumpDeps;
-
-  constructor(
-    exchange: Exchange,
-    private readonly framing: Framing,
-    private readonly hide: UpstreamBody['hideEvent'],
-  ) {
-    this.d = exchange.pumpDeps;
-    const max = Math.max(1024 * 1024, this.d.ctx.maxAssembledChars);
-    this.parser = framing === 'sse' ? new SseParser({ maxEventBytes: max }) : framing === 'ndjson' ? new NdjsonParser({ maxLineBytes: max }) : undefined;
-  }
-
-  get overflowed(): boolean {
-    return this.parser?.overflowed ?? false;
-  }
-
-  get sawBody(): boolean {
-    return this.whole.length > 0;
-  }
-
-  private onBlocked = (b: BlockedWrite | undefined): void => {
-    if (this.blockedNow) this.d.reg.blocked.delete(this.blockedNow);
-    this.blockedNow = b;
-    if (b) this.d.reg.blocked.add(b);
-  };
-
-  /** Feed events to the assembler. */
-  private onEvents(events: SseEvent[]): void {
-    for (const ev of events) {
-      const outcome = this.d.asm.acceptEvent(ev);
-      if (outcome === 'chunk' && !this.firstSeen) {
-        this.firstSeen = true;
-        this.d.firstChunk();
-      }
-    }
-  }
-
-  /** What the client gets of these events when some are hidden, re-encoded. */
-  private visible(events: SseEvent[]): string {
-    let visible = '';
-    const hide = this.hide!;
-    for (const ev of events) {
-      let parsed: Json | undefined;
-      try {
-        const v: unknown = JSON.parse(ev.data);
-        parsed = isObject(v) ? v : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      if (!hide(ev, parsed)) visible += encodeEvent(ev);
-    }
-    return visible;
-  }
-
-  async run(body: Readable): Promise<PumpOutcome> {
-    const d = this.d;
-    const out: PumpOutcome = { stalled: false };
-    const idleMs = d.ctx.idleTimeoutMs;
-    try {
-      d.arm(idleMs, 'idle_timeout');
-      for await (const value of body as AsyncIterable<Buffer>) {
-        if (this.framing === 'whole' && !this.firstSeen) {
-          this.firstSeen = true;
-          d.firstChunk();
-        }
-        let outcome = this.pass(value);
-        if (typeof outcome !== 'string') {
-          d.disarm(); // waiting on the client is not the upstream's silence
-          outcome = await outcome;
-        }
-        if (outcome === 'aborted') break;
-        if (outcome !== 'ok') {
-          out.stalled = outcome === 'stalled';
-          d.clientLeft();
-          break;
-        }
-        d.arm(idleMs, 'idle_timeout'); // a refresh of the same timer, not a new one per chunk
-      }
-    } catch (err) {
-      out.streamErr = err;
-    } finally {
-      d.disarm();
-      this.onBlocked(undefined);
-      if (d.clientGone() || out.streamErr || d.abortReason()) body.destroy();
-    }
-    return out;
-  }
-
-  private pass(value: Buffer): WriteOutcome | Promise<WriteOutcome> {
-    const d = this.d;
-    const write = (data: Uint8Array | string) => writeToClient(d.res, data, d.signal, d.ctx.clientStallTimeoutMs, this.onBlocked);
-    if (this.hide && this.parser) {
-      // Some events are the proxy's own doing (usage it asked for): pass on the others, event by event,
-      // then assemble them all.
-      const events = this.parser.feed(this.decoder.decode(value, { stream: true }));
-      const visible = this.visible(events);
-      const writing = visible ? write(visible) : 'ok';
-      this.onEvents(events);
-      return writing;
-    }
-    // Pass it on first, then assemble what was passed on while it travels: parsing a large read never
-    // delays the bytes, and the assembly stays in memory until the call is recorded either way.
-    const writing = write(value);
-    if (this.parser) {
-      this.onEvents(this.parser.feed(this.decoder.decode(value, { stream: true })));
-    } else if (!this.wholeOverflow) {
-      this.wholeBytes += value.length;
-      if (this.wholeBytes > d.ctx.maxAssembledChars * 4) this.wholeOverflow = true;
-      else this.whole.push(value);
-    }
-    return writing;
-  }
-
-  /** The body is over: assemble what is left; returns what the client still has to get (hidden mode). */
-  finish(): string {
-    if (this.parser) {
-      const events = [...this.parser.feed(this.decoder.decode()), ...this.parser.end()];
-      const tail = this.hide ? this.visible(events) : '';
-      this.onEvents(events);
-      return tail;
-    }
-    if (!this.wholeOverflow && this.whole.length > 0) {
-      try {
-        const parsed: unknown = JSON.parse(Buffer.concat(this.whole).toString('utf8'));
-        if (isObject(parsed)) this.d.asm.acceptWhole(parsed);
-      } catch {
-        // recorded as an incomplete response
-      }
-    }
-    return '';
-  }
 }
