@@ -6,14 +6,13 @@
  * generation with what arrived. The failure rules are the proxy's (see proxy.ts); the format decides
  * only the shapes.
  *
- * Recording order (`recordRequest`): by default the request record is sealed while the request travels
- * (the dispatch is synchronous, the seal right after it, before anything of the answer is read), so the
- * redaction and sealing of a large prompt do not add to the time to first token. Fail-closed still holds
- * for the agent: nothing of the answer, not even its status, reaches the client before the request
- * record is sealed; when it cannot be sealed the upstream call is cancelled and the client gets 503.
+ * Recording order (`recordRequest`): by default (`before-forward`) the request record is sealed first and
+ * the request forwarded only then, so the upstream never sees a request the trail does not hold (one
+ * redaction + seal longer to the first token). `while-forwarding` (opt-in) seals it while the request
+ * travels (the dispatch is synchronous, the seal right after it, before anything of the answer is read):
+ * nothing of the answer, not even its status, reaches the client before the seal, and when it cannot be
+ * sealed the upstream call is cancelled and the client gets 503, but the provider may have seen it.
  * Calls refused by policy (outside a turn with `outsideTurn: 'refuse'`) are never forwarded.
- * `recordRequest: 'before-forward'` seals first and forwards only then, so the upstream never sees an
- * unrecorded request (one redaction + seal longer to the first token).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
@@ -29,7 +28,7 @@ import { describeUpstreamError, readText, type UpstreamClient, type UpstreamResp
 /** `audit`: the request record could not be sealed after the request went out (see the module comment). */
 export type AbortReason = 'client' | 'headers_timeout' | 'idle_timeout' | 'shutdown' | 'audit';
 
-/** When the request record is sealed: while the request travels (default) or before it is sent. */
+/** When the request record is sealed: before the request is sent (default) or while it travels (opt-in). */
 export type RecordRequestOrder = 'while-forwarding' | 'before-forward';
 
 /** A registered session as the exchange needs it. */

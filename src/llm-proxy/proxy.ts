@@ -32,11 +32,12 @@
  *   streamed data unread for `clientStallTimeoutMs`, or whose session sends its next LLM call, counts as
  *   gone too; backpressure keeps memory bounded meanwhile.
  * - Recording and fail-closed: a call is forwarded only if the session may make it (a registered, open
- *   session; inside a turn unless `outsideTurn` is `forward`). Its request record is sealed while the
- *   request travels (`recordRequest`, default `while-forwarding`; see exchange.ts), and nothing of the
- *   answer reaches the client before that seal; a record that cannot be sealed cancels the upstream call
- *   and answers 503 `audit_unavailable`. With `before-forward` the record is sealed before the request
- *   leaves, and a failure means it never leaves.
+ *   session; inside a turn unless `outsideTurn` is `forward`). Its request record is sealed before the
+ *   request leaves (`recordRequest`, default `before-forward`: the provider never sees a request the trail
+ *   does not hold; a failure answers 503 `audit_unavailable` and nothing leaves). `while-forwarding` seals
+ *   it while the request travels (opt-in, shorter time to first token): nothing of the answer reaches the
+ *   client before that seal, and a record that cannot be sealed cancels the upstream call and answers 503,
+ *   but the provider may already have seen that request.
  * - The upstream is reached through one keep-alive connection pool per origin (upstream-client.ts).
  * - Upstream failures: non-2xx (3xx included: redirects are not followed) → status and body passed
  *   through, `upstream_<status>`; unreachable → 502
@@ -107,9 +108,10 @@ export interface LlmProxyOptions {
   /** Most characters of response content assembled for the record (the stream itself is not limited). Default 16 Mi. */
   maxAssembledChars?: number;
   /**
-   * When the request record is sealed: `while-forwarding` (default: right after the request is sent, before
-   * anything of the answer is read or passed on) or `before-forward` (the upstream never sees a request
-   * that could not be recorded, at the cost of the record's time added to the time to first token).
+   * When the request record is sealed: `before-forward` (default: the upstream never sees a request that
+   * could not be recorded, at the cost of the record's time added to the time to first token) or
+   * `while-forwarding` (right after the request is sent, before anything of the answer is read or passed on;
+   * a failed seal cancels the call, but the provider may have seen the request: opt-in).
    */
   recordRequest?: RecordRequestOrder;
   /** What to do with a call that arrives while the session has no active turn. Default `forward`. */
@@ -227,7 +229,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
     upstreamBase,
     upstreamKey,
     upstream,
-    recordRequest: options.recordRequest ?? 'while-forwarding',
+    recordRequest: options.recordRequest ?? 'before-forward',
     provider: options.provider,
     requestTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? requestTimeoutMs,
