@@ -19,7 +19,7 @@ const ALPHABET = 128;
 /**
  * One table of character classes for the byte loop (one lookup per byte): token characters and hex
  * digits (see token-runs.ts), and the ASCII characters the redactor skips while matching (C0 controls
- * but TAB, LF and CR, and DEL: the ASCII part of HIDDEN_TEST in rules.ts).
+ * but TAB, LF and CR, and DEL: the ASCII part of HIDDEN_TEST in views.ts).
  */
 const TOKEN_CHAR = 1;
 const HEX_CHAR = 2;

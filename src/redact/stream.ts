@@ -1,5 +1,5 @@
 import type { RedactionRegion, RedactionResult, Redactor } from './redactor.js';
-import { applyRegions } from './rules.js';
+import { applyRegions } from './apply-regions.js';
 
 /**
  * The longest secret, with the context that identifies it (`password=` before a value, a PEM header
