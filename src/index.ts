@@ -21,8 +21,12 @@ export { AUDIT_EVENTS, AUDIT_EVENT_NAMES, RISK_LEVELS, type AuditEventName, type
 export { canonicalize, type JsonValue, type JsonObject } from './record/canonical-json.js';
 
 // Open Interpreter integration
-export { AuditedInterpreter, AUDIT_WEAKENING_SETTINGS, type AuditedInterpreterOptions } from './agents/classic/audited-interpreter.js';
-export { TurnDriver, type ApprovalHook, type BlockForApproval, type LmcChunk, type TurnResult } from './agents/classic/lmc/turn-driver.js';
+export { AuditedInterpreter, type AuditedInterpreterOptions } from './agents/classic/audited-interpreter.js';
+export { AUDIT_WEAKENING_SETTINGS } from './agents/session/settings.js';
+export { TurnDriver, type BlockForApproval } from './agents/classic/lmc/turn-driver.js';
+export type { ApprovalHook } from './approval/hook.js';
+export type { LmcChunk } from './agents/session/lmc-chunk.js';
+export type { TurnResult } from './agents/session/turn-result.js';
 export { startLlmProxy, type LlmProxy, type LlmProxyOptions } from './llm-proxy/proxy.js';
 export { startInterpreterServer, type InterpreterServer } from './agents/classic/process/supervisor.js';
 export { ensureOpenInterpreter } from './agents/classic/process/venv.js';

@@ -5,8 +5,8 @@
 import { AuditedRustInterpreter, type AuditedRustInterpreterOptions } from './rust/audited-rust-interpreter.js';
 import { AuditedInterpreter, type AuditedInterpreterOptions } from './classic/audited-interpreter.js';
 import type { AuditSession, SessionOutcome } from '../audit/session.js';
-import type { AgentSessionOptions } from './session-options.js';
-import type { TurnResult } from './classic/lmc/turn-driver.js';
+import type { AgentSessionOptions } from './session/options.js';
+import type { TurnResult } from './session/turn-result.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
 export const AGENT_KINDS = ['classic', 'rust'] as const;

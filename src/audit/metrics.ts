@@ -44,26 +44,15 @@ export class AuditMetrics {
 
   constructor(meter: Meter = createNoopMeter()) {
     this.meter = meter;
-    this.tokenUsage = meter.createHistogram(M.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
-      unit: '{token}',
-      description: 'Number of input and output tokens used per LLM call.',
-      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
-    });
-    this.operationDuration = meter.createHistogram(M.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
-      unit: 's',
-      description: 'Duration of an LLM call, from request to the last streamed chunk.',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    });
-    this.timeToFirstChunk = meter.createHistogram(M.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, {
-      unit: 's',
-      description: 'Time from the LLM request to the first streamed chunk (streaming calls only).',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    });
-    this.executeToolDuration = meter.createHistogram(M.METRIC_GEN_AI_EXECUTE_TOOL_DURATION, {
-      unit: 's',
-      description: 'Duration of a code execution, from approval to the end of its output.',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    });
+    const histogram = (name: string, unit: string, buckets: number[], description: string): Histogram =>
+      meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: buckets } });
+    this.tokenUsage = histogram(M.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', TOKEN_BUCKETS, 'Number of input and output tokens used per LLM call.');
+    this.operationDuration = histogram(M.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', SECONDS_BUCKETS,
+      'Duration of an LLM call, from request to the last streamed chunk.');
+    this.timeToFirstChunk = histogram(M.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, 's', SECONDS_BUCKETS,
+      'Time from the LLM request to the first streamed chunk (streaming calls only).');
+    this.executeToolDuration = histogram(M.METRIC_GEN_AI_EXECUTE_TOOL_DURATION, 's', SECONDS_BUCKETS,
+      'Duration of a code execution, from approval to the end of its output.');
     this.blocks = meter.createCounter(M.METRIC_AUDIT_BLOCKS, { unit: '{block}', description: 'Code blocks decided, by decision, decider and risk level.' });
     this.redactions = meter.createCounter(M.METRIC_AUDIT_REDACTIONS, { unit: '{match}', description: 'Secrets redacted from recorded content, by rule.' });
     this.recordsLost = meter.createCounter(M.METRIC_AUDIT_RECORDS_LOST, { unit: '{record}', description: 'Audit records lost before reaching the sink, by reason (each loss is also declared in its chain).' });

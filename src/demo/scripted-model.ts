@@ -5,7 +5,7 @@
  * Anthropic Messages, Ollama chat and generate. How each format is written is in scripted-replies.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from '../llm-proxy/listen.js';
 import { DEFAULT_CLOSING_REPLY, isPlainObject, messageText, selectReply, validateScript, type ReplySelection, type Script } from './script.js';
 import { renderAnthropic, renderChat, renderOllama, renderResponses, type Rendered, type ReplyPlan } from './scripted-replies.js';
 
@@ -335,15 +335,7 @@ export async function startScriptedModel(options: ScriptedModelOptions): Promise
     sendJson(res, 404, errorBody('openai-chat', `no route ${method} ${path}`, 'invalid_request_error', 'not_found'));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const { port, urlHost: hostPart } = await listenOn(server, options.port ?? 0, host);
   let closed: Promise<void> | undefined;
   return {
     url: `http://${hostPart}:${port}/v1`,

@@ -16,6 +16,8 @@
  * number of tokens, and the number of passes is bounded.
  */
 
+import { PYTHON_ESCAPES, decodeEscapes } from './escapes.js';
+
 export type TokKind = 'name' | 'str' | 'num' | 'op' | 'nl';
 
 export interface Tok {
@@ -81,52 +83,6 @@ function isNameStart(c: string): boolean {
 
 function isNameChar(c: string): boolean {
   return isNameStart(c) || (c >= '0' && c <= '9');
-}
-
-function decodeEscapes(body: string): string {
-  let out = '';
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (c !== '\\' || i + 1 >= body.length) {
-      out += c;
-      continue;
-    }
-    const n = body[++i]!;
-    switch (n) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case '\\': out += '\\'; break;
-      case "'": out += "'"; break;
-      case '"': out += '"'; break;
-      case '\n': break;
-      case 'a': out += '\x07'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      case 'x': {
-        const h = body.slice(i + 1, i + 3);
-        if (/^[0-9a-fA-F]{2}$/.test(h)) { out += String.fromCharCode(parseInt(h, 16)); i += 2; } else out += '\\x';
-        break;
-      }
-      case 'u': case 'U': {
-        const len = n === 'u' ? 4 : 8;
-        const h = body.slice(i + 1, i + 1 + len);
-        if (h.length === len && /^[0-9a-fA-F]+$/.test(h) && parseInt(h, 16) <= 0x10ffff) {
-          out += String.fromCodePoint(parseInt(h, 16));
-          i += len;
-        } else out += '\\' + n;
-        break;
-      }
-      default:
-        if (n >= '0' && n <= '7') {
-          const m = /^[0-7]{1,3}/.exec(body.slice(i, i + 3))!;
-          out += String.fromCharCode(parseInt(m[0], 8) & 0xff);
-          i += m[0].length - 1;
-        } else out += '\\' + n;
-    }
-  }
-  return out;
 }
 
 /**
@@ -205,7 +161,7 @@ export function tokenizePython(source: string, maxChars = 512 * 1024): { toks: T
         body += src[j]!;
         j++;
       }
-      toks.push({ k: 'str', v: prefix.includes('r') ? body : decodeEscapes(body) });
+      toks.push({ k: 'str', v: prefix.includes('r') ? body : decodeEscapes(body, PYTHON_ESCAPES) });
       i = Math.min(src.length, j + delim.length);
       continue;
     }

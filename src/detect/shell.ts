@@ -13,6 +13,8 @@
  * no regular expressions over the input.
  */
 
+import { ANSI_C_ESCAPES, decodeEscapes } from './escapes.js';
+
 export interface ShellAnalysis {
   /** Canonical text (see above). */
   text: string;
@@ -29,48 +31,6 @@ const WRAPPERS = new Set(['export', 'local', 'declare', 'readonly', 'typeset']);
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const MAX_VARS = 256;
 
-function decodeAnsiC(body: string): string {
-  let out = '';
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (c !== '\\' || i + 1 >= body.length) {
-      out += c;
-      continue;
-    }
-    const n = body[++i]!;
-    switch (n) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'a': out += '\x07'; break;
-      case 'b': out += '\b'; break;
-      case 'e': case 'E': out += '\x1b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      case 'x': {
-        const m = /^[0-9a-fA-F]{1,2}/.exec(body.slice(i + 1, i + 3));
-        if (m) { out += String.fromCharCode(parseInt(m[0], 16)); i += m[0].length; } else out += '\\x';
-        break;
-      }
-      case 'u': case 'U': {
-        const m = /^[0-9a-fA-F]{1,8}/.exec(body.slice(i + 1, i + (n === 'u' ? 5 : 9)));
-        if (m) {
-          const cp = parseInt(m[0], 16);
-          out += cp <= 0x10ffff ? String.fromCodePoint(cp) : '';
-          i += m[0].length;
-        } else out += '\\' + n;
-        break;
-      }
-      default:
-        if (n >= '0' && n <= '7') {
-          const m = /^[0-7]{1,3}/.exec(body.slice(i, i + 3))!;
-          out += String.fromCharCode(parseInt(m[0], 8) & 0xff);
-          i += m[0].length - 1;
-        } else out += n;
-    }
-  }
-  return out;
-}
 
 /** Normalise a shell code block. `maxChars` bounds the work on pathological input. */
 export function analyzeShell(code: string, maxChars = 512 * 1024): ShellAnalysis {
@@ -136,7 +96,7 @@ export function analyzeShell(code: string, maxChars = 512 * 1024): ShellAnalysis
     if (next === "'" && !inDouble) {
       const close = src.indexOf("'", i + 2);
       const end = close < 0 ? src.length : close;
-      return [decodeAnsiC(src.slice(i + 2, end)), end + 1];
+      return [decodeEscapes(src.slice(i + 2, end), ANSI_C_ESCAPES), end + 1];
     }
     if (next !== undefined && /[A-Za-z_]/.test(next)) {
       let j = i + 1;

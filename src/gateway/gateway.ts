@@ -12,7 +12,7 @@ import { approvalFor, type ApprovalMode } from '../approval/modes.js';
 import type { InterpreterLlmSettings } from '../agents/classic/audited-interpreter.js';
 import { startAgent, type AgentKind, type AuditedAgent } from '../agents/select.js';
 import { startLlmProxy, type LlmProxy } from '../llm-proxy/proxy.js';
-import type { ApprovalHook } from '../agents/classic/lmc/turn-driver.js';
+import type { ApprovalHook } from '../approval/hook.js';
 import { parseClientMessage, type ClientMessage } from './client-protocol.js';
 import { SecurityStream } from './security-stream.js';
 import { bearer, findUser, isApprover, type GatewayUser } from './tokens.js';

@@ -6,27 +6,16 @@
  * `content_block_stop`, `message_delta` (stop_reason, usage.output_tokens), `message_stop`, `ping`,
  * `error`. Tool calls are the `tool_use` blocks, indexed by block index, their input JSON as arguments.
  */
-import { Assembly, isObject, num, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
-import { modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
-import { encodeSseEvent, type SseEvent } from './sse.js';
+import { isObject, num, str, type EventOutcome, type Json } from './assembly.js';
+import { errorMessageOf, modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
+import { JsonEventAssembler } from './json-event-assembler.js';
+import { encodeSseEvent } from './sse.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 
-export class AnthropicAssembler implements ResponseAssembler {
-  private readonly a: Assembly;
-
-  constructor(maxChars?: number) {
-    this.a = new Assembly(maxChars);
-  }
-
-  acceptEvent(event: SseEvent): EventOutcome {
-    const ev = parseJsonObject(event.data.trim());
-    if (!ev) {
-      this.a.malformed++;
-      return 'malformed';
-    }
-    const type = str(ev.type) ?? event.event ?? '';
+export class AnthropicAssembler extends JsonEventAssembler {
+  protected acceptObject(ev: Json, type: string): EventOutcome {
     if (type === 'ping') return 'ignored';
     this.a.chunks++;
     const index = num(ev.index) ?? 0;
@@ -68,10 +57,6 @@ export class AnthropicAssembler implements ResponseAssembler {
     content.forEach((blk, i) => this.block(i, blk, true));
     if (str(body.stop_reason)) this.a.setFinish(0, str(body.stop_reason)!);
     this.a.done = true;
-  }
-
-  result(): AssembledCompletion {
-    return this.a.result();
   }
 
   private message(m: Json): void {
@@ -122,5 +107,5 @@ export const ANTHROPIC_MESSAGES: WireFormat = {
   isComplete: (r) => r.done,
   errorBody,
   streamErrorEvent: (message, type) => encodeSseEvent('error', { type: 'error', error: { type, message } }),
-  errorDetail: (body) => (isObject(body) && isObject(body.error) && typeof body.error.message === 'string' ? body.error.message : undefined),
+  errorDetail: errorMessageOf,
 };

@@ -5,6 +5,7 @@
  * is kept (the stream itself is never limited) live here, once.
  */
 import type { SseEvent } from './sse.js';
+import { isObject } from '../record/json-shape.js';
 
 export interface AssembledToolCall {
   index: number;
@@ -48,9 +49,8 @@ export interface ResponseAssembler {
 
 export type Json = Record<string, unknown>;
 
-export function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+/** The one isObject (record/json-shape.ts), re-exported for the wire formats that import it from here. */
+export { isObject } from '../record/json-shape.js';
 
 export function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;

@@ -5,7 +5,7 @@
  * ollama, openai-responses); the exchange (exchange.ts) is the same for all.
  */
 import type { JsonValue } from '../record/canonical-json.js';
-import type { AssembledCompletion, Json, ResponseAssembler } from './assembly.js';
+import { isObject, type AssembledCompletion, type Json, type ResponseAssembler } from './assembly.js';
 import type { SseEvent } from './sse.js';
 
 /** What the record needs of a request, read from its body. */
@@ -69,4 +69,19 @@ export function modelOf(body: Json): string {
 /** Upstream base with a trailing `/v1` removed (for providers whose paths carry their own version). */
 export function rootOf(base: string): string {
   return base.replace(/\/v1$/, '');
+}
+
+/** `Authorization: Bearer <key>` (OpenAI, the Responses API, hosted Ollama); no header without a key. */
+export function bearerAuth(upstreamKey: string | undefined): Record<string, string> {
+  return upstreamKey ? { authorization: `Bearer ${upstreamKey}` } : {};
+}
+
+/** An OpenAI-style error body (Chat Completions and Responses alike). */
+export function openAiErrorBody(message: string, type: string, code: string | null): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+/** `error.message` of an error body, where OpenAI and Anthropic both put it. */
+export function errorMessageOf(body: unknown): string | undefined {
+  return isObject(body) && isObject(body.error) && typeof body.error.message === 'string' ? body.error.message : undefined;
 }

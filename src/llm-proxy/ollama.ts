@@ -7,35 +7,20 @@
  * `eval_count` (output tokens). Errors are `{"error": "…"}`, as a body or as a line. Auth: Ollama
  * itself needs none; hosted Ollama takes `Authorization: Bearer`, which is what litellm sends.
  */
-import { Assembly, isObject, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
-import { modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
-import type { SseEvent } from './sse.js';
+import { isObject, str, type AssembledCompletion, type EventOutcome, type Json } from './assembly.js';
+import { bearerAuth, modelOf, rootOf, type RequestFacts, type WireFormat } from './format.js';
+import { JsonEventAssembler } from './json-event-assembler.js';
 import type { JsonValue } from '../record/canonical-json.js';
 import { fieldText } from '../record/field-text.js';
 
-export class OllamaAssembler implements ResponseAssembler {
-  private readonly a: Assembly;
-
-  constructor(maxChars?: number) {
-    this.a = new Assembly(maxChars);
-  }
-
-  acceptEvent(event: SseEvent): EventOutcome {
-    const line = parseJsonObject(event.data.trim());
-    if (!line) {
-      this.a.malformed++;
-      return 'malformed';
-    }
+export class OllamaAssembler extends JsonEventAssembler {
+  protected acceptObject(line: Json): EventOutcome {
     this.accept(line);
     return this.a.done ? 'done' : 'chunk';
   }
 
   acceptWhole(body: Json): void {
     this.accept(body);
-  }
-
-  result(): AssembledCompletion {
-    return this.a.result();
   }
 
   private accept(obj: Json): void {
@@ -78,7 +63,7 @@ const common = {
   provider: 'ollama',
   framing: 'ndjson' as const,
   forwardHeaders: [] as const,
-  authHeaders: (key: string | undefined): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {}),
+  authHeaders: bearerAuth,
   newAssembler: (maxChars: number) => new OllamaAssembler(maxChars),
   isComplete: (r: AssembledCompletion) => r.done,
   errorBody,

@@ -22,7 +22,7 @@ import {
   type Json,
   type ResponseAssembler,
 } from './assembly.js';
-import { modelOf, rootOf, type RequestFacts, type RouteInfo, type UpstreamBody, type WireFormat } from './format.js';
+import { bearerAuth, errorMessageOf, modelOf, openAiErrorBody, rootOf, type RequestFacts, type RouteInfo, type UpstreamBody, type WireFormat } from './format.js';
 import { encodeSseData, type SseEvent } from './sse.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
@@ -66,17 +66,7 @@ export class ChatCompletionAssembler implements ResponseAssembler {
     }
     this.a.chunks++;
     this.meta(chunk);
-    for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) {
-      if (!isObject(choice)) continue;
-      const index = num(choice.index) ?? 0;
-      const fr = str(choice.finish_reason);
-      if (fr) this.a.setFinish(index, fr);
-      if (index !== 0 || !isObject(choice.delta)) continue;
-      const delta = choice.delta;
-      this.a.appendText(str(delta.content) ?? '');
-      if (Array.isArray(delta.tool_calls)) for (const tc of delta.tool_calls) if (isObject(tc)) this.toolCallDelta(tc);
-      if (isObject(delta.function_call)) this.toolCallDelta({ index: 0, type: 'function', function: delta.function_call });
-    }
+    this.choices(chunk, 'delta');
   }
 
   acceptWhole(body: Json): void {
@@ -90,26 +80,34 @@ export class ChatCompletionAssembler implements ResponseAssembler {
       return;
     }
     this.meta(body);
-    for (const choice of Array.isArray(body.choices) ? body.choices : []) {
-      if (!isObject(choice)) continue;
-      const index = num(choice.index) ?? 0;
-      const fr = str(choice.finish_reason);
-      if (fr) this.a.setFinish(index, fr);
-      if (index !== 0 || !isObject(choice.message)) continue;
-      const msg = choice.message;
-      this.a.appendText(str(msg.content) ?? '');
-      if (Array.isArray(msg.tool_calls)) {
-        msg.tool_calls.forEach((tc, i) => {
-          if (isObject(tc)) this.toolCallDelta({ index: i, ...tc });
-        });
-      }
-      if (isObject(msg.function_call)) this.toolCallDelta({ index: 0, type: 'function', function: msg.function_call });
-    }
+    this.choices(body, 'message');
     this.a.done = true;
   }
 
   result(): AssembledCompletion {
     return this.a.result();
+  }
+
+  /**
+   * Every choice's finish reason; choice 0's text and tool calls, from its `delta` (a chunk, whose tool
+   * calls carry their index) or its `message` (a whole completion, whose tool calls are in index order).
+   */
+  private choices(obj: Json, part: 'delta' | 'message'): void {
+    for (const choice of Array.isArray(obj.choices) ? obj.choices : []) {
+      if (!isObject(choice)) continue;
+      const index = num(choice.index) ?? 0;
+      const fr = str(choice.finish_reason);
+      if (fr) this.a.setFinish(index, fr);
+      const m = choice[part];
+      if (index !== 0 || !isObject(m)) continue;
+      this.a.appendText(str(m.content) ?? '');
+      if (Array.isArray(m.tool_calls)) {
+        m.tool_calls.forEach((tc, i) => {
+          if (isObject(tc)) this.toolCallDelta(part === 'delta' ? tc : { index: i, ...tc });
+        });
+      }
+      if (isObject(m.function_call)) this.toolCallDelta({ index: 0, type: 'function', function: m.function_call });
+    }
   }
 
   private meta(obj: Json): void {
@@ -133,14 +131,6 @@ export class ChatCompletionAssembler implements ResponseAssembler {
     if (name) call.function.name = call.function.name === name ? name : call.function.name + name;
     this.a.appendArguments(index, str(fn.arguments) ?? '');
   }
-}
-
-function openAiError(message: string, type: string, code: string | null): string {
-  return JSON.stringify({ error: { message, type, param: null, code } });
-}
-
-function openAiErrorDetail(body: unknown): string | undefined {
-  return isObject(body) && isObject(body.error) && typeof body.error.message === 'string' ? body.error.message : undefined;
 }
 
 function readChatRequest(body: Json): RequestFacts | string {
@@ -171,9 +161,9 @@ const chatCommon = {
   readRequest: readChatRequest,
   newAssembler: (maxChars: number) => new ChatCompletionAssembler({ maxContentChars: maxChars }),
   isComplete: (r: AssembledCompletion, streamed: boolean) => (streamed ? r.done || r.finishReasons.length > 0 : r.done),
-  errorBody: openAiError,
-  streamErrorEvent: (message: string, type: string) => encodeSseData(JSON.parse(openAiError(message, type, type))),
-  errorDetail: openAiErrorDetail,
+  errorBody: openAiErrorBody,
+  streamErrorEvent: (message: string, type: string) => encodeSseData(JSON.parse(openAiErrorBody(message, type, type))),
+  errorDetail: errorMessageOf,
 };
 
 export const OPENAI_CHAT: WireFormat = {
@@ -182,7 +172,7 @@ export const OPENAI_CHAT: WireFormat = {
   provider: 'openai',
   upstreamBody: withStreamUsage,
   upstreamUrl: (base) => `${base}/chat/completions`,
-  authHeaders: (key): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {}),
+  authHeaders: bearerAuth,
 };
 
 /** api-version from which Azure OpenAI accepts `stream_options` (2024-09-01-preview). */

@@ -10,27 +10,15 @@
  * indexed by its `output_index`. Finish reasons: the response `status` (`completed`, `failed`), or the
  * `incomplete_details.reason` of an incomplete one (e.g. `max_output_tokens`).
  */
-import { Assembly, isObject, num, parseJsonObject, str, type AssembledCompletion, type EventOutcome, type Json, type ResponseAssembler } from './assembly.js';
-import { modelOf, type RequestFacts, type WireFormat } from './format.js';
-import type { SseEvent } from './sse.js';
+import { isObject, num, str, type EventOutcome, type Json } from './assembly.js';
+import { bearerAuth, errorMessageOf, modelOf, openAiErrorBody, type RequestFacts, type WireFormat } from './format.js';
+import { JsonEventAssembler } from './json-event-assembler.js';
 import type { JsonValue } from '../record/canonical-json.js';
 
 const TOOL_ITEM_TYPES = new Set(['function_call', 'custom_tool_call', 'local_shell_call']);
 
-export class ResponsesAssembler implements ResponseAssembler {
-  private readonly a: Assembly;
-
-  constructor(maxChars?: number) {
-    this.a = new Assembly(maxChars);
-  }
-
-  acceptEvent(event: SseEvent): EventOutcome {
-    const ev = parseJsonObject(event.data.trim());
-    if (!ev) {
-      this.a.malformed++;
-      return 'malformed';
-    }
-    const type = str(ev.type) ?? event.event ?? '';
+export class ResponsesAssembler extends JsonEventAssembler {
+  protected acceptObject(ev: Json, type: string): EventOutcome {
     this.a.chunks++;
     switch (type) {
       case 'response.created':
@@ -86,10 +74,6 @@ export class ResponsesAssembler implements ResponseAssembler {
     this.a.done = true;
   }
 
-  result(): AssembledCompletion {
-    return this.a.result();
-  }
-
   private response(r: unknown): void {
     if (!isObject(r)) return;
     this.a.meta(r.id, r.model);
@@ -128,10 +112,6 @@ function readResponsesRequest(body: Json): RequestFacts | string {
   return facts;
 }
 
-function errorBody(message: string, type: string, code: string | null): string {
-  return JSON.stringify({ error: { message, type, param: null, code } });
-}
-
 export const OPENAI_RESPONSES: WireFormat = {
   id: 'openai-responses',
   provider: 'openai',
@@ -139,12 +119,12 @@ export const OPENAI_RESPONSES: WireFormat = {
   forwardHeaders: [],
   readRequest: readResponsesRequest,
   upstreamUrl: (base) => `${base}/responses`,
-  authHeaders: (key): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {}),
+  authHeaders: bearerAuth,
   newAssembler: (maxChars) => new ResponsesAssembler(maxChars),
   isComplete: (r) => r.done,
-  errorBody,
+  errorBody: openAiErrorBody,
   // A `response.failed` event: what a Responses client (Codex) treats as the end of a failed turn.
   streamErrorEvent: (message, type) =>
     `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', response: { object: 'response', status: 'failed', error: { code: type, message } } })}\n\n`,
-  errorDetail: (body) => (isObject(body) && isObject(body.error) && typeof body.error.message === 'string' ? body.error.message : undefined),
+  errorDetail: errorMessageOf,
 };

@@ -44,7 +44,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen.js';
 import type { AuditSession } from '../audit/session.js';
 import { ANTHROPIC_MESSAGES } from './anthropic-messages.js';
 import { describeFetchError, sendJsonError } from './client-io.js';
@@ -332,15 +332,9 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
     res.on('error', () => undefined);
     handle(req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const hostPart = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const { port, urlHost } = await listenOn(server, options.port ?? 0, host);
+  // Bound to every interface: clients reach it on loopback.
+  const hostPart = host === '0.0.0.0' ? '127.0.0.1' : urlHost;
   const url = `http://${hostPart}:${port}`;
   let closed: Promise<void> | undefined;
 

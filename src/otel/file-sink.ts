@@ -41,7 +41,7 @@ export interface SinkMaintenanceEvent {
   sessions?: Array<{ session: string; from: number; to: number }>;
 }
 
-/** The maintenance stream of the embedded sink (never rotated): see sink-maintenance.ts. */
+/** The maintenance stream of the embedded sink (never rotated): see setup/sink-maintenance.ts. */
 export const MAINTENANCE_FILE = 'maintenance.jsonl';
 
 function nonNegative(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -207,16 +207,16 @@ function writeOrFail(file: JsonlFile, serialize: () => Uint8Array | undefined, d
   }
 }
 
-export class FileSpanExporter implements SpanExporter {
-  private readonly file: JsonlFile;
+/**
+ * What the three file exporters share: their JSONL file in a private directory, flushed (fsync) on
+ * forceFlush and closed on shutdown, lines still waiting for the crypto module written first.
+ */
+abstract class JsonlFileExporter {
+  protected readonly file: JsonlFile;
 
-  constructor(dir: string, options: SinkFileOptions = {}) {
+  constructor(dir: string, fileName: string, options: SinkFileOptions = {}) {
     ensurePrivateDir(dir);
-    this.file = new JsonlFile(join(dir, TRACES_FILE), options);
-  }
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    writeOrFail(this.file, () => JsonTraceSerializer.serializeRequest(spans), done);
+    this.file = new JsonlFile(join(dir, fileName), options);
   }
 
   async forceFlush(): Promise<void> {
@@ -230,13 +230,20 @@ export class FileSpanExporter implements SpanExporter {
   }
 }
 
-export class FileLogRecordExporter implements LogRecordExporter {
-  private readonly file: JsonlFile;
+export class FileSpanExporter extends JsonlFileExporter implements SpanExporter {
+  constructor(dir: string, options: SinkFileOptions = {}) {
+    super(dir, TRACES_FILE, options);
+  }
 
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    writeOrFail(this.file, () => JsonTraceSerializer.serializeRequest(spans), done);
+  }
+}
+
+export class FileLogRecordExporter extends JsonlFileExporter implements LogRecordExporter {
   /** `fileName`: logs.jsonl by default; the maintenance stream writes maintenance.jsonl. */
   constructor(dir: string, options: SinkFileOptions = {}, fileName = LOGS_FILE) {
-    ensurePrivateDir(dir);
-    this.file = new JsonlFile(join(dir, fileName), options);
+    super(dir, fileName, options);
   }
 
   export(records: ReadableLogRecord[], done: (result: ExportResult) => void): void {
@@ -247,39 +254,16 @@ export class FileLogRecordExporter implements LogRecordExporter {
     }
     writeOrFail(this.file, () => JsonLogsSerializer.serializeRequest(records), done);
   }
-
-  async forceFlush(): Promise<void> {
-    await this.file.drain();
-    this.file.sync();
-  }
-
-  async shutdown(): Promise<void> {
-    await this.file.drain();
-    this.file.close();
-  }
 }
 
-/** Metrics as OTLP JSON lines (metrics.jsonl), written on each collection (periodic and at shutdown). */
-export class FileMetricExporter implements PushMetricExporter {
-  private readonly file: JsonlFile;
-
+/** Metrics as OTLP JSON lines (metrics.jsonl, never encrypted), written on each collection (periodic and at shutdown). */
+export class FileMetricExporter extends JsonlFileExporter implements PushMetricExporter {
   constructor(dir: string) {
-    ensurePrivateDir(dir);
-    this.file = new JsonlFile(join(dir, METRICS_FILE));
+    super(dir, METRICS_FILE);
   }
 
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
     if (metrics.scopeMetrics.every((s) => s.metrics.length === 0)) return done({ code: ExportResultCode.SUCCESS });
     writeOrFail(this.file, () => JsonMetricsSerializer.serializeRequest(metrics), done);
-  }
-
-  forceFlush(): Promise<void> {
-    this.file.sync();
-    return Promise.resolve();
-  }
-
-  shutdown(): Promise<void> {
-    this.file.close();
-    return Promise.resolve();
   }
 }

@@ -2,28 +2,11 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { JsonObject } from '../record/canonical-json.js';
 import { sha256Hex } from '../integrity/hash.js';
 import type { LossReport, LostRecord } from './spooling-exporter.js';
+import { decodeRecord } from '../record/decode.js';
+import { decodeLostRanges, encodeLostRanges, expandLostRanges, lostRangeChunks } from '../record/loss-ranges.js';
 
 /** Most body hashes one loss declaration carries; larger losses are split (the verifier's bound). */
-export const MAX_LOST_PER_DECLARATION = 1024;
-
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/** The lost records a v2 declaration commits to, expanded from its `lost_ranges`. */
-function declaredRecords(data: unknown): LostRecord[] {
-  const out: LostRecord[] = [];
-  const ranges = (data as { lost_ranges?: unknown } | undefined)?.lost_ranges;
-  if (!Array.isArray(ranges)) return out;
-  for (const r of ranges as Array<{ from?: unknown; prev?: unknown; hashes?: unknown }>) {
-    if (!Number.isSafeInteger(r?.from) || typeof r.prev !== 'string' || !Array.isArray(r.hashes)) continue;
-    let prev = r.prev;
-    r.hashes.forEach((h, i) => {
-      if (typeof h !== 'string' || !HEX64.test(h)) return;
-      out.push({ seq: (r.from as number) + i, hash: h, prev });
-      prev = h;
-    });
-  }
-  return out;
-}
+export { MAX_LOST_PER_DECLARATION } from '../record/loss-ranges.js';
 
 /**
  * Session, seq, body hash and `prev` of an audit log record, for declaring what a full spool or a
@@ -48,19 +31,18 @@ export function identifyLogRecord(record: ReadableLogRecord): LogRecordIdentity 
   // Audit bodies are JSON text; anything else is not one of ours.
   if (typeof record.body !== 'string') return undefined;
   const body = record.body;
-  let parsed: { prev?: unknown; data?: unknown } | undefined;
-  try {
-    parsed = JSON.parse(body) as { prev?: unknown; data?: unknown };
-  } catch {
-    parsed = undefined;
-  }
-  const lost: LostRecord | undefined = typeof parsed?.prev === 'string' ? { seq, hash: sha256Hex(body), prev: parsed.prev } : undefined;
+  // Our own writer's body (record/body.ts), read back by the one decoder; a body it refuses is
+  // counted as lost but carries no commitment.
+  const decoded = decodeRecord(body);
+  const parsed = decoded.ok ? decoded.record : undefined;
+  const lost: LostRecord | undefined = parsed ? { seq, hash: sha256Hex(body), prev: parsed.prev } : undefined;
   const name = record.attributes['event.name'];
   const isAnchor = name === 'oi_audit.session.start' || name === 'oi_audit.session.end' || name === 'oi_audit.integrity.checkpoint';
   const base = lost ? { session, seq, isAnchor, record: lost } : { session, seq, isAnchor };
   if (name !== 'oi_audit.audit.loss') return { ...base, isLossEvent: false };
   // What this loss event declares: if it is dropped in turn, the next declaration must carry it.
-  const carried = declaredRecords(parsed?.data);
+  const ranges = parsed ? decodeLostRanges(parsed.data, seq, { v1: false }) : undefined;
+  const carried = ranges && 'ranges' in ranges ? expandLostRanges(ranges.ranges) : [];
   return { ...base, isLossEvent: true, declares: carried.map((r) => r.seq), declaredRecords: carried };
 }
 
@@ -76,41 +58,8 @@ export function seqRanges(seqs: number[]): Array<[number, number]> {
   return ranges;
 }
 
-export interface LostRange {
-  from: number;
-  to: number;
-  /** SHA-256 of the body before `from`: the first lost record's prev. */
-  prev: string;
-  hashes: string[];
-}
-
-/**
- * Lost records → the `lost_ranges` of one or more declarations: contiguous runs of seqs with their
- * body hashes, each declaration carrying at most `max` hashes (a run is split where it must be).
- */
-export function lostRangeChunks(records: readonly LostRecord[], max = MAX_LOST_PER_DECLARATION): LostRange[][] {
-  const bySeq = new Map<number, LostRecord>();
-  for (const r of records) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
-  const sorted = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-  const chunks: LostRange[][] = [];
-  let chunk: LostRange[] = [];
-  let inChunk = 0;
-  for (const r of sorted) {
-    if (inChunk === max) {
-      chunks.push(chunk);
-      chunk = [];
-      inChunk = 0;
-    }
-    const last = chunk.at(-1);
-    if (last && last.to === r.seq - 1) {
-      last.to = r.seq;
-      last.hashes.push(r.hash);
-    } else chunk.push({ from: r.seq, to: r.seq, prev: r.prev, hashes: [r.hash] });
-    inChunk++;
-  }
-  if (chunk.length) chunks.push(chunk);
-  return chunks;
-}
+/** The writer's side of record/loss-ranges.ts (re-exported where the declarer always found them). */
+export { lostRangeChunks, type CommittedLostRange as LostRange } from '../record/loss-ranges.js';
 
 /** What the declarer needs of the recorder (AuditRecorder implements it): otel/ does not import audit/. */
 export interface LossTarget {
@@ -139,7 +88,7 @@ export function lossDeclarer(recorder: LossTarget): (report: LossReport) => void
       }
       for (const ranges of chunks) {
         const n = ranges.reduce((m, r) => m + r.hashes.length, 0);
-        session.recordLoss(n, report.reason, { lost_ranges: ranges.map((r) => ({ ...r })) });
+        session.recordLoss(n, report.reason, encodeLostRanges(ranges));
       }
     }
   };

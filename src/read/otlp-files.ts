@@ -1,4 +1,5 @@
 import { fieldText } from '../record/field-text.js';
+import { isObject } from '../record/json-shape.js';
 import { decryptSegments, isEncryptedText, SegmentError } from '../at-rest/segments.js';
 import type { AtRestIdentity } from '../at-rest/keys.js';
 import type { Sodium } from '../at-rest/sodium.js';
@@ -238,10 +239,6 @@ function isValidUtf8(bytes: Buffer): boolean {
 }
 
 type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function asArray(value: unknown, what: string, source: SourceRef): unknown[] {
   if (value === undefined) return [];

@@ -1,4 +1,6 @@
-import { AUDIT_EVENTS, isAuditEventName, type AuditEventName } from '../semconv/events.js';
+import { AUDIT_EVENTS, type AuditEventName } from '../semconv/events.js';
+import { decodeRecord } from '../record/decode.js';
+import { isObject } from '../record/json-shape.js';
 import type { AuditData, SourceRef, SpanEntry } from './otlp-files.js';
 import { fieldText } from '../record/field-text.js';
 
@@ -85,34 +87,31 @@ export interface SessionView {
   checkpoints: number;
 }
 
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Parse audit bodies; records that are not audit events (other apps' logs) are skipped and counted. */
+/**
+ * Parse audit bodies with the one decoder (record/decode.ts); records that are not audit events
+ * (other apps' logs) are skipped and counted. So is a body the decoder refuses: one that names a
+ * session, a seq and an event but lacks a field the writer always writes (v, prev, ts, trace_id,
+ * span_id, a data object, a mac that is null or hex) was shown before with defaults filled in, and is
+ * now skipped as not an audit record, the same answer verify gives (`malformed`).
+ */
 export function parseEvents(data: AuditData): { events: ParsedEvent[]; skipped: number } {
   const events: ParsedEvent[] = [];
   let skipped = 0;
   for (const log of data.logs) {
-    let body: unknown;
-    try {
-      body = JSON.parse(log.body);
-    } catch {
+    const decoded = decodeRecord(log.body);
+    if (!decoded.ok) {
       skipped++;
       continue;
     }
-    if (!isObject(body) || typeof body.session !== 'string' || typeof body.seq !== 'number' || !isAuditEventName(body.event)) {
-      skipped++;
-      continue;
-    }
+    const body = decoded.record;
     events.push({
       seq: body.seq,
       event: body.event,
-      ts: fieldText(body.ts ?? ''),
+      ts: body.ts,
       session: body.session,
-      traceId: fieldText(body.trace_id ?? log.traceId),
-      spanId: fieldText(body.span_id ?? log.spanId),
-      data: isObject(body.data) ? body.data : {},
+      traceId: body.trace_id,
+      spanId: body.span_id,
+      data: body.data,
       body: log.body,
       source: log.source,
     });

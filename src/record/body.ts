@@ -1,5 +1,6 @@
 import { canonicalize, type JsonObject, type JsonValue } from './canonical-json.js';
 import { fieldText } from './field-text.js';
+import type { AuditEventName } from '../semconv/events.js';
 
 /** Body schema version. Bump when a field changes meaning. */
 export const BODY_VERSION = 1;
@@ -14,6 +15,19 @@ export interface BodyHeader {
   trace_id: string;
   span_id: string;
 }
+
+/**
+ * A whole audit event body, as splitBody/withMac write it and record/decode.ts reads it back:
+ * `{data, event, mac, prev, seq, session, span_id, trace_id, ts, v}`. A type alias (not an
+ * interface) so that it is a JsonObject too.
+ */
+export type AuditRecordBody = Omit<BodyHeader, 'event'> & {
+  v: typeof BODY_VERSION;
+  event: AuditEventName;
+  data: JsonObject;
+  /** HMAC-SHA256 (hex) under the session's ratcheting key; null when written without one. */
+  mac: string | null;
+};
 
 /**
  * An RFC 8785 body split around its `mac` value. The top-level keys are fixed, so their canonical

@@ -13,7 +13,7 @@ import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import { onTerminationSignal } from './signals.js';
 import { resolveConfig, type AuditConfigInput, type EnvVars } from '../config/config.js';
 import { FileLogRecordExporter, FileMetricExporter, FileSpanExporter, sinkFileOptionsFromEnv, type SinkMaintenanceEvent } from '../otel/file-sink.js';
-import { SinkMaintenanceLog } from '../otel/sink-maintenance.js';
+import { SinkMaintenanceLog } from './sink-maintenance.js';
 import { identifyLogRecord, lossDeclarer, QueueLossCollector } from '../otel/loss-declaration.js';
 import { LossReportingBatchLogRecordProcessor } from '../otel/loss-reporting-processor.js';
 import { encodingOf, otlpProtocol, OtlpSender, type OtlpRequest } from '../otel/otlp-sender.js';

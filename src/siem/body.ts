@@ -4,22 +4,13 @@
  */
 import { bundledRules, type DetectionRule } from '../detect/engine.js';
 import { canonicalize, type JsonObject, type JsonValue } from '../record/canonical-json.js';
+import { decodeParsed, decodeRecord, type AuditRecordBody, type DecodeResult } from '../record/decode.js';
+import { isObject } from '../record/json-shape.js';
 import { sha256Hex } from '../integrity/hash.js';
-import { isAuditEventName, RISK_LEVELS, type AuditEventName, type RiskLevel } from '../semconv/events.js';
+import { RISK_LEVELS, type RiskLevel } from '../semconv/events.js';
 
-/** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}`. */
-export interface AuditBody {
-  v: number;
-  session: string;
-  seq: number;
-  prev: string;
-  ts: string;
-  event: AuditEventName;
-  trace_id: string;
-  span_id: string;
-  data: JsonObject;
-  mac: string | null;
-}
+/** An audit event body: `{v, session, seq, prev, ts, event, trace_id, span_id, data, mac}` (record/body.ts). */
+export type AuditBody = AuditRecordBody;
 
 /** What the body does not carry but a log record or the exporter knows. All optional. */
 export interface MappingContext {
@@ -46,29 +37,30 @@ export class BodyError extends Error {
   override name = 'BodyError';
 }
 
-/** Accept a body as its JSON text (kept byte for byte) or as a parsed object (re-canonicalised). */
+/**
+ * Accept a body as its JSON text (kept byte for byte) or as a parsed object (re-canonicalised), read by
+ * the one decoder (record/decode.ts): its reason is the BodyError's message. A body must also carry a
+ * parsable `ts`, which the mapped records need as their time.
+ */
 export function parseBody(input: AuditBody | JsonObject | string): ParsedBody {
-  let obj: unknown;
   let raw: string;
+  let decoded: DecodeResult;
   if (typeof input === 'string') {
-    try {
-      obj = JSON.parse(input);
-    } catch (err) {
-      throw new BodyError(`audit body is not JSON: ${(err as Error).message}`);
-    }
     raw = input;
+    decoded = decodeRecord(input);
   } else {
-    obj = input;
-    raw = canonicalize(input as unknown as JsonValue);
+    try {
+      raw = canonicalize(input);
+    } catch (err) {
+      throw new BodyError(`not an audit body: it cannot be canonicalised (${(err as Error).message})`);
+    }
+    decoded = decodeParsed(input);
   }
-  const b = obj as Partial<AuditBody> | null;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new BodyError('audit body must be a JSON object');
-  if (typeof b.session !== 'string' || typeof b.seq !== 'number' || typeof b.ts !== 'string') throw new BodyError('audit body lacks session, seq or ts');
-  if (!isAuditEventName(b.event)) throw new BodyError(`unknown audit event ${String(b.event)}`);
-  if (!b.data || typeof b.data !== 'object' || Array.isArray(b.data)) throw new BodyError('audit body lacks a data object');
-  const timeMs = Date.parse(b.ts);
-  if (Number.isNaN(timeMs)) throw new BodyError(`audit body ts is not a timestamp: ${b.ts}`);
-  return { body: b as AuditBody, raw, hash: sha256Hex(raw), timeMs };
+  if (!decoded.ok) throw new BodyError(`not an audit body: ${decoded.reason}`);
+  const body = decoded.record;
+  const timeMs = Date.parse(body.ts);
+  if (Number.isNaN(timeMs)) throw new BodyError(`audit body ts is not a timestamp: ${body.ts.slice(0, 80)}`);
+  return { body, raw, hash: sha256Hex(raw), timeMs };
 }
 
 /** A captured content field (CapturedContent in src/audit/content.ts). */
@@ -82,13 +74,13 @@ export interface Captured {
 }
 
 export function captured(value: JsonValue | undefined): Captured | undefined {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const v = value as Record<string, JsonValue>;
+  if (!isObject(value)) return undefined;
+  const v = value;
   if (typeof v.sha256 !== 'string' || typeof v.mode !== 'string') return undefined;
   const c: Captured = { mode: v.mode, sha256: v.sha256, bytes: typeof v.bytes === 'number' ? v.bytes : 0 };
   if (typeof v.text === 'string') c.text = v.text;
   if (v.truncated === true) c.truncated = true;
-  if (v.redactions && typeof v.redactions === 'object' && !Array.isArray(v.redactions)) c.redactions = v.redactions as Record<string, number>;
+  if (isObject(v.redactions)) c.redactions = v.redactions as Record<string, number>;
   return c;
 }
 

@@ -8,22 +8,9 @@
  */
 import type { JsonObject } from '../record/canonical-json.js';
 import type { AuditEventName, RiskLevel } from '../semconv/events.js';
-import {
-  captured,
-  capturedText,
-  describe,
-  num,
-  parseBody,
-  riskLevel,
-  ruleById,
-  ruleIds,
-  rulesetVersion,
-  splitTactic,
-  splitTechnique,
-  str,
-  type AuditBody,
-  type MappingContext,
-} from './body.js';
+import { captured, capturedText, describe, num, parseBody, riskLevel, ruleById, ruleIds, rulesetVersion, str } from './body.js';
+import type { AuditBody, MappingContext } from './body.js';
+import { ruleAttack, SEVERITY_ID, tokenUsage } from './mapped-fields.js';
 
 export const ECS_VERSION = '8.11.0';
 
@@ -39,8 +26,6 @@ export const ECS_ALLOWED = {
 
 /** Elastic's risk-score convention for rule severities. */
 const RISK_SCORE: Record<RiskLevel, number> = { none: 0, low: 21, medium: 47, high: 73, critical: 99 };
-/** event.severity: the same scale as OCSF severity_id (1 informational … 5 critical). */
-const SEVERITY: Record<RiskLevel, number> = { none: 1, low: 2, medium: 3, high: 4, critical: 5 };
 
 interface Categorisation {
   category: string[];
@@ -120,14 +105,13 @@ function detection(ids: string[]): { rule: JsonObject; threat?: JsonObject } {
   if (known.length === 0) return { rule };
   const framework = known[0]!.attack.framework;
   const same = known.filter((r) => r.attack.framework === framework);
-  const techniques = same.map((r) => splitTechnique(r.attack.technique, r.attack.name));
-  const tactics = same.map((r) => splitTactic(r.attack.tactic));
+  const attacks = same.map(ruleAttack);
   const threat: JsonObject = {
     framework,
-    technique: { id: techniques.map((t) => t.technique.uid), name: techniques.map((t) => t.technique.name) },
-    tactic: { id: tactics.map((t) => t.uid), name: tactics.map((t) => t.name) },
+    technique: { id: attacks.map((t) => t.technique.uid), name: attacks.map((t) => t.technique.name) },
+    tactic: { id: attacks.map((t) => t.tactic.uid), name: attacks.map((t) => t.tactic.name) },
   };
-  const subs = techniques.filter((t) => t.sub);
+  const subs = attacks.filter((t) => t.sub);
   if (subs.length > 0) (threat.technique as JsonObject).subtechnique = { id: subs.map((t) => t.sub!.uid), name: subs.map((t) => t.sub!.name) };
   return { rule, threat };
 }
@@ -151,7 +135,7 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
     provider: 'oi-audit',
     id: `${body.session}:${body.seq}`,
     sequence: body.seq,
-    severity: SEVERITY[level],
+    severity: SEVERITY_ID[level],
     risk_score: RISK_SCORE[level],
     original: p.raw,
     hash: p.hash,
@@ -198,10 +182,10 @@ export function toEcs(input: AuditBody | JsonObject | string, ctx: MappingContex
       oi.messages = capturedText(captured(d.messages));
       break;
     case 'oi_audit.llm.response': {
-      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {});
+      const usage = tokenUsage(d);
       const g: JsonObject = { operation: { name: 'chat' }, conversation: { id: body.session } };
       if (str(d.response_model)) g.response = { model: str(d.response_model)! };
-      if (num(usage.input_tokens) !== undefined || num(usage.output_tokens) !== undefined) g.usage = { input_tokens: num(usage.input_tokens) ?? null, output_tokens: num(usage.output_tokens) ?? null };
+      if (usage.input !== undefined || usage.output !== undefined) g.usage = { input_tokens: usage.input ?? null, output_tokens: usage.output ?? null };
       doc.gen_ai = g;
       if (num(d.latency_ms) !== undefined) event.duration = num(d.latency_ms)! * 1_000_000;
       oi.content = capturedText(captured(d.content));

@@ -8,23 +8,9 @@
 import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import type { RiskLevel } from '../semconv/events.js';
 import { VERSION } from '../version.js';
-import {
-  captured,
-  capturedText,
-  describe,
-  num,
-  parseBody,
-  riskLevel,
-  ruleById,
-  ruleIds,
-  rulesetVersion,
-  splitTactic,
-  splitTechnique,
-  str,
-  type AuditBody,
-  type MappingContext,
-  type ParsedBody,
-} from './body.js';
+import { captured, capturedText, describe, num, parseBody, riskLevel, ruleById, ruleIds, rulesetVersion, str } from './body.js';
+import type { AuditBody, MappingContext, ParsedBody } from './body.js';
+import { ruleAttack, SEVERITY_ID, tokenUsage } from './mapped-fields.js';
 
 export const OCSF_VERSION = '1.8.0';
 const PRODUCT_VERSION = VERSION;
@@ -55,7 +41,6 @@ export const OCSF_CATEGORIES: Record<number, string> = {
 
 /** severity_id: 0 Unknown, 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, 6 Fatal, 99 Other. */
 export const OCSF_SEVERITY: Record<number, string> = { 0: 'Unknown', 1: 'Informational', 2: 'Low', 3: 'Medium', 4: 'High', 5: 'Critical', 6: 'Fatal', 99: 'Other' };
-const RISK_SEVERITY: Record<RiskLevel, number> = { none: 1, low: 2, medium: 3, high: 4, critical: 5 };
 
 /** status_id: 0 Unknown, 1 Success, 2 Failure, 99 Other. */
 const STATUS: Record<number, string> = { 0: 'Unknown', 1: 'Success', 2: 'Failure', 99: 'Other' };
@@ -209,10 +194,8 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
       }, { statusId: 0 });
     }
     case 'oi_audit.llm.response': {
-      const usage = (d.usage && typeof d.usage === 'object' && !Array.isArray(d.usage) ? d.usage : {});
       const mc: JsonObject = { response_text: capturedText(captured(d.content)) };
-      const inTok = num(usage.input_tokens);
-      const outTok = num(usage.output_tokens);
+      const { input: inTok, output: outTok } = tokenUsage(d);
       if (inTok !== undefined) mc.prompt_tokens = inTok;
       if (outTok !== undefined) mc.completion_tokens = outTok;
       if (inTok !== undefined && outTok !== undefined) mc.total_tokens = inTok + outTok;
@@ -230,7 +213,7 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
         cls: OCSF_CLASSES.scriptActivity,
         activityId: executed ? 1 : 99,
         activityName: executed ? 'Execute' : 'Propose',
-        severityId: RISK_SEVERITY[riskLevel(d.risk)],
+        severityId: SEVERITY_ID[riskLevel(d.risk)],
         statusId: executed ? 0 : 99,
       }, ctx);
       ev.actor = actor(body, ctx);
@@ -244,7 +227,7 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
         cls: OCSF_CLASSES.scriptActivity,
         activityId: 99,
         activityName: refused ? 'Refuse' : 'Approve',
-        severityId: RISK_SEVERITY[riskLevel(d.risk)],
+        severityId: SEVERITY_ID[riskLevel(d.risk)],
         statusId: 1,
         profiles: ['security_control'],
         ...(str(d.reason) ? { statusDetail: str(d.reason)! } : {}),
@@ -311,7 +294,7 @@ function primary(p: ParsedBody, ctx: MappingContext): OcsfEvent {
     case 'oi_audit.ground_truth.finding':
     case 'oi_audit.ground_truth.summary': {
       // Execution ground truth: observed under the block that ran (Script Activity, "Observe").
-      const ev = baseEvent(p, { cls: OCSF_CLASSES.scriptActivity, activityId: 99, activityName: 'Observe', severityId: RISK_SEVERITY[riskLevel(d.risk)], statusId: 1, statusDetail: describe(body) }, ctx);
+      const ev = baseEvent(p, { cls: OCSF_CLASSES.scriptActivity, activityId: 99, activityName: 'Observe', severityId: SEVERITY_ID[riskLevel(d.risk)], statusId: 1, statusDetail: describe(body) }, ctx);
       ev.actor = actor(body, ctx);
       ev.device = device(ctx);
       ev.script = script(body, undefined);
@@ -327,7 +310,7 @@ function findings(p: ParsedBody, ctx: MappingContext): OcsfEvent[] {
   return ruleIds(body.data.rules).map((id) => {
     const rule = ruleById(id);
     const level: RiskLevel = rule ? rule.severity : riskLevel(body.data.risk);
-    const ev = baseEvent(p, { cls: OCSF_CLASSES.detectionFinding, activityId: 1, activityName: 'Create', severityId: RISK_SEVERITY[level], statusId: 1 }, ctx);
+    const ev = baseEvent(p, { cls: OCSF_CLASSES.detectionFinding, activityId: 1, activityName: 'Create', severityId: SEVERITY_ID[level], statusId: 1 }, ctx);
     ev.status = 'New';
     ev.message = `${id}${rule ? ` ${rule.title}` : ''}: ${describe(body)}`;
     const info: JsonObject = {
@@ -340,8 +323,8 @@ function findings(p: ParsedBody, ctx: MappingContext): OcsfEvent[] {
     };
     if (rule) {
       info.desc = rule.description;
-      const t = splitTechnique(rule.attack.technique, rule.attack.name);
-      const attack: JsonObject = { technique: t.technique, tactic: splitTactic(rule.attack.tactic), version: rule.attack.version };
+      const t = ruleAttack(rule);
+      const attack: JsonObject = { technique: t.technique, tactic: t.tactic, version: rule.attack.version };
       if (t.sub) attack.sub_technique = t.sub;
       info.attacks = [attack];
     }

@@ -1,14 +1,11 @@
 import { basename } from 'node:path';
 import type { LogEntry } from '../read/otlp-files.js';
 import type { Problem, SessionReport } from './types.js';
+import { decodeRecord } from '../record/decode.js';
+import { isObject } from '../record/json-shape.js';
+import { AUDIT_EVENTS } from '../semconv/events.js';
 
-const MAINTENANCE_EVENT = 'oi_audit.sink.maintenance';
-
-interface MaintenanceBody {
-  session: string;
-  event: string;
-  data: { action?: unknown; file?: unknown; sessions?: unknown };
-}
+const MAINTENANCE_EVENT = AUDIT_EVENTS.sinkMaintenance;
 
 interface Deleted {
   file: string;
@@ -29,21 +26,23 @@ export function applyRetentionEvidence(reports: readonly SessionReport[], logs: 
   const deletedFiles = new Map<string, string>();
   for (const entry of logs) {
     if (!entry.body.includes(MAINTENANCE_EVENT)) continue;
-    let b: MaintenanceBody;
-    try {
-      b = JSON.parse(entry.body) as MaintenanceBody;
-    } catch {
-      continue;
-    }
-    if (b.event !== MAINTENANCE_EVENT || !trusted.has(b.session) || typeof b.data?.file !== 'string') continue;
+    // The one decoder: a body it refuses is no evidence of anything (a malformed record filed under
+    // another session is reported there, so it would not stop the maintenance session verifying).
+    const decoded = decodeRecord(entry.body);
+    if (!decoded.ok) continue;
+    const b = decoded.record;
+    if (b.event !== MAINTENANCE_EVENT || !trusted.has(b.session) || typeof b.data.file !== 'string') continue;
     const file = basename(b.data.file);
     if (b.data.action === 'deleted_by_retention') deletedFiles.set(file, b.session);
     if (b.data.action === 'rotated' && Array.isArray(b.data.sessions)) {
       const bySession = rotated.get(file) ?? new Map<string, Array<{ from: number; to: number }>>();
-      for (const s of b.data.sessions as Array<{ session?: unknown; from?: unknown; to?: unknown }>) {
-        if (typeof s.session !== 'string' || !Number.isSafeInteger(s.from) || !Number.isSafeInteger(s.to)) continue;
+      for (const s of b.data.sessions) {
+        if (!isObject(s)) continue;
+        const from = Number.isSafeInteger(s.from) ? (s.from as number) : undefined;
+        const to = Number.isSafeInteger(s.to) ? (s.to as number) : undefined;
+        if (typeof s.session !== 'string' || from === undefined || to === undefined) continue;
         const list = bySession.get(s.session) ?? [];
-        list.push({ from: s.from as number, to: s.to as number });
+        list.push({ from, to });
         bySession.set(s.session, list);
       }
       rotated.set(file, bySession);

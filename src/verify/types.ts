@@ -1,4 +1,5 @@
 /** Types of the verification report (src/verify/verify.ts re-exports them). */
+import { MAX_LOST_PER_DECLARATION } from '../record/loss-ranges.js';
 
 /** Where a record was read from. */
 export interface RecordSource {
@@ -146,5 +147,5 @@ export const VERIFY_LIMITS = Object.freeze({
   /** Largest seed index a session may name (the seed ratchet is walked one HMAC per step). */
   maxSeedIndex: 1_000_000,
   /** Most leaf hashes one loss declaration may carry (the writer splits larger losses). */
-  maxLostPerDeclaration: 1024,
+  maxLostPerDeclaration: MAX_LOST_PER_DECLARATION,
 });

@@ -39,26 +39,15 @@ import { createChainFactory, loadIntegrityKeys } from '../../src/integrity/chain
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import {
-  LOKI_STANDIN_CONFIG,
-  OTELCOL_CONFIG,
-  TEMPO_STANDIN_CONFIG,
-  type CollectorHandle,
   type RsyslogHandle,
   ensureCollectorBinary,
-  flattenLogs,
   flattenSpans,
-  freePorts,
-  listFiles,
   readJsonLines,
-  readZstdArchive,
   recordKey,
-  scrapeCounter,
-  startCollector,
-  startRsyslog,
   tempDir,
   waitFor,
-  otelcolEnv,
 } from '../helpers/collector-stack.js';
+import { archivedLogs, siemRouteCounts, standinLogs, startFanoutStack, syslogKey, syslogMessages } from '../helpers/otelcol-stack.js';
 
 const TENANT = 'oi-audit-e2e-tenant';
 const SERVICE = 'oi-audit-e2e-collector';
@@ -108,7 +97,6 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
   let archiveDir: string;
   let metricsUrl: string;
   let rsyslog: RsyslogHandle;
-  let collector: CollectorHandle;
   let keys: ReturnType<typeof generateKeyFiles>;
   const memLogs = new InMemoryLogRecordExporter();
   const memSpans = new InMemorySpanExporter();
@@ -121,45 +109,12 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
   beforeAll(async () => {
     await ensureCollectorBinary();
     dir = tempDir('e2e-collector');
-    lokiOut = join(dir, 'loki', 'logs.jsonl');
-    tempoOut = join(dir, 'tempo', 'traces.jsonl');
-    archiveDir = join(dir, 'collector', 'archive');
     keys = generateKeyFiles(join(dir, 'keys'));
-    const [tGrpc, tHttp, tHealth, lHttp, lHealth, cGrpc, cHttp, cHealth, cMetrics] = await freePorts(9);
-
-    rsyslog = await startRsyslog();
-    started.push(rsyslog);
-    started.push(
-      await startCollector(
-        TEMPO_STANDIN_CONFIG,
-        { STANDIN_GRPC_ENDPOINT: `127.0.0.1:${tGrpc}`, STANDIN_HTTP_ENDPOINT: `127.0.0.1:${tHttp}`, STANDIN_HEALTH_ENDPOINT: `127.0.0.1:${tHealth}`, STANDIN_OUTPUT: tempoOut },
-        { name: 'tempo-standin', healthEndpoint: `127.0.0.1:${tHealth}`, dirs: [join(dir, 'tempo')] },
-      ),
-    );
-    started.push(
-      await startCollector(
-        LOKI_STANDIN_CONFIG,
-        { STANDIN_HTTP_ENDPOINT: `127.0.0.1:${lHttp}`, STANDIN_HEALTH_ENDPOINT: `127.0.0.1:${lHealth}`, STANDIN_OUTPUT: lokiOut },
-        { name: 'loki-standin', healthEndpoint: `127.0.0.1:${lHealth}`, dirs: [join(dir, 'loki')] },
-      ),
-    );
-    collector = await startCollector(
-      OTELCOL_CONFIG,
-      otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir,
-        tempo: `127.0.0.1:${tGrpc}`,
-        loki: `http://127.0.0.1:${lHttp}`,
-        siemPort: rsyslog.port,
-        extra: { LOKI_TENANT_ID: TENANT },
-      }),
-      { name: 'otelcol', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] },
-    );
-    started.push(collector);
-    metricsUrl = `http://127.0.0.1:${cMetrics}/metrics`;
-    const otlp = `http://127.0.0.1:${cHttp}`;
+    const stack = await startFanoutStack(dir, { extra: { LOKI_TENANT_ID: TENANT } });
+    started.push(...stack.started);
+    ({ rsyslog, lokiOut, tempoOut } = stack);
+    ({ archiveDir, metricsUrl } = stack.setup);
+    const otlp = stack.setup.otlpUrl;
 
     // The recorder: OTLP to the Collector and in-memory, side by side, in one provider each.
     const resource = resourceFromAttributes({ 'service.name': SERVICE, 'service.version': '0.0.0-e2e' });
@@ -255,13 +210,7 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
   });
 
   it('the Loki stand-in received every log record, body byte-identical, with the tenant header', async () => {
-    const got = await waitFor(
-      () => {
-        const logs = flattenLogs(readJsonLines(lokiOut));
-        return logs.length >= emitted.length ? logs : undefined;
-      },
-      { timeoutMs: 60_000, what: `${emitted.length} records at the Loki stand-in` },
-    );
+    const got = await standinLogs(lokiOut, emitted.length, 'Loki stand-in');
     expect(got.length).toBe(emitted.length);
     const byKey = new Map(got.map((l) => [recordKey(l.attributes['session.id'], l.attributes['oi_audit.event.seq']), l]));
     for (const e of emitted) {
@@ -275,20 +224,14 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
   });
 
   it('rsyslog received every audit event as RFC 5424 with MSG = body, high-risk ones through the urgent route', async () => {
-    const msgs = await waitFor(
-      async () => {
-        const m = await rsyslog.messages();
-        return m.length >= emitted.length ? m : undefined;
-      },
-      { timeoutMs: 60_000, what: `${emitted.length} syslog messages` },
-    );
+    const msgs = await syslogMessages(rsyslog, emitted.length);
     expect(msgs.length).toBe(emitted.length);
     const bySeq = new Map<string, (typeof msgs)[number]>();
     for (const m of msgs) {
       expect(m.version).toBe('1');
       expect(m.facility).toBe('10');
       expect(m.app_name).toBe(SERVICE);
-      bySeq.set(recordKey(/session\.id="([^"]*)"/.exec(m.structured_data)?.[1], /seq="([^"]*)"/.exec(m.structured_data)?.[1]), m);
+      bySeq.set(syslogKey(m), m);
     }
     const pri: Record<string, string> = { none: '86', low: '85', medium: '84', high: '82', critical: '81' };
     for (const e of emitted) {
@@ -301,22 +244,13 @@ describe('a real Open Interpreter session through the real Collector (otelcol.ya
     }
     const high = emitted.filter((e) => e.risk === 'high' || e.risk === 'critical');
     expect(high.map((e) => e.event)).toEqual(expect.arrayContaining([AUDIT_EVENTS.codeGenerated, AUDIT_EVENTS.approvalDecision]));
-    const urgent = () => scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem-urgent' });
-    const standard = () => scrapeCounter(metricsUrl, 'otelcol_exporter_sent_log_records_total', { exporter: 'syslog/siem' });
-    await waitFor(async () => (await urgent()) + (await standard()) >= emitted.length, { timeoutMs: 10_000, what: 'syslog exporter counters' }).catch(() => undefined);
-    expect(await urgent()).toBe(high.length);
-    expect(await standard()).toBe(emitted.length - high.length);
+    const { urgent, standard } = await siemRouteCounts(metricsUrl, emitted.length);
+    expect(urgent).toBe(high.length);
+    expect(standard).toBe(emitted.length - high.length);
   });
 
   it('the archive holds every record, body identical', async () => {
-    const all = await waitFor(
-      async () => {
-        const logs = [];
-        for (const f of listFiles(archiveDir)) logs.push(...flattenLogs(await readZstdArchive(f.path)));
-        return logs.length >= emitted.length ? logs : undefined;
-      },
-      { timeoutMs: 30_000, what: 'records in the archive' },
-    );
+    const all = await archivedLogs(archiveDir, emitted.length);
     expect(all.length).toBe(emitted.length);
     const byKey = new Map(all.map((l) => [recordKey(l.attributes['session.id'], l.attributes['oi_audit.event.seq']), l.body]));
     for (const e of emitted) expect(byKey.get(recordKey(e.session, e.seq)), `archive seq ${e.seq}`).toBe(e.body);

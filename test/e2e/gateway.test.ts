@@ -1,15 +1,13 @@
-import { connect as netConnect } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
-import { isProcessAlive, processTree } from '../../src/agents/classic/process/supervisor.js';
+import { isProcessAlive, processTree } from '../../src/agents/process/process-tree.js';
 import { startScriptedModel, type Script } from '../../src/demo/scripted-model.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
+import { gatewayClient as client, masked, rawFrame, startGatewayCli } from '../helpers/gateway-client.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -20,6 +18,13 @@ afterEach(async () => {
 const ALICE = 'alice-token-0123456789';
 const BOB = 'bob-approver-token-0123456789';
 const SSH_CODE = 'import os\nprint(open(os.path.expanduser("~/.ssh/id_rsa")).read())';
+/** Alice may chat; Bob may also approve. */
+const users = () =>
+  new Map([
+    [ALICE, { userId: 'alice' }],
+    [BOB, { userId: 'bob', roles: ['approver'] }],
+  ]);
+
 const SCRIPT: Script = {
   turns: [
     { user: 'Say hi.', replies: ['Hi.'] },
@@ -33,10 +38,7 @@ async function gateway(extra: Partial<GatewayOptions> = {}) {
   const h = inMemoryRecorder({ config: { capture: 'full' } });
   const gw: Gateway = await startGateway({
     recorder: h.recorder,
-    users: new Map([
-      [ALICE, { userId: 'alice' }],
-      [BOB, { userId: 'bob', roles: ['approver'] }],
-    ]),
+    users: users(),
     upstreamBaseUrl: model.url,
     model: 'scripted',
     policy: 'policy',
@@ -48,62 +50,6 @@ async function gateway(extra: Partial<GatewayOptions> = {}) {
   return { gw, h, security };
 }
 
-/** A client that records every message and its close. */
-function client(url: string, token: string, headers: Record<string, string> = {}) {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, ...headers } });
-  const messages: Array<Record<string, any>> = [];
-  const waiters: Array<() => void> = [];
-  ws.on('message', (d: Buffer) => {
-    messages.push(JSON.parse(d.toString('utf8')) as Record<string, any>);
-    waiters.splice(0).forEach((w) => w());
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  const errored = new Promise<Error>((resolve) => ws.on('error', resolve));
-  const opened = new Promise<void>((resolve) => ws.on('open', () => resolve()));
-  const waitFor = async (pred: (m: Record<string, any>) => boolean, ms = 90_000): Promise<Record<string, any>> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const found = messages.find(pred);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(messages.map((m) => m.type))}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 500);
-      });
-    }
-  };
-  return { ws, messages, closed, errored, opened, waitFor, send: (m: unknown) => ws.send(JSON.stringify(m)) };
-}
-
-/** Opens a raw TCP connection, does the WebSocket handshake, and writes `frame` as the first frame. */
-function rawFrame(port: number, token: string, frame: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = netConnect(port, '127.0.0.1');
-    let data = Buffer.alloc(0);
-    let sent = false;
-    sock.on('error', reject);
-    sock.on('data', (d) => {
-      data = Buffer.concat([data, d]);
-      if (!sent && data.includes('\r\n\r\n')) {
-        sent = true;
-        sock.write(frame);
-      }
-    });
-    sock.on('close', () => resolve(data.toString('latin1')));
-    sock.write(
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`,
-    );
-  });
-}
-
-function masked(opcode: number, payload: Buffer, fin = true): Buffer {
-  const mask = randomBytes(4);
-  const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len]) : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, len >> 8, len & 0xff]);
-  return Buffer.concat([head, mask, body]);
-}
-
 const waitUntil = async (cond: () => boolean, ms = 60_000) => {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -111,6 +57,31 @@ const waitUntil = async (cond: () => boolean, ms = 60_000) => {
     await new Promise((r) => setTimeout(r, 100));
   }
 };
+
+/** The built CLI's gateway env: its sink, and Alice's token. */
+const gatewayEnv = (sink: string): Record<string, string> => ({ OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice` });
+
+/** Alice connects and finishes the first turn ("Say hi."). */
+async function saidHi(url: string) {
+  const c = client(url, ALICE);
+  await c.waitFor((m) => m.type === 'ready');
+  c.send({ type: 'user', content: 'Say hi.' });
+  await c.waitFor((m) => m.type === 'turn_end');
+  return c;
+}
+
+/**
+ * A stopped gateway's sink verifies: both streams, the client's session and the gateway's security stream,
+ * each ended and checkpointed. No keys are configured for these gateways: verified for consistency, and
+ * said so (--allow-unauthenticated).
+ */
+async function expectBothStreamsValid(sink: string): Promise<void> {
+  const verify = await runCli(['verify', sink, '--json', '--allow-unauthenticated']);
+  expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  const report = JSON.parse(verify.stdout);
+  expect(report.summary.sessions).toBe(2);
+  expect(report.summary.valid).toBe(2);
+}
 
 /** Open Interpreter processes (and their children) started by this test process. */
 const interpreterPids = () => processTree(process.pid).filter((e) => e.pid !== process.pid).map((e) => e.pid);
@@ -222,38 +193,12 @@ describe('the gateway holds (real Open Interpreter 0.4.3 behind it)', () => {
     const model = await startScriptedModel({ script: SCRIPT });
     cleanups.push(() => model.close());
     const sink = mkdtempSync(join(tmpdir(), 'oi-gw-sink-'));
-    const { spawn } = await import('node:child_process');
-    const { CLI } = await import('../helpers/cli.js');
-    const child = spawn(process.execPath, [CLI, 'gateway', '--port', '0', '--upstream', model.url, '--model', 'scripted'], {
-      env: { ...process.env, OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice`, NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    cleanups.push(() => Promise.resolve(child.kill('SIGKILL')));
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString('utf8');
-        const m = /listening on (ws:\/\/\S+)/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-    const c = client(url, ALICE);
-    await c.waitFor((m) => m.type === 'ready');
-    c.send({ type: 'user', content: 'Say hi.' });
-    await c.waitFor((m) => m.type === 'turn_end');
-    child.kill('SIGTERM');
-    const exit = await exited;
-    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    const gw = await startGatewayCli(['--port', '0', '--upstream', model.url, '--model', 'scripted'], gatewayEnv(sink), cleanups);
+    await saidHi(gw.url);
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited, gw.stderr()).toEqual({ code: 0, signal: null });
     expect(readdirSync(sink).length).toBeGreaterThan(0);
-    // No keys configured for this gateway: verified for consistency, said so (--allow-unauthenticated).
-    const verify = await runCli(['verify', sink, '--json', '--allow-unauthenticated']);
-    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-    const report = JSON.parse(verify.stdout);
-    // Both streams: the client's session and the gateway's security stream, each ended and checkpointed.
-    expect(report.summary.sessions).toBe(2);
-    expect(report.summary.valid).toBe(2);
+    await expectBothStreamsValid(sink);
   });
 });
 
@@ -277,10 +222,7 @@ async function rustGateway(extra: Partial<GatewayOptions> = {}) {
   const gw: Gateway = await startGateway({
     recorder: h.recorder,
     agent: 'rust',
-    users: new Map([
-      [ALICE, { userId: 'alice' }],
-      [BOB, { userId: 'bob', roles: ['approver'] }],
-    ]),
+    users: users(),
     upstreamBaseUrl: model.url,
     upstreamApiKey: 'upstream-secret-key-for-gateway-test',
     model: 'scripted',
@@ -394,38 +336,19 @@ describe('the gateway with --agent rust (real Codex 0.148.0 behind it)', () => {
     cleanups.push(() => model.close());
     const dir = mkdtempSync(join(tmpdir(), 'oi-gw-rust-sink-'));
     const sink = join(dir, 'logs');
-    const { spawn } = await import('node:child_process');
-    const { CLI } = await import('../helpers/cli.js');
-    const child = spawn(process.execPath, [CLI, 'gateway', '--agent', 'rust', '--work-root', dir, '--port', '0', '--upstream', model.url, '--model', 'scripted'], {
-      env: { ...process.env, OI_AUDIT_SINK_DIR: sink, OI_AUDIT_GATEWAY_TOKENS: `${ALICE}=alice`, NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    cleanups.push(() => Promise.resolve(child.kill('SIGKILL')));
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString('utf8');
-        const m = /listening on (ws:\/\/\S+) \(agent rust/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-    const c = client(url, ALICE);
-    await c.waitFor((m) => m.type === 'ready');
-    c.send({ type: 'user', content: 'Say hi.' });
-    await c.waitFor((m) => m.type === 'turn_end');
+    const gw = await startGatewayCli(
+      ['--agent', 'rust', '--work-root', dir, '--port', '0', '--upstream', model.url, '--model', 'scripted'],
+      gatewayEnv(sink),
+      cleanups,
+      /listening on (ws:\/\/\S+) \(agent rust/,
+    );
+    const c = await saidHi(gw.url);
     c.send({ type: 'user', content: 'Show me my SSH key.' });
     await c.waitFor((m) => m.type === 'approval_request');
-    child.kill('SIGTERM');
-    const exit = await exited;
-    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited, gw.stderr()).toEqual({ code: 0, signal: null });
     // The session worked in its own directory under --work-root.
     expect(readdirSync(dir).some((n) => n.startsWith('oi-audit-gateway-'))).toBe(true);
-    const verify = await runCli(['verify', sink, '--json', '--allow-unauthenticated']);
-    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-    const report = JSON.parse(verify.stdout);
-    expect(report.summary.sessions).toBe(2);
-    expect(report.summary.valid).toBe(2);
+    await expectBothStreamsValid(sink);
   });
 });

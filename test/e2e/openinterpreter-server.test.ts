@@ -11,8 +11,10 @@ import type { AddressInfo } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { LmcConnection, type LmcChunk } from '../../src/agents/classic/lmc/lmc-client.js';
-import { processTree, startInterpreterServer, type InterpreterServer } from '../../src/agents/classic/process/supervisor.js';
+import { LmcConnection } from '../../src/agents/classic/lmc/lmc-client.js';
+import type { LmcChunk } from '../../src/agents/session/lmc-chunk.js';
+import { startInterpreterServer, type InterpreterServer } from '../../src/agents/classic/process/supervisor.js';
+import { processTree } from '../../src/agents/process/process-tree.js';
 import { ensureOpenInterpreter } from '../../src/agents/classic/process/venv.js';
 
 interface RecordedLlmRequest {

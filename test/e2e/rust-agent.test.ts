@@ -13,7 +13,7 @@ import { PINNED_CODEX_VERSION } from '../../src/agents/rust/binary.js';
 import { startScriptedModel, type Script, type ScriptedFaults } from '../../src/demo/scripted-model.js';
 import { startLlmProxy } from '../../src/llm-proxy/proxy.js';
 import { approvalFor } from '../../src/approval/modes.js';
-import { isProcessAlive, processTree } from '../../src/agents/classic/process/supervisor.js';
+import { isProcessAlive, processTree } from '../../src/agents/process/process-tree.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { runCli } from '../helpers/cli.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';

@@ -124,8 +124,20 @@ export function ensureCollectorImage(binary: string): Promise<string> {
 // Ports, waiting
 // ---------------------------------------------------------------------------------------------
 
-/** A TCP port that is free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
+/** Ports handed out in this process: never handed out twice, as a test may bind one only later (a back end started after an outage). */
+const handedOut = new Set<number>();
+
+/** A TCP port that is free on 127.0.0.1 right now, and not handed out before in this process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await unusedPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function unusedPort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const srv = createServer();
     srv.unref();

@@ -3,10 +3,11 @@
  * on loopback ports for the alerting tests, and a webhook receiver that records what the Alertmanager sends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
 import { REPO_ROOT } from './cli.js';
 import { waitFor } from './collector-stack.js';
 
@@ -130,4 +131,51 @@ export function startWebhook(): Promise<WebhookReceiver> {
       resolve({ url: `http://127.0.0.1:${port}/hooks/oi-audit`, received, stop: () => new Promise((r) => server.close(() => r())) });
     }),
   );
+}
+
+/** Loopback ports of what collector-config/prometheus.yml scrapes and alerts to. */
+export interface PrometheusTargets {
+  /** The Collector's own metrics (otel-collector:8888). */
+  collectorMetrics: number;
+  /** The app metrics the Collector exposes (otel-collector:8889). */
+  collectorPrometheus: number;
+  /** alertmanager:9093 */
+  alertmanager: number;
+}
+
+/**
+ * collector-config/prometheus.yml as the tests run it: every target moved to its loopback port (a target
+ * the file names that `targets` does not map is an error), scraped every 2 s (test pacing only), the rule
+ * files `ruleFiles` instead of the container's path; jobs and alerting otherwise unchanged. Written to
+ * `<dir>/prometheus.yml`; returns that path.
+ */
+export function loopbackPrometheusConfig(dir: string, targets: PrometheusTargets, ruleFiles: string[]): string {
+  const cfg = parseYaml(readFileSync(join(REPO_ROOT, 'collector-config/prometheus.yml'), 'utf8')) as PrometheusYml;
+  const byName: Record<string, string> = {
+    'otel-collector:8888': `127.0.0.1:${targets.collectorMetrics}`,
+    'otel-collector:8889': `127.0.0.1:${targets.collectorPrometheus}`,
+    'alertmanager:9093': `127.0.0.1:${targets.alertmanager}`,
+  };
+  const retarget = (sc: { targets: string[] }): void => {
+    sc.targets = sc.targets.map((t) => {
+      const to = byName[t];
+      if (!to) throw new Error(`collector-config/prometheus.yml: unexpected target ${t}`);
+      return to;
+    });
+  };
+  for (const j of cfg.scrape_configs) for (const sc of j.static_configs) retarget(sc);
+  for (const a of cfg.alerting.alertmanagers) for (const sc of a.static_configs) retarget(sc);
+  cfg.global.scrape_interval = '2s';
+  cfg.rule_files = ruleFiles;
+  const file = join(dir, 'prometheus.yml');
+  writeFileSync(file, stringify(cfg));
+  return file;
+}
+
+/** The parts of prometheus.yml the tests rewrite. */
+interface PrometheusYml {
+  global: { scrape_interval?: string };
+  scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
+  alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+  rule_files: string[];
 }

@@ -21,21 +21,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { COLLECTOR_METRICS, LOKI_EXPORTER, SCRAPE_JOBS } from '../../tools/grafana/prometheus.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import {
-  OTELCOL_CONFIG,
-  ensureCollectorBinary,
-  freePorts,
-  logsRequest,
-  makeAuditRecords,
-  otelcolEnv,
-  postOtlpJson,
-  scrapeCounter,
-  startCollector,
-  tempDir,
-  waitFor,
-} from '../helpers/collector-stack.js';
+import { ensureCollectorBinary, freePorts, logsRequest, makeAuditRecords, postOtlpJson, scrapeCounter, tempDir, waitFor } from '../helpers/collector-stack.js';
 import { LOKI_DEFAULT_LIMITS, LokiStandin } from '../helpers/loki-standin.js';
-import { ensurePromTools, startAlertmanager, startPrometheus, startWebhook, type PromTools, type WebhookPayload, type WebhookReceiver } from '../helpers/prom-tools.js';
+import { otelcolSetup } from '../helpers/otelcol-stack.js';
+import {
+  ensurePromTools,
+  loopbackPrometheusConfig,
+  startAlertmanager,
+  startPrometheus,
+  startWebhook,
+  type PromTools,
+  type WebhookPayload,
+  type WebhookReceiver,
+} from '../helpers/prom-tools.js';
 
 interface RuleDoc {
   alert: string;
@@ -264,52 +262,36 @@ describe('Loki refuses records: the Prometheus alert reaches the webhook (real C
   it('OiAuditLokiRefusedRecords fires for records Loki refuses as too far in the future', async () => {
     const [tools] = await Promise.all([ensurePromTools(), ensureCollectorBinary()]);
     const dir = tempDir('loki-refusal-alert');
-    const [lokiPort, cGrpc, cHttp, cHealth, cMetrics, cProm, deadTempo, deadSiem, amPort, promPort] = await freePorts(10);
+    const [amPort, promPort] = await freePorts(2);
     const hook = await startWebhook();
     stops.push(() => hook.stop());
     const am = await startAlertmanager(tools, alertmanagerConfig(dir, hook.url), amPort!, join(dir, 'am-data'));
     stops.push(() => am.stop());
-    const loki = await LokiStandin.start({ port: lokiPort!, limits: { ...LOKI_DEFAULT_LIMITS } });
+    const loki = await LokiStandin.start({ limits: { ...LOKI_DEFAULT_LIMITS } });
     stops.push(() => loki.stop());
-    const collector = await startCollector(
-      OTELCOL_CONFIG,
-      otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics!, prometheus: cProm! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir: join(dir, 'collector', 'archive'),
-        tempo: `127.0.0.1:${deadTempo}`,
-        loki: `http://127.0.0.1:${lokiPort}`,
-        siemPort: deadSiem!,
-      }),
-      { name: 'otelcol-loki-refusal', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] },
-    );
+    // Tempo and the SIEM point at closed ports.
+    const setup = await otelcolSetup(dir, { fanout: { loki: loki.url }, prometheus: true });
+    const collector = await setup.start('otelcol-loki-refusal');
     stops.push(() => collector.stop());
+    const cMetrics = setup.ports.metrics;
 
-    // collector-config/prometheus.yml, its targets moved to the loopback ports; jobs, rules and alerting unchanged.
-    const cfg = parseYaml(readFileSync(join(REPO_ROOT, 'collector-config/prometheus.yml'), 'utf8')) as Record<string, any>;
-    const target: Record<string, string> = { 'otel-collector:8888': `127.0.0.1:${cMetrics}`, 'otel-collector:8889': `127.0.0.1:${cProm}`, 'alertmanager:9093': `127.0.0.1:${amPort}` };
-    const retarget = (sc: { targets: string[] }) => (sc.targets = sc.targets.map((t) => target[t] ?? expect.fail(`unexpected target ${t}`)));
-    for (const j of cfg.scrape_configs) for (const sc of j.static_configs) retarget(sc);
-    for (const a of cfg.alerting.alertmanagers) for (const sc of a.static_configs) retarget(sc);
-    cfg.global.scrape_interval = '2s'; // test pacing only
+    // The repository's rules, evaluated every 2 s (test pacing only).
     const rulesDir = join(dir, 'rules');
     mkdirSync(rulesDir);
     const rules = parseYaml(readFileSync(PROM_RULES_FILE, 'utf8')) as Record<string, any>;
     rules.groups[0].interval = '2s';
     writeFileSync(join(rulesDir, 'oi-audit.yaml'), stringify(rules));
-    cfg.rule_files = [join(rulesDir, '*.yaml')];
-    writeFileSync(join(dir, 'prometheus.yml'), stringify(cfg));
-    const prom = await startPrometheus(tools, join(dir, 'prometheus.yml'), promPort!, join(dir, 'prom-data'));
+    const promConfig = loopbackPrometheusConfig(dir, { collectorMetrics: cMetrics, collectorPrometheus: setup.ports.prometheus!, alertmanager: amPort! }, [join(rulesDir, '*.yaml')]);
+    const prom = await startPrometheus(tools, promConfig, promPort!, join(dir, 'prom-data'));
     stops.push(() => prom.stop());
 
     // Records two hours in the future: past Loki's creation_grace_period, a permanent 400 (too_far_in_future).
     const future = BigInt(Date.now() + 2 * 3_600_000) * 1_000_000n;
     const records = makeAuditRecords(1, 5, { runId: `lr${Date.now().toString(36)}` }).map((r, i) => ({ ...r, timeUnixNano: String(future + BigInt(i)) }));
-    await postOtlpJson(`http://127.0.0.1:${cHttp}`, '/v1/logs', logsRequest(records));
+    await postOtlpJson(setup.otlpUrl, '/v1/logs', logsRequest(records));
     const failed = await waitFor(
       async () => {
-        const n = await scrapeCounter(`http://127.0.0.1:${cMetrics}/metrics`, COLLECTOR_METRICS.sendFailedLogRecords, { exporter: LOKI_EXPORTER });
+        const n = await scrapeCounter(setup.metricsUrl, COLLECTOR_METRICS.sendFailedLogRecords, { exporter: LOKI_EXPORTER });
         return n >= records.length ? n : undefined;
       },
       { timeoutMs: 60_000, what: `${COLLECTOR_METRICS.sendFailedLogRecords}{exporter="${LOKI_EXPORTER}"} >= ${records.length}` },
@@ -318,7 +300,7 @@ describe('Loki refuses records: the Prometheus alert reaches the webhook (real C
     expect(loki.pushes.some((p) => p.status === 400)).toBe(true);
     expect(loki.entries).toHaveLength(0);
     // Every Collector metric the dashboards and rules read is in its real scrape.
-    const scrape = await fetch(`http://127.0.0.1:${cMetrics}/metrics`).then((r) => r.text());
+    const scrape = await fetch(setup.metricsUrl).then((r) => r.text());
     for (const m of Object.values(COLLECTOR_METRICS)) expect(scrape, m).toMatch(new RegExp(`^${m}\\{[^}]*exporter="${LOKI_EXPORTER.replace('/', '\\/')}"`, 'm'));
 
     const note = await waitFor(

@@ -8,7 +8,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
-  OTELCOL_CONFIG,
   LOKI_STANDIN_CONFIG,
   type CollectorHandle,
   ensureCollectorBinary,
@@ -23,8 +22,8 @@ import {
   startCollector,
   tempDir,
   waitFor,
-  otelcolEnv,
 } from '../helpers/collector-stack.js';
+import { otelcolSetup } from '../helpers/otelcol-stack.js';
 
 const TOTAL = 10_000;
 const PER_REQUEST = 500;
@@ -42,35 +41,26 @@ describe('Collector persistent queue', () => {
       const dir = tempDir('queue');
       const lokiOut = join(dir, 'loki', 'logs.jsonl');
       // Tempo and the SIEM point at closed ports: their queues fill up and retry, like Loki's.
-      const [lHttp, lHealth, cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadSiem] = await freePorts(8);
-      const collectorEnv = otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir: join(dir, 'collector', 'archive'),
-        tempo: `127.0.0.1:${deadTempo}`,
-        loki: `http://127.0.0.1:${lHttp}`,
-        siemPort: deadSiem!,
-      });
-      const collectorOpts = { healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] };
+      const [lHttp, lHealth] = await freePorts(2);
+      const setup = await otelcolSetup(dir, { fanout: { loki: `http://127.0.0.1:${lHttp}` } });
 
-      let collector: CollectorHandle = await startCollector(OTELCOL_CONFIG, collectorEnv, { ...collectorOpts, name: 'otelcol-1' });
+      let collector: CollectorHandle = await setup.start('otelcol-1');
       running.push(collector);
 
       const records = makeAuditRecords(20, TOTAL / 20, { runId: `q${Date.now().toString(36)}` });
       const t0 = Date.now();
       for (let i = 0; i < records.length; i += PER_REQUEST) {
-        await postOtlpJson(`http://127.0.0.1:${cHttp}`, '/v1/logs', logsRequest(records.slice(i, i + PER_REQUEST)));
+        await postOtlpJson(setup.otlpUrl, '/v1/logs', logsRequest(records.slice(i, i + PER_REQUEST)));
       }
       const sendMs = Date.now() - t0;
       // Every request was answered 200 only after its records were written to the persistent queues.
-      const queued = await scrapeCounter(`http://127.0.0.1:${cMetrics}/metrics`, 'otelcol_exporter_queue_size', { exporter: 'otlp_http/loki' });
+      const queued = await scrapeCounter(setup.metricsUrl, 'otelcol_exporter_queue_size', { exporter: 'otlp_http/loki' });
       expect(queued).toBeGreaterThan(0);
       expect(existsSync(lokiOut)).toBe(false);
 
       await collector.kill(); // SIGKILL: no shutdown, no flush
       const t1 = Date.now();
-      collector = await startCollector(OTELCOL_CONFIG, collectorEnv, { ...collectorOpts, name: 'otelcol-2' });
+      collector = await setup.start('otelcol-2');
       running.push(collector);
 
       const loki = await startCollector(

@@ -21,20 +21,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyFiles, keyFilesEnv } from '../../src/keys/keygen.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
-import {
-  OTELCOL_CONFIG,
-  type CollectorHandle,
-  ensureCollectorBinary,
-  flattenLogs,
-  freePorts,
-  listFiles,
-  readZstdArchive,
-  sleep,
-  startCollector,
-  tempDir,
-  waitFor,
-  otelcolEnv,
-} from '../helpers/collector-stack.js';
+import { type CollectorHandle, ensureCollectorBinary, flattenLogs, freePorts, listFiles, readZstdArchive, sleep, tempDir, waitFor } from '../helpers/collector-stack.js';
+import { otelcolSetup, type OtelcolSetup } from '../helpers/otelcol-stack.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/fault-app.mjs');
 /** Exporter timeout of the app (the SDK default is 10 s): a failed export is spooled after at most this long. */
@@ -266,8 +254,7 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
   let dir: string;
   let archiveDir: string;
   let collector: CollectorHandle | undefined;
-  let collectorEnv: Record<string, string>;
-  let collectorOpts: { healthEndpoint: string; dirs: string[] };
+  let setup: OtelcolSetup;
   let collectorUrl: string;
   let proxy: FaultProxy;
   let keys: ReturnType<typeof generateKeyFiles>;
@@ -277,29 +264,18 @@ describe('fault suite: nothing lost, or every loss declared (real Collector, ote
   const t0 = Date.now();
 
   async function startTheCollector(): Promise<void> {
-    collector = await startCollector(OTELCOL_CONFIG, collectorEnv, { ...collectorOpts, name: `otelcol-fault-${++collectorStarts}` });
+    collector = await setup.start(`otelcol-fault-${++collectorStarts}`);
   }
 
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build with npx tsc -p tsconfig.json first`);
     await ensureCollectorBinary();
     dir = tempDir('faults');
-    archiveDir = join(dir, 'collector', 'archive');
     keys = generateKeyFiles(join(dir, 'keys'));
     keyEnv = keyFilesEnv(keys);
-    const [cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadLoki, deadSiem] = await freePorts(7);
-    collectorEnv = otelcolEnv({
-      ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
-      dataDir: join(dir, 'collector', 'data'),
-      tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-      archiveDir,
-      tempo: `127.0.0.1:${deadTempo}`,
-      loki: `http://127.0.0.1:${deadLoki}`,
-      siemPort: deadSiem!,
-      extra: { OI_AUDIT_LOG_LEVEL: 'warn' },
-    });
-    collectorOpts = { healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] };
-    collectorUrl = `http://127.0.0.1:${cHttp}`;
+    // Only the archive runs: Tempo, Loki and the SIEM point at closed ports.
+    setup = await otelcolSetup(dir, { extra: { OI_AUDIT_LOG_LEVEL: 'warn' } });
+    ({ archiveDir, otlpUrl: collectorUrl } = setup);
     await startTheCollector();
     proxy = await FaultProxy.start(collectorUrl);
   }, 300_000);

@@ -6,22 +6,9 @@
  * (measured against Loki 3.7.6: 934 of 1,008 records stuck 180 s after Loki came back).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import {
-  OTELCOL_CONFIG,
-  canonicalJson,
-  ensureCollectorBinary,
-  freePorts,
-  logsRequest,
-  makeAuditRecords,
-  otelcolEnv,
-  postOtlpJson,
-  scrapeCounter,
-  startCollector,
-  tempDir,
-  waitFor,
-} from '../helpers/collector-stack.js';
+import { canonicalJson, ensureCollectorBinary, freePorts, logsRequest, makeAuditRecords, postOtlpJson, scrapeCounter, tempDir, waitFor } from '../helpers/collector-stack.js';
 import { LOKI_DEFAULT_LIMITS, LokiStandin } from '../helpers/loki-standin.js';
+import { otelcolSetup } from '../helpers/otelcol-stack.js';
 
 const SESSIONS = 3;
 const PER_SESSION = 336; // 30 turns of ~11 events, as in the outside measurement: 1,008 records
@@ -36,17 +23,10 @@ describe('Loki outage during long sessions', () => {
   it('drains a 6 MB backlog into a Loki with default limits once it is back: every record, none dropped', async () => {
     await ensureCollectorBinary();
     const dir = tempDir('loki-backlog');
-    const [lokiPort, cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadSiem] = await freePorts(7);
-    const env = otelcolEnv({
-      ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
-      dataDir: join(dir, 'collector', 'data'),
-      tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-      archiveDir: join(dir, 'collector', 'archive'),
-      tempo: `127.0.0.1:${deadTempo}`,
-      loki: `http://127.0.0.1:${lokiPort}`,
-      siemPort: deadSiem!,
-    });
-    const collector = await startCollector(OTELCOL_CONFIG, env, { name: 'otelcol-loki-backlog', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] });
+    // Loki is down (nothing on its port yet); Tempo and the SIEM are never up.
+    const [lokiPort] = await freePorts(1);
+    const setup = await otelcolSetup(dir, { fanout: { loki: `http://127.0.0.1:${lokiPort}` } });
+    const collector = await setup.start('otelcol-loki-backlog');
     running.push(collector);
 
     const records = makeAuditRecords(SESSIONS, PER_SESSION, { runId: `lb${Date.now().toString(36)}` }).map((r) => {
@@ -58,9 +38,9 @@ describe('Loki outage during long sessions', () => {
     expect(totalBytes).toBeGreaterThan(6_000_000);
     // Loki is down: the records are accepted into the Collector's persistent queue, in ONE 6.5 MB request, so
     // the exporter itself must split what it sends to Loki.
-    await postOtlpJson(`http://127.0.0.1:${cHttp}`, '/v1/logs', logsRequest(records));
+    await postOtlpJson(setup.otlpUrl, '/v1/logs', logsRequest(records));
 
-    const loki = await LokiStandin.start({ port: lokiPort, limits: { ...LOKI_DEFAULT_LIMITS } });
+    const loki = await LokiStandin.start({ port: lokiPort!, limits: { ...LOKI_DEFAULT_LIMITS } });
     running.push(loki);
     await waitFor(() => new Set(loki.entries.map((e) => e.line)).size === records.length, {
       timeoutMs: 180_000,
@@ -79,7 +59,7 @@ describe('Loki outage during long sessions', () => {
     expect(tooLarge).toEqual([]);
     expect(refused).toEqual([]);
     // Nothing counted as failed at the Loki exporter.
-    const failed = await scrapeCounter(`http://127.0.0.1:${cMetrics}/metrics`, 'otelcol_exporter_send_failed_log_records', { exporter: 'otlp_http/loki' });
+    const failed = await scrapeCounter(setup.metricsUrl, 'otelcol_exporter_send_failed_log_records', { exporter: 'otlp_http/loki' });
     expect(failed).toBe(0);
   }, 300_000);
 });

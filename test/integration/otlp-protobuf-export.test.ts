@@ -10,21 +10,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/cli.js';
-import {
-  LOKI_STANDIN_CONFIG,
-  OTELCOL_CONFIG,
-  TEMPO_STANDIN_CONFIG,
-  ensureCollectorBinary,
-  flattenLogs,
-  freePorts,
-  listFiles,
-  otelcolEnv,
-  readZstdArchive,
-  startCollector,
-  startRsyslog,
-  tempDir,
-  waitFor,
-} from '../helpers/collector-stack.js';
+import { ensureCollectorBinary, flattenLogs, listFiles, readZstdArchive, tempDir, waitFor } from '../helpers/collector-stack.js';
+import { startFanoutStack } from '../helpers/otelcol-stack.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/otlp-app.mjs');
 
@@ -70,38 +57,11 @@ describe('OTLP http/protobuf + gzip from register() to the real Collector', () =
   beforeAll(async () => {
     await ensureCollectorBinary();
     const dir = tempDir('otlp-proto');
-    archiveDir = join(dir, 'collector', 'archive');
-    const [tGrpc, tHttp, tHealth, lHttp, lHealth, cGrpc, cHttp, cHealth, cMetrics, cProm] = await freePorts(10);
-    const rsyslog = await startRsyslog();
-    stops.push(() => rsyslog.stop());
-    const tempo = await startCollector(
-      TEMPO_STANDIN_CONFIG,
-      { STANDIN_GRPC_ENDPOINT: `127.0.0.1:${tGrpc}`, STANDIN_HTTP_ENDPOINT: `127.0.0.1:${tHttp}`, STANDIN_HEALTH_ENDPOINT: `127.0.0.1:${tHealth}`, STANDIN_OUTPUT: join(dir, 'tempo', 'traces.jsonl') },
-      { name: 'tempo-standin', healthEndpoint: `127.0.0.1:${tHealth}`, dirs: [join(dir, 'tempo')] },
-    );
-    stops.push(() => tempo.stop());
-    const loki = await startCollector(
-      LOKI_STANDIN_CONFIG,
-      { STANDIN_HTTP_ENDPOINT: `127.0.0.1:${lHttp}`, STANDIN_HEALTH_ENDPOINT: `127.0.0.1:${lHealth}`, STANDIN_OUTPUT: join(dir, 'loki', 'logs.jsonl') },
-      { name: 'loki-standin', healthEndpoint: `127.0.0.1:${lHealth}`, dirs: [join(dir, 'loki')] },
-    );
-    stops.push(() => loki.stop());
-    const collector = await startCollector(
-      OTELCOL_CONFIG,
-      otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics!, prometheus: cProm! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir,
-        tempo: `127.0.0.1:${tGrpc}`,
-        loki: `http://127.0.0.1:${lHttp}`,
-        siemPort: rsyslog.port,
-      }),
-      { name: 'otelcol', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] },
-    );
-    stops.push(() => collector.stop());
-    promUrl = `http://127.0.0.1:${cProm}/metrics`;
-    proxy = await recordingProxy(cHttp!);
+    const { started, setup } = await startFanoutStack(dir, { prometheus: true });
+    for (const h of started) stops.push(() => h.stop());
+    archiveDir = setup.archiveDir;
+    promUrl = `http://127.0.0.1:${setup.ports.prometheus}/metrics`;
+    proxy = await recordingProxy(setup.ports.http);
     stops.push(() => new Promise((r) => proxy.server.close(r)));
 
     const env: Record<string, string> = {

@@ -6,16 +6,17 @@
  * the labels they group by, for every metric the app's session produces.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { APP_METRICS, promBaseName, promSeriesNames } from '../../tools/grafana/prometheus.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { OTELCOL_CONFIG, ensureCollectorBinary, freePorts, otelcolEnv, startCollector, tempDir, waitFor } from '../helpers/collector-stack.js';
+import { ensureCollectorBinary, freePorts, tempDir, waitFor } from '../helpers/collector-stack.js';
 import { LOKI_DEFAULT_LIMITS, LokiStandin } from '../helpers/loki-standin.js';
-import { ensurePromTools, startPrometheus } from '../helpers/prom-tools.js';
+import { otelcolSetup } from '../helpers/otelcol-stack.js';
+import { ensurePromTools, loopbackPrometheusConfig, startPrometheus } from '../helpers/prom-tools.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/otlp-app.mjs');
 const SERVICE = `oi-audit-promdash-${Date.now().toString(36)}`;
@@ -77,35 +78,23 @@ describe('dashboard PromQL on the real Prometheus, fed by the real Collector', (
   beforeAll(async () => {
     const [tools] = await Promise.all([ensurePromTools(), ensureCollectorBinary()]);
     const dir = tempDir('prom-dashboards');
-    const [lokiPort, cGrpc, cHttp, cHealth, cMetrics, cProm, deadTempo, deadSiem, deadAm, promPort] = await freePorts(10);
-    const loki = await LokiStandin.start({ port: lokiPort!, limits: { ...LOKI_DEFAULT_LIMITS } });
+    const [deadAm, promPort] = await freePorts(2);
+    const loki = await LokiStandin.start({ limits: { ...LOKI_DEFAULT_LIMITS } });
     stops.push(() => loki.stop());
-    const collector = await startCollector(
-      OTELCOL_CONFIG,
-      otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics!, prometheus: cProm! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir: join(dir, 'collector', 'archive'),
-        tempo: `127.0.0.1:${deadTempo}`,
-        loki: `http://127.0.0.1:${lokiPort}`,
-        siemPort: deadSiem!,
-      }),
-      { name: 'otelcol-prom-dashboards', healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')] },
-    );
+    // Tempo and the SIEM point at closed ports; no Alertmanager either.
+    const setup = await otelcolSetup(dir, { fanout: { loki: loki.url }, prometheus: true });
+    const collector = await setup.start('otelcol-prom-dashboards');
     stops.push(() => collector.stop());
-    const cfg = parseYaml(readFileSync(join(REPO_ROOT, 'collector-config/prometheus.yml'), 'utf8')) as Record<string, any>;
-    const target: Record<string, string> = { 'otel-collector:8888': `127.0.0.1:${cMetrics}`, 'otel-collector:8889': `127.0.0.1:${cProm}`, 'alertmanager:9093': `127.0.0.1:${deadAm}` };
-    for (const j of cfg.scrape_configs) for (const sc of j.static_configs) sc.targets = sc.targets.map((t: string) => target[t] ?? expect.fail(`unexpected target ${t}`));
-    for (const a of cfg.alerting.alertmanagers) for (const sc of a.static_configs) sc.targets = sc.targets.map((t: string) => target[t] ?? expect.fail(`unexpected target ${t}`));
-    cfg.global.scrape_interval = '2s'; // test pacing only
-    cfg.rule_files = [join(REPO_ROOT, 'grafana/prometheus-rules/*.yaml')];
-    writeFileSync(join(dir, 'prometheus.yml'), stringify(cfg));
-    const prom = await startPrometheus(tools, join(dir, 'prometheus.yml'), promPort!, join(dir, 'prom-data'));
+    const promConfig = loopbackPrometheusConfig(
+      dir,
+      { collectorMetrics: setup.ports.metrics, collectorPrometheus: setup.ports.prometheus!, alertmanager: deadAm! },
+      [join(REPO_ROOT, 'grafana/prometheus-rules/*.yaml')],
+    );
+    const prom = await startPrometheus(tools, promConfig, promPort!, join(dir, 'prom-data'));
     stops.push(() => prom.stop());
     promUrl = `http://127.0.0.1:${promPort}`;
 
-    const result = await runApp({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${cHttp}`, OTEL_SERVICE_NAME: SERVICE, OI_AUDIT_SPOOL_DIR: join(dir, 'spool') });
+    const result = await runApp({ OTEL_EXPORTER_OTLP_ENDPOINT: setup.otlpUrl, OTEL_SERVICE_NAME: SERVICE, OI_AUDIT_SPOOL_DIR: join(dir, 'spool') });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     // The app's series are in Prometheus once a scrape after the app's final export has run.

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OTELCOL_CONFIG, type CollectorHandle, ensureCollectorBinary, freePorts, otelcolEnv, readZstdArchive, startCollector, tempDir, waitFor } from '../helpers/collector-stack.js';
+import { type CollectorHandle, ensureCollectorBinary, readZstdArchive, tempDir, waitFor } from '../helpers/collector-stack.js';
+import { otelcolSetup } from '../helpers/otelcol-stack.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 
 const CANARY = 'ARCHIVE-CANARY-91b2-quarterly-numbers';
@@ -36,22 +37,14 @@ describe('seal-archive', () => {
       const gen = await runCli(['keygen', keys, '--at-rest', '--json']);
       expect(gen.code, gen.stderr).toBe(0);
       const { env: keyEnv } = JSON.parse(gen.stdout) as { env: Record<string, string> };
-      const archiveDir = join(dir, 'collector', 'archive');
-      const [cGrpc, cHttp, cHealth, cMetrics, deadTempo, deadLoki, deadSiem] = await freePorts(7);
-      const collectorEnv = otelcolEnv({
-        ports: { grpc: cGrpc!, http: cHttp!, health: cHealth!, metrics: cMetrics! },
-        dataDir: join(dir, 'collector', 'data'),
-        tokenFile: join(dir, 'collector', 'otlp-bearer-tokens'),
-        archiveDir,
-        tempo: `127.0.0.1:${deadTempo}`,
-        loki: `http://127.0.0.1:${deadLoki}`,
-        siemPort: deadSiem!,
-      });
-      const collector = await startCollector(OTELCOL_CONFIG, collectorEnv, { healthEndpoint: `127.0.0.1:${cHealth}`, dirs: [join(dir, 'collector')], name: 'otelcol-seal' });
+      // Only the archive runs: Tempo, Loki and the SIEM point at closed ports.
+      const setup = await otelcolSetup(dir);
+      const { archiveDir } = setup;
+      const collector = await setup.start('otelcol-seal');
       running.push(collector);
 
       // The app's own keys, no at-rest recipient: the archive is the Collector's plaintext.
-      const app = await runApp({ ...keyEnv, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${cHttp}`, OI_AUDIT_SPOOL_DIR: join(dir, 'spool'), EVENTS: '200', MODE: 'exit', CONTENT: CANARY });
+      const app = await runApp({ ...keyEnv, OTEL_EXPORTER_OTLP_ENDPOINT: setup.otlpUrl, OI_AUDIT_SPOOL_DIR: join(dir, 'spool'), EVENTS: '200', MODE: 'exit', CONTENT: CANARY });
       expect(app.code, app.stderr).toBe(0);
       const session = app.stdout.split(' ')[1]!;
       const active = join(archiveDir, 'audit-logs.otlp.json.zst');

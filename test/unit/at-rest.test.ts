@@ -11,7 +11,7 @@ import { generateAtRestKeyPair, IDENTITY_PREFIX } from '../../src/at-rest/keys.j
 import { loadSodium } from '../../src/at-rest/sodium.js';
 import { decryptSegments, SegmentEncryptor, SegmentError } from '../../src/at-rest/segments.js';
 import { FileLogRecordExporter, MAINTENANCE_FILE, type SinkMaintenanceEvent } from '../../src/otel/file-sink.js';
-import { SinkMaintenanceLog } from '../../src/otel/sink-maintenance.js';
+import { SinkMaintenanceLog } from '../../src/setup/sink-maintenance.js';
 import { applyRetentionEvidence } from '../../src/verify/retention.js';
 import { CORRUPT_DIR, SEALED_DIR, Spool } from '../../src/otel/spool.js';
 import { readAuditFiles } from '../../src/read/otlp-files.js';

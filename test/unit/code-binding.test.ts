@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { bindToConfirmation, CODE_REWRITTEN_RULE, prepareAsOpenInterpreter } from '../../src/agents/classic/lmc/code-binding.js';
-import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
-import { createSessionDetector } from '../../src/agents/classic/session-detector.js';
+import { TurnDriver, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
+import type { LmcChunk } from '../../src/agents/session/lmc-chunk.js';
+import { createSessionDetector } from '../../src/agents/session/detector.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assessExec } from '../../src/agents/classic/process/ground-truth/assess.js';
-import { SensitivePaths } from '../../src/agents/classic/process/ground-truth/sensitive-paths.js';
+import { SensitivePaths } from '../../src/agents/sandbox/sensitive-paths.js';
 import { decodeString, normalise, StraceParser, type TraceFact } from '../../src/agents/classic/process/ground-truth/strace-parser.js';
 import { GroundTruthTracker, type ProcessRecord } from '../../src/agents/classic/process/ground-truth/tracker.js';
 

@@ -8,7 +8,7 @@ import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } f
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditRecorder } from '../../src/audit/recorder.js';
-import { startScriptedModel, type Script, type ScriptedModel } from '../../src/demo/scripted-model.js';
+import { startScriptedModel, type Script, type ScriptedModel, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';
 import { startLlmProxy, type LlmProxy, type ProxyRegistration } from '../../src/llm-proxy/proxy.js';
 
 const UPSTREAM_KEY = 'sk-upstream-FORMATS-0123456789abcdef';
@@ -46,9 +46,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup() {
+/** The scripted model (`modelOptions`, default chunkSize 3), the proxy in front of it, and a session registered with it. */
+async function setup(modelOptions: Omit<ScriptedModelOptions, 'script'> = { chunkSize: 3 }) {
   const h = inMemory();
-  const model: ScriptedModel = await startScriptedModel({ script: SCRIPT, chunkSize: 3 });
+  const model: ScriptedModel = await startScriptedModel({ script: SCRIPT, ...modelOptions });
   cleanups.push(() => model.close());
   const proxy: LlmProxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: UPSTREAM_KEY });
   cleanups.push(() => proxy.close());
@@ -91,15 +92,23 @@ const chatMessages = (text: string) => [
   { role: 'user', content: text },
 ];
 
+/** The OpenAI, Responses and Ollama clients' credential: `Authorization: Bearer`, passed upstream as such. */
+const BEARER: Pick<FormatCase, 'auth' | 'upstreamAuth'> = {
+  auth: (k) => ({ authorization: `Bearer ${k}` }),
+  upstreamAuth: ['authorization', `Bearer ${UPSTREAM_KEY}`],
+};
+
+/** Chat Completions text: the deltas of a stream, or the message of a whole body (OpenAI and Azure alike). */
+const chatText = (raw: string): string => objects(raw).map((o) => o.choices?.[0]?.delta?.content ?? o.choices?.[0]?.message?.content ?? '').join('');
+
 const CASES: FormatCase[] = [
   {
     name: 'OpenAI chat',
     provider: 'openai',
     path: '/v1/chat/completions',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
-    upstreamAuth: ['authorization', `Bearer ${UPSTREAM_KEY}`],
+    ...BEARER,
     body: (text, stream) => ({ model: 'gpt-4o-mini', stream, messages: chatMessages(text) }),
-    textOf: (raw) => objects(raw).map((o) => o.choices?.[0]?.delta?.content ?? o.choices?.[0]?.message?.content ?? '').join(''),
+    textOf: chatText,
   },
   {
     name: 'Azure OpenAI',
@@ -108,7 +117,7 @@ const CASES: FormatCase[] = [
     auth: (k) => ({ 'api-key': k }),
     upstreamAuth: ['api-key', UPSTREAM_KEY],
     body: (text, stream) => ({ model: 'my-dep', stream, messages: chatMessages(text) }),
-    textOf: (raw) => objects(raw).map((o) => o.choices?.[0]?.delta?.content ?? o.choices?.[0]?.message?.content ?? '').join(''),
+    textOf: chatText,
   },
   {
     name: 'Anthropic Messages',
@@ -126,8 +135,7 @@ const CASES: FormatCase[] = [
     name: 'Ollama chat',
     provider: 'ollama',
     path: '/api/chat',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
-    upstreamAuth: ['authorization', `Bearer ${UPSTREAM_KEY}`],
+    ...BEARER,
     body: (text, stream) => ({ model: 'llama3.1', stream, messages: chatMessages(text) }),
     textOf: (raw) => objects(raw).map((o) => o.message?.content ?? '').join(''),
   },
@@ -135,8 +143,7 @@ const CASES: FormatCase[] = [
     name: 'Ollama generate',
     provider: 'ollama',
     path: '/api/generate',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
-    upstreamAuth: ['authorization', `Bearer ${UPSTREAM_KEY}`],
+    ...BEARER,
     body: (text, stream) => ({ model: 'llama3.1', stream, prompt: `### User:\n${text}\n\n` }),
     textOf: (raw) => objects(raw).map((o) => o.response ?? '').join(''),
   },
@@ -144,8 +151,7 @@ const CASES: FormatCase[] = [
     name: 'OpenAI Responses',
     provider: 'openai',
     path: '/v1/responses',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
-    upstreamAuth: ['authorization', `Bearer ${UPSTREAM_KEY}`],
+    ...BEARER,
     body: (text, stream) => ({ model: 'gpt-5-codex', stream, instructions: 'sys', input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text }] }] }),
     textOf: (raw) =>
       objects(raw)
@@ -230,13 +236,7 @@ describe.each(CASES)('LLM proxy, $name', (c) => {
   });
 
   it('passes an upstream error through in the provider format and records it', async () => {
-    const h = inMemory();
-    const model = await startScriptedModel({ script: SCRIPT, faults: { http500: { message: 'scripted outage' } } });
-    cleanups.push(() => model.close());
-    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: UPSTREAM_KEY });
-    cleanups.push(() => proxy.close());
-    const session = h.recorder.openSession({ userId: 'u' });
-    const reg = proxy.register(session);
+    const { h, session, reg } = await setup({ faults: { http500: { message: 'scripted outage' } } });
     session.startTurn('say hello');
     const { status, raw } = await call(reg, c, 'say hello', true);
     expect(status).toBe(500);
@@ -247,13 +247,7 @@ describe.each(CASES)('LLM proxy, $name', (c) => {
   });
 
   it('records a cut stream as upstream_stream_cut and tells the client in its own format', async () => {
-    const h = inMemory();
-    const model = await startScriptedModel({ script: SCRIPT, chunkSize: 2, faults: { cutStream: { afterChunks: 3 } } });
-    cleanups.push(() => model.close());
-    const proxy = await startLlmProxy({ upstreamBaseUrl: model.url, upstreamApiKey: UPSTREAM_KEY });
-    cleanups.push(() => proxy.close());
-    const session = h.recorder.openSession({ userId: 'u' });
-    const reg = proxy.register(session);
+    const { h, session, reg } = await setup({ chunkSize: 2, faults: { cutStream: { afterChunks: 3 } } });
     session.startTurn('say hello');
     const { raw } = await call(reg, c, 'say hello', true);
     const last = objects(raw).at(-1);

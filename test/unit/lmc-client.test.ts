@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 
-import { LmcConnection, PROTOCOL_ERROR_FORMAT, parseLmcFrame, type LmcChunk } from '../../src/agents/classic/lmc/lmc-client.js';
+import { LmcConnection, PROTOCOL_ERROR_FORMAT, parseLmcFrame } from '../../src/agents/classic/lmc/lmc-client.js';
+import type { LmcChunk } from '../../src/agents/session/lmc-chunk.js';
 
 const API_KEY = 'test-key-123';
 const COMPLETE = { role: 'server', type: 'status', content: 'complete' };

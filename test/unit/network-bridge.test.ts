@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../../src/agents/classic/process/network-bridge.js';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../../src/agents/sandbox/network-bridge.js';
 import { KERNEL_DRAIN_SOURCE } from '../../src/agents/classic/process/kernel-drain.js';
 
 const closers: Array<() => Promise<unknown>> = [];

@@ -13,7 +13,8 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemoryLogRecordExporter, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { register, type AuditHandle } from '../../src/setup/register.js';
-import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
+import { TurnDriver, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
+import type { LmcChunk } from '../../src/agents/session/lmc-chunk.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

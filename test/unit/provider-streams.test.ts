@@ -34,6 +34,10 @@ interface StreamCase {
   provider: string;
 }
 
+const bearer = (k: string): Record<string, string> => ({ authorization: `Bearer ${k}` });
+/** OpenAI chat and Anthropic carry usage as a flat `"usage":{…}` member. */
+const dropUsageMembers = (t: string): string => t.replace(/,"usage":\{[^}]*\}/g, '');
+
 const CASES: StreamCase[] = [
   {
     name: 'OpenAI chat, tool call with argument deltas',
@@ -49,9 +53,9 @@ const CASES: StreamCase[] = [
       outputTokens: 17,
       done: true,
     },
-    withoutUsage: (t) => t.replace(/,"usage":\{[^}]*\}/g, ''),
+    withoutUsage: dropUsageMembers,
     path: '/v1/chat/completions',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
+    auth: bearer,
     body: { model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] },
     provider: 'openai',
   },
@@ -70,7 +74,7 @@ const CASES: StreamCase[] = [
       outputTokens: 89,
       done: true,
     },
-    withoutUsage: (t) => t.replace(/,"usage":\{[^}]*\}/g, ''),
+    withoutUsage: dropUsageMembers,
     path: '/v1/messages',
     auth: (k) => ({ 'x-api-key': k, 'anthropic-version': '2023-06-01' }),
     body: { model: 'claude-3-5-sonnet-20241022', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] },
@@ -93,7 +97,7 @@ const CASES: StreamCase[] = [
     },
     withoutUsage: (t) => t.replace(/,"usage":\{"input_tokens":291,"input_tokens_details":\{[^}]*\},"output_tokens":23,"output_tokens_details":\{[^}]*\},"total_tokens":314\}/g, ''),
     path: '/v1/responses',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
+    auth: bearer,
     body: { model: 'gpt-4.1', stream: true, input: 'x' },
     provider: 'openai',
   },
@@ -113,7 +117,7 @@ const CASES: StreamCase[] = [
     },
     withoutUsage: (t) => t.replace(/,"prompt_eval_count":26/, '').replace(/,"eval_count":282/, ''),
     path: '/api/chat',
-    auth: (k) => ({ authorization: `Bearer ${k}` }),
+    auth: bearer,
     body: { model: 'llama3.2', messages: [{ role: 'user', content: 'x' }] },
     provider: 'ollama',
   },
@@ -153,6 +157,17 @@ async function byteUpstream(bytes: Buffer, contentType: string, status = 200): P
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
 }
 
+/** The proxy in front of `upstream`, a session registered with it, and a turn open: what a client call is recorded in. */
+async function proxiedTurn(upstream: string) {
+  const proxy = await startLlmProxy({ upstreamBaseUrl: upstream, upstreamApiKey: 'sk-fixture-upstream' });
+  cleanups.push(() => proxy.close());
+  const h = inMemoryRecorder({ config: { capture: 'full' } });
+  const session = h.recorder.openSession({ userId: 'u' });
+  const reg = proxy.register(session);
+  session.startTurn('x');
+  return { h, reg };
+}
+
 describe.each(CASES)('$name', (c) => {
   const bytes = fixture(c.file);
 
@@ -175,12 +190,7 @@ describe.each(CASES)('$name', (c) => {
 
   it('passes the stream through the proxy byte by byte unchanged and records it', async () => {
     const upstream = await byteUpstream(bytes, c.framing === 'sse' ? 'text/event-stream' : 'application/x-ndjson');
-    const proxy = await startLlmProxy({ upstreamBaseUrl: upstream, upstreamApiKey: 'sk-fixture-upstream' });
-    cleanups.push(() => proxy.close());
-    const h = inMemoryRecorder({ config: { capture: 'full' } });
-    const session = h.recorder.openSession({ userId: 'u' });
-    const reg = proxy.register(session);
-    session.startTurn('x');
+    const { h, reg } = await proxiedTurn(upstream);
     const res = await fetch(`${reg.rootUrl}${c.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...c.auth(reg.token) }, body: JSON.stringify(c.body) });
     expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
     const gen = h.spans.getFinishedSpans().find((s) => s.name.startsWith('chat '))!;
@@ -206,13 +216,8 @@ describe('provider error bodies', () => {
   ];
   it.each(errors)('%s: passes the body through and records the provider message', async (path, body, extra, request, message) => {
     const upstream = await byteUpstream(Buffer.from(body), 'application/json', 429);
-    const proxy = await startLlmProxy({ upstreamBaseUrl: upstream, upstreamApiKey: 'sk-fixture-upstream' });
-    cleanups.push(() => proxy.close());
-    const h = inMemoryRecorder({ config: { capture: 'full' } });
-    const session = h.recorder.openSession({ userId: 'u' });
-    const reg = proxy.register(session);
-    session.startTurn('x');
-    const auth: Record<string, string> = path === '/v1/messages' ? { 'x-api-key': reg.token } : { authorization: `Bearer ${reg.token}` };
+    const { h, reg } = await proxiedTurn(upstream);
+    const auth: Record<string, string> = path === '/v1/messages' ? { 'x-api-key': reg.token } : bearer(reg.token);
     const res = await fetch(`${reg.rootUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...extra }, body: JSON.stringify(request) });
     expect(res.status).toBe(429);
     expect(await res.text()).toBe(body);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containedAppServer, sandboxUid } from '../../src/agents/rust/contained-app-server.js';
-import { BWRAP_BIN, SandboxUnavailableError } from '../../src/agents/classic/process/sandbox.js';
+import { BWRAP_BIN, SandboxUnavailableError } from '../../src/agents/sandbox/bwrap.js';
 
 const saved = process.env.OI_AUDIT_SIGNING_KEY_FILE;
 afterEach(() => {

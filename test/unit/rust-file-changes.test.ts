@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatchOfCommand, changeOperations, operationsAsShell, operationsKey, patchOperations } from '../../src/agents/rust/patch.js';
 import { TurnRecorder } from '../../src/agents/rust/turn-recorder.js';
 import { approvalFor } from '../../src/approval/modes.js';
-import { createSessionDetector } from '../../src/agents/classic/session-detector.js';
+import { createSessionDetector } from '../../src/agents/session/detector.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

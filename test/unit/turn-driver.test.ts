@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TurnDriver, type LmcChunk, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
+import { TurnDriver, type LmcTransport } from '../../src/agents/classic/lmc/turn-driver.js';
+import type { LmcChunk } from '../../src/agents/session/lmc-chunk.js';
 import { AUDIT_EVENTS } from '../../src/semconv/events.js';
 import { inMemoryRecorder } from '../helpers/in-memory.js';
 

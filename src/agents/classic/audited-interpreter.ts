@@ -1,20 +1,18 @@
-import type { AgentSessionOptions } from '../session-options.js';
+import type { AgentSessionOptions } from '../session/options.js';
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { LmcConnection } from './lmc/lmc-client.js';
 import { resolveContainment, type ContainmentOptions } from './process/contained-spawn.js';
 import { startInterpreterServer, type InterpreterServer, type StartInterpreterServerOptions } from './process/supervisor.js';
-import { createSessionDetector } from './session-detector.js';
+import { createSessionDetector } from '../session/detector.js';
 import { readPendingBlock } from './lmc/pending-block.js';
 import { interruptRunningCode } from './process/interrupt-code.js';
-import { TurnDriver, type LmcChunk, type LmcTransport, type TurnResult } from './lmc/turn-driver.js';
+import { TurnDriver, type LmcTransport } from './lmc/turn-driver.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
+import type { TurnResult } from '../session/turn-result.js';
 import { ensureOpenInterpreter } from './process/venv.js';
-
-/**
- * Settings a client may never change through oi-audit: each would let code run unapproved, hide what
- * the model was told, or move LLM traffic (with the whole conversation) around the audit proxy.
- */
-export const AUDIT_WEAKENING_SETTINGS = ['auto_run', 'system_message', 'custom_instructions', 'api_base', 'messages', 'llm.api_base', 'llm.api_key', 'llm.model', 'computer.import_computer_api', 'offline', 'loop'];
+import { refuseSettings } from '../session/settings.js';
+import { openAgentSession, recordFailedStart, throwIfAborted } from '../session/start.js';
 
 /** The shared session options, plus what only Open Interpreter 0.4.3 has. */
 export interface AuditedInterpreterOptions extends AgentSessionOptions {
@@ -26,8 +24,6 @@ export interface AuditedInterpreterOptions extends AgentSessionOptions {
 }
 
 export type InterpreterLlmSettings = Pick<StartInterpreterServerOptions, 'contextWindow' | 'maxTokens' | 'apiVersion' | 'toolCalling'>;
-
-class StartAborted extends Error {}
 
 /**
  * One audited Open Interpreter session: its own `interpreter --server` process, its own LLM proxy
@@ -71,21 +67,13 @@ export class AuditedInterpreter {
       ...options.containment,
     };
     const resolved = resolveContainment(containment);
-    const session = options.recorder.openSession({
-      userId: options.userId,
-      model: options.model,
-      policy: options.policyName,
-      autoRun: false,
-      ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
-      ...(options.roles ? { roles: options.roles } : {}),
+    const session = openAgentSession(options, {
       openInterpreterVersion: '0.4.3',
       containment: { sandbox: resolved.sandbox, network: resolved.network, groundTruth: resolved.groundTruth },
     });
     const registration = options.proxy.register(session);
     let server: InterpreterServer | undefined;
-    const checkAborted = (): void => {
-      if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
-    };
+    const checkAborted = (): void => throwIfAborted(options.signal);
     try {
       checkAborted();
       server = await startInterpreterServer({
@@ -124,13 +112,10 @@ export class AuditedInterpreter {
       interpreter.wire();
       return interpreter;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const abandoned = error instanceof StartAborted;
       // Processes first: the session's end must not be recorded while its interpreter still runs.
       await server?.stop().catch(() => undefined);
       registration.unregister();
-      session.recordError(abandoned ? { source: 'client', type: 'client_disconnected', message } : { source: 'process', type: 'start_failed', message });
-      session.end(abandoned ? 'aborted' : 'error');
+      const message = recordFailedStart(session, error, options.signal);
       throw new Error(`Open Interpreter session could not start: ${message}`, { cause: error });
     }
   }
@@ -176,18 +161,9 @@ export class AuditedInterpreter {
     }
   }
 
-  /**
-   * A client asked to change Open Interpreter settings. None is forwarded: those that would weaken the
-   * audit are refused by name, the rest because this server does not pass settings through.
-   */
+  /** A client asked to change Open Interpreter settings: none is forwarded, each refusal is recorded (settings.ts). */
   requestSettings(settings: Record<string, JsonValue>): string[] {
-    const refused: string[] = [];
-    for (const [key, value] of Object.entries(settings)) {
-      const weakening = AUDIT_WEAKENING_SETTINGS.includes(key) || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).some((k) => AUDIT_WEAKENING_SETTINGS.includes(`${key}.${k}`)));
-      this.session.recordSettingsRefused(key, weakening ? 'would weaken the audit' : 'settings are not passed through', value);
-      refused.push(key);
-    }
-    return refused;
+    return refuseSettings(this.session, settings);
   }
 
   /** End the session: stop the process group, record the end, free the proxy token. Idempotent. */

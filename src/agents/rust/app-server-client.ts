@@ -7,7 +7,7 @@
  * frame that is not a JSON object is reported through `onProtocolError`, and the child runs in its own process
  * group so stopping it also stops the shells it started.
  */
-import { isProcessAlive, processTree } from '../classic/process/supervisor.js';
+import { isProcessAlive, processTree } from '../process/process-tree.js';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 

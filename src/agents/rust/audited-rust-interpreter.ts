@@ -6,10 +6,12 @@
  */
 import type { AuditSession, SessionOutcome } from '../../audit/session.js';
 import type { AuditTurn } from '../../audit/turn.js';
-import type { AgentSessionOptions } from '../session-options.js';
-import { AUDIT_WEAKENING_SETTINGS } from '../classic/audited-interpreter.js';
-import { createSessionDetector } from '../classic/session-detector.js';
-import type { LmcChunk, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { AgentSessionOptions } from '../session/options.js';
+import { refuseSettings } from '../session/settings.js';
+import { openAgentSession, recordFailedStart, throwIfAborted } from '../session/start.js';
+import { createSessionDetector } from '../session/detector.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
+import type { TurnResult } from '../session/turn-result.js';
 import type { JsonValue } from '../../record/canonical-json.js';
 import { AppServerConnection } from './app-server-client.js';
 import { LmcChunkMapper } from './lmc-chunks.js';
@@ -19,7 +21,7 @@ import { createSessionHome, HOOK_TOKEN_ENV, PROXY_KEY_ENV, threadStartOverrides,
 import { TurnRecorder } from './turn-recorder.js';
 import { containedAppServer, resolveRustContainment, type RustContainment } from './contained-app-server.js';
 import { dirname } from 'node:path';
-import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../classic/process/network-bridge.js';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../sandbox/network-bridge.js';
 
 /** The shared session options, plus what only the Codex-based agent has. */
 export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
@@ -36,8 +38,6 @@ export interface AuditedRustInterpreterOptions extends AgentSessionOptions {
   /** Our bubblewrap sandbox around the app-server. Default: the recorder's config (OI_AUDIT_SANDBOX*). */
   containment?: Partial<RustContainment>;
 }
-
-class StartAborted extends Error {}
 
 /** gen_ai.agent.name per binary kind. */
 export function agentName(kind: RustAgentBinary['kind']): string {
@@ -107,13 +107,7 @@ export class AuditedRustInterpreter {
     const sandbox = options.sandbox ?? 'workspace-write';
     const cfg = options.recorder.config;
     const containment = resolveRustContainment({ sandbox: cfg.sandbox, network: cfg.sandboxNetwork, ...options.containment });
-    const session = options.recorder.openSession({
-      userId: options.userId,
-      model: options.model,
-      policy: options.policyName,
-      autoRun: false,
-      ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
-      ...(options.roles ? { roles: options.roles } : {}),
+    const session = openAgentSession(options, {
       agent: { name: agentName(binary.kind), version: binary.version, kind: binary.kind, binary: binary.path },
       // No execution ground truth for this agent (no strace): what ran is what Codex reports.
       containment: { sandbox: containment.sandbox, network: containment.network, groundTruth: 'off' },
@@ -123,9 +117,7 @@ export class AuditedRustInterpreter {
     let hookServer: HookServer | undefined;
     let connection: AppServerConnection | undefined;
     let bridge: NetworkBridge | undefined;
-    const checkAborted = (): void => {
-      if (options.signal?.aborted) throw new StartAborted(`session start abandoned: ${String(options.signal.reason ?? 'aborted')}`);
-    };
+    const checkAborted = (): void => throwIfAborted(options.signal);
     try {
       checkAborted();
       home = createSessionHome({
@@ -195,20 +187,13 @@ export class AuditedRustInterpreter {
       checkAborted();
       return self;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const abandoned = error instanceof StartAborted || options.signal?.aborted === true;
       const stderr = connection?.stderr.trim();
       // Processes first: the session's end must not be recorded while its agent still runs.
       await connection?.stop().catch(() => undefined);
       await hookServer?.close().catch(() => undefined);
       await bridge?.close().catch(() => undefined);
       registration.unregister();
-      session.recordError(
-        abandoned
-          ? { source: 'client', type: 'client_disconnected', message }
-          : { source: 'process', type: 'start_failed', message: stderr ? `${message}\n${stderr.slice(-2000)}` : message },
-      );
-      session.end(abandoned ? 'aborted' : 'error');
+      const message = recordFailedStart(session, error, options.signal, stderr ? stderr.slice(-2000) : undefined);
       home?.remove();
       throw new Error(`Rust Open Interpreter session could not start: ${message}`, { cause: error });
     }
@@ -359,14 +344,9 @@ export class AuditedRustInterpreter {
     if (turnId) await this.connection.request('turn/interrupt', { threadId: this.threadId, turnId }, { timeoutMs: 10_000 });
   }
 
-  /** Settings are never passed through to the agent (its config is generated per session); each attempt is recorded. */
+  /** Settings are never passed through to the agent (its config is generated per session); each attempt is recorded (settings.ts). */
   requestSettings(settings: Record<string, JsonValue>): string[] {
-    const refused: string[] = [];
-    for (const [key, value] of Object.entries(settings)) {
-      this.session.recordSettingsRefused(key, AUDIT_WEAKENING_SETTINGS.includes(key) ? 'would weaken the audit' : 'settings are not passed through', value);
-      refused.push(key);
-    }
-    return refused;
+    return refuseSettings(this.session, settings);
   }
 
   /** End the session: stop the process group, record the end, free the proxy token and the home. Idempotent. */

@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { repoRoot } from '../classic/process/venv.js';
+import { repoRoot } from '../../package-root.js';
 
 export const PINNED_CODEX_VERSION = '0.148.0';
 export const RUST_INTERPRETER_BIN_ENV = 'OI_AUDIT_RUST_INTERPRETER_BIN';

@@ -1,6 +1,6 @@
 /**
  * How a Rust Open Interpreter session's `app-server` is spawned: inside the same bubblewrap sandbox as a classic
- * session (../classic/process/sandbox.ts: no capabilities, own PID/mount/IPC/UTS namespaces, a mount tree
+ * session (../sandbox/bwrap.ts: no capabilities, own PID/mount/IPC/UTS namespaces, a mount tree
  * built from an explicit list, oi-audit's key files, spool and sink masked), unless OI_AUDIT_SANDBOX=none.
  *
  * Visible inside: the system directories (read-only), the agent binary's install (read-only), the Node binary
@@ -21,10 +21,10 @@
 import { realpathSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { containmentFromEnv } from '../../config/config.js';
-import { ownSecretPaths } from '../classic/process/ground-truth/sensitive-paths.js';
-import type { NetworkBridge } from '../classic/process/network-bridge.js';
-import { INHERITED_ENV } from '../classic/process/supervisor.js';
-import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, isInside, probeBwrap, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from '../classic/process/sandbox.js';
+import { ownSecretPaths } from '../sandbox/sensitive-paths.js';
+import type { NetworkBridge } from '../sandbox/network-bridge.js';
+import { INHERITED_ENV } from '../process/inherited-env.js';
+import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, isInside, probeBwrap, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from '../sandbox/bwrap.js';
 
 export interface RustContainment {
   sandbox: SandboxMode;

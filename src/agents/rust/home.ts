@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../classic/process/venv.js';
+import { repoRoot } from '../../package-root.js';
 import type { RustAgentKind } from './binary.js';
 
 export const HOOK_TOKEN_ENV = 'OI_AUDIT_HOOK_TOKEN';

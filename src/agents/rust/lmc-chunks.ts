@@ -4,8 +4,8 @@
  * text, the code about to run (shell commands, patches) and console output. What is shown to a client is not
  * evidence: the records come from the TurnRecorder, not from these chunks.
  */
-import type { LmcChunk } from '../classic/lmc/turn-driver.js';
-import { describeChanges } from './turn-recorder.js';
+import type { LmcChunk } from '../session/lmc-chunk.js';
+import { describeChanges } from './file-change-record.js';
 
 type Obj = Record<string, unknown>;
 

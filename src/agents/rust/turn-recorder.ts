@@ -15,20 +15,22 @@
  * Anything that runs without an oi-audit approval (only possible when the hook failed, which Codex treats
  * as "no objection") is recorded as a protocol error and the turn is interrupted.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { lstatSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { ApprovalInfo, AuditExecution, RiskAssessment } from '../../audit/execution.js';
 import type { AuditSession } from '../../audit/session.js';
 import type { AuditTurn, TurnOutcome } from '../../audit/turn.js';
 import { MAX_SCAN_CHARS } from '../../detect/engine.js';
-import type { SessionDetector } from '../classic/session-detector.js';
-import type { ApprovalHook, TurnResult } from '../classic/lmc/turn-driver.js';
+import type { SessionDetector } from '../session/detector.js';
+import type { ApprovalHook } from '../../approval/hook.js';
+import type { TurnResult } from '../session/turn-result.js';
 import type { JsonObject } from '../../record/canonical-json.js';
 import { escapeForLog } from '../../record/escape.js';
 import * as A from '../../semconv/attributes.js';
 import { maxRisk } from '../../semconv/events.js';
 import { bindingSha256, matchesApproved, modelCommand } from './binding.js';
 import type { HookAnswer } from './hook-server.js';
+import { checkDisk, describeChanges, fileChangeData } from './file-change-record.js';
+import { OpenTurn, type ItemRecord } from './open-turn.js';
 import { applyPatchOfCommand, changeOperations, operationsAsShell, operationsKey, patchOperations, type FileOp } from './patch.js';
 
 export type ApprovalAnswer = 'accept' | 'decline' | 'cancel';
@@ -48,26 +50,6 @@ export interface TurnRecorderOptions {
 
 type Obj = Record<string, unknown>;
 
-interface ItemRecord {
-  itemId: string;
-  exec: AuditExecution;
-  /** What the hook approved (model command and the hook's cwd). */
-  hooked?: { command: string; cwd: string };
-  started: boolean;
-  sawDelta: boolean;
-  riskHead: string;
-  /** Held changes of a file-change item (recorded when its approval is asked). */
-  changes?: string;
-  /** The file operations the hook approved (a shell call of apply_patch), resolved against its cwd. */
-  approvedOps?: FileOp[];
-  /** The file operations of the item as Codex reported them (item/started). */
-  itemOps?: FileOp[];
-  unapprovedReported: boolean;
-}
-
-/** Largest file read back for the on-disk check of a file change (bigger ones are recorded by size only). */
-const DISK_CHECK_MAX_BYTES = 16 * 1024 * 1024;
-
 const LABEL_CHARS = 100;
 const MAX_PROTOCOL_ERRORS_PER_TURN = 100;
 const ORPHAN_HEAD_CHARS = 64 * 1024;
@@ -80,49 +62,6 @@ function str(v: unknown): string | undefined {
 }
 function label(value: string): string {
   return escapeForLog(value.length > LABEL_CHARS ? `${value.slice(0, LABEL_CHARS)}…` : value);
-}
-
-/** A file as the disk holds it now: whether it exists, its size and (up to DISK_CHECK_MAX_BYTES) its SHA-256. */
-function diskState(path: string): { exists: boolean; bytes?: number; sha256?: string; symlink?: boolean } {
-  try {
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) return { exists: true, symlink: true };
-    if (!st.isFile() || st.size > DISK_CHECK_MAX_BYTES) return { exists: true, bytes: st.size };
-    return { exists: true, bytes: st.size, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
-  } catch {
-    return { exists: false };
-  }
-}
-
-/** Concatenated unified diffs of a fileChange item's `changes`, one header per file. */
-export function describeChanges(changes: unknown): string {
-  if (!Array.isArray(changes)) return '';
-  return changes
-    .map((c) => {
-      if (!isObject(c)) return '';
-      const kind = isObject(c.kind) ? (str(c.kind.type) ?? '?') : '?';
-      return `*** ${kind} ${str(c.path) ?? '?'}\n${str(c.diff) ?? ''}`;
-    })
-    .join('\n');
-}
-
-/** One open turn's state. */
-class OpenTurn {
-  readonly items = new Map<string, ItemRecord>();
-  readonly result: TurnResult = { outcome: 'complete', executed: 0, refused: 0, errors: [], refusals: [] };
-  codexTurnId: string | undefined;
-  pendingDecisions = 0;
-  seenProtocol = new Set<string>();
-  protocolErrors = 0;
-  suppressed = 0;
-  orphan: { bytes: number; hash: Hash; head: string; items: Set<string> } | undefined;
-  interruptRequested = false;
-  done!: (outcome: TurnOutcome) => void;
-  readonly finished: Promise<TurnOutcome>;
-
-  constructor(readonly turn: AuditTurn) {
-    this.finished = new Promise((resolve) => (this.done = resolve));
-  }
 }
 
 export class TurnRecorder {
@@ -445,7 +384,7 @@ export class TurnRecorder {
         t.result.refused++;
         return 'decline';
       }
-      this.startRec(t, rec, { ...this.fileChangeData(rec, changes, ops), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'pre_tool_use' });
+      this.startRec(t, rec, { ...fileChangeData(this.session, changes, ops, rec.approvedOps ? rec.exec.codeSha256 : undefined), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'pre_tool_use' });
       return 'accept';
     }
     // No hook decision (a patch tool the hook does not cover): the item's own changes are what is decided.
@@ -458,7 +397,7 @@ export class TurnRecorder {
     };
     const approval = await this.decide(t, rec.exec, changes, binding);
     if (approval.decision !== 'approved') return 'decline';
-    this.startRec(t, rec, { ...this.fileChangeData(rec, changes, ops), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'approval_request' });
+    this.startRec(t, rec, { ...fileChangeData(this.session, changes, ops, rec.approvedOps ? rec.exec.codeSha256 : undefined), gate: 'approval_request', item_id: itemId, answer: 'accept', decided_at: 'approval_request' });
     return 'accept';
   }
 
@@ -477,56 +416,6 @@ export class TurnRecorder {
         : `the file change ${label(rec.itemId)} (${label(applied || 'no files')}) is not the patch approved at the hook (${label(approved || 'no files')}): declined`,
     );
     return false;
-  }
-
-  /** What a file change records when it starts: each file and kind, the diff (under the code capture policy) and its hash. */
-  private fileChangeData(rec: ItemRecord, changes: string, ops: FileOp[]): JsonObject {
-    return {
-      change: 'file',
-      files: ops.map((o) => ({ kind: o.kind, path: this.session.capture('code', o.path), ...(o.moveTo ? { move_to: this.session.capture('code', o.moveTo) } : {}) })),
-      diff: this.session.capture('code', changes),
-      diff_sha256: createHash('sha256').update(changes, 'utf8').digest('hex'),
-      ...(rec.approvedOps ? { patch_sha256: rec.exec.codeSha256 } : {}),
-    };
-  }
-
-  /**
-   * What the change really left on disk, read back when Codex reports it applied: each file's existence, size and
-   * SHA-256 (an added file's content must be the approved diff). Recorded as file ground truth on the execution.
-   */
-  private checkDisk(rec: ItemRecord, status: string | undefined): void {
-    for (const op of rec.itemOps ?? []) {
-      const target = op.moveTo ?? op.path;
-      const state = diskState(target);
-      const path = this.session.capture('code', target);
-      if (op.kind === 'delete') {
-        const finding = status === 'completed' && state.exists ? { level: 'medium' as const, rules: ['file_change.not_applied'], reason: `${target} still exists after the agent reported deleting it` } : undefined;
-        rec.exec.recordGroundTruth('file_delete', { source: 'disk_check', path, ok: !state.exists }, finding);
-        continue;
-      }
-      let finding: (RiskAssessment & { reason: string }) | undefined;
-      if (status === 'completed' && !state.exists) finding = { level: 'medium', rules: ['file_change.not_applied'], reason: `${target} does not exist after the agent reported writing it` };
-      else if (status === 'completed' && op.kind === 'add' && state.sha256 !== undefined && state.sha256 !== createHash('sha256').update(op.content, 'utf8').digest('hex')) {
-        finding = { level: 'high', rules: ['file_change.content_mismatch'], reason: `${target} on disk is not the content that was approved` };
-      }
-      if (op.moveTo && status === 'completed' && diskState(op.path).exists) {
-        finding ??= { level: 'medium', rules: ['file_change.not_applied'], reason: `${op.path} still exists after the agent reported moving it` };
-      }
-      rec.exec.recordGroundTruth(
-        'file_write',
-        {
-          source: 'disk_check',
-          op: op.kind === 'add' ? 'create' : op.moveTo ? 'rename' : 'write',
-          path,
-          ...(op.moveTo ? { from: this.session.capture('code', op.path) } : {}),
-          ok: state.exists,
-          ...(state.symlink ? { symlink: true } : {}),
-          ...(state.bytes !== undefined ? { bytes: state.bytes } : {}),
-          ...(state.sha256 !== undefined ? { sha256: state.sha256 } : {}),
-        },
-        finding,
-      );
-    }
   }
 
   // --- notifications --------------------------------------------------------------------------------------
@@ -656,7 +545,7 @@ export class TurnRecorder {
         rec.exec.end({ interrupted: false });
         return;
       }
-      this.startRec(t, rec, { ...(type === 'fileChange' ? this.fileChangeData(rec, rec.changes ?? '', rec.itemOps ?? []) : {}), gate: 'auto_approved', item_id: itemId, decided_at: 'pre_tool_use' });
+      this.startRec(t, rec, { ...(type === 'fileChange' ? fileChangeData(this.session, rec.changes ?? '', rec.itemOps ?? [], rec.approvedOps ? rec.exec.codeSha256 : undefined) : {}), gate: 'auto_approved', item_id: itemId, decided_at: 'pre_tool_use' });
     }
     if (type === 'commandExecution') {
       const aggregated = str(item.aggregatedOutput);
@@ -677,7 +566,7 @@ export class TurnRecorder {
         ...(durationMs !== undefined ? { durationMs } : {}),
       });
     } else {
-      this.checkDisk(rec, status);
+      checkDisk(this.session, rec.exec, rec.itemOps ?? [], status);
       rec.exec.end({ error: status === 'failed', ...(status === 'failed' ? { errorMessage: 'the patch could not be applied' } : {}) });
     }
   }

@@ -1,6 +1,6 @@
 import { createPolicy, type HoldContext } from '../../approval/policy.js';
 import { escapeForLog } from '../../record/escape.js';
-import type { ApprovalHook } from '../../agents/classic/lmc/turn-driver.js';
+import type { ApprovalHook } from '../../approval/hook.js';
 import type { LineInput } from './line-input.js';
 
 /** A day: the person at the terminal decides; the policy's own hold timeout must not decide for them. */

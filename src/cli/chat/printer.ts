@@ -1,5 +1,5 @@
 import { escapeForLog } from '../../record/escape.js';
-import type { LmcChunk } from '../../agents/classic/lmc/turn-driver.js';
+import type { LmcChunk } from '../../agents/session/lmc-chunk.js';
 
 /** Text from the model or from executed code, safe to print: no escape sequence reaches the terminal. */
 export function safe(text: string): string {

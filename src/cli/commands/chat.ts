@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { register } from '../../setup/register.js';
 import { AGENT_KINDS, startAgent, type AuditedAgent } from '../../agents/select.js';
 import { routeOfModel, type LlmRoute } from '../../agents/classic/llm-routing.js';
-import type { TurnResult } from '../../agents/classic/lmc/turn-driver.js';
+import type { TurnResult } from '../../agents/session/turn-result.js';
 import { policyByName } from '../../approval/policy.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type ScriptedModel } from '../../demo/scripted-model.js';

@@ -9,7 +9,7 @@ import { approvalFor, APPROVAL_MODES } from '../../approval/modes.js';
 import { DEMO_SCRIPT } from '../../demo/demo-script.js';
 import { startLlmProxy } from '../../llm-proxy/proxy.js';
 import { loadScriptSync, startScriptedModel, type Script } from '../../demo/scripted-model.js';
-import type { TurnResult } from '../../agents/classic/lmc/turn-driver.js';
+import type { TurnResult } from '../../agents/session/turn-result.js';
 import { assembleSessions } from '../../read/sessions.js';
 import { readAuditFiles } from '../../read/otlp-files.js';
 import { renderSession } from '../timeline.js';

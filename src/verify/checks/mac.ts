@@ -3,7 +3,8 @@ import { deriveSessionMacKey, macCommitment, nextSeed, normalizePublicKey } from
 import { macHex, nextMacKey } from '../../integrity/ratchet.js';
 import { AUDIT_EVENTS } from '../../semconv/events.js';
 import { VERIFY_LIMITS, type Problem, type SessionReport } from '../types.js';
-import { isObject, type Group, type Rec } from './records.js';
+import { isObject } from '../../record/json-shape.js';
+import type { Group, Rec } from './records.js';
 import { fieldText } from '../../record/field-text.js';
 
 /** What the session start (seq 0) publishes about the integrity of the session. */

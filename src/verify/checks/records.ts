@@ -1,6 +1,6 @@
-import { canonicalize, type JsonObject } from '../../record/canonical-json.js';
+import type { JsonObject } from '../../record/canonical-json.js';
+import { decodeRecord, isCanonicalBody, type AuditRecordBody } from '../../record/decode.js';
 import { sha256Hex } from '../../integrity/hash.js';
-import { isAuditEventName } from '../../semconv/events.js';
 import type { ParsedRecord, Problem, RecordSource } from '../types.js';
 
 /** One parsed, shape-checked audit body. */
@@ -9,7 +9,8 @@ export interface Rec {
   body: string;
   hash: string;
   source?: RecordSource;
-  obj: JsonObject;
+  /** The decoded body, with any keys the writer does not emit (they are part of the evidence). */
+  obj: AuditRecordBody;
   session: string;
   seq: number;
   prev: string;
@@ -30,12 +31,6 @@ export interface Group {
   sources: Set<string>;
 }
 
-export const HEX64 = /^[0-9a-f]{64}$/;
-
-export function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 export function where(source: RecordSource | undefined): string {
   return source ? ` (${source.file}:${source.line})` : '';
 }
@@ -46,49 +41,28 @@ function hintOf(r: ParsedRecord): string | undefined {
   return typeof a === 'string' && a ? a : undefined;
 }
 
-/** Parse and shape-check one body. Returns the record or a reason. */
+/** Parse and shape-check one body (record/decode.ts). Returns the record or a reason. */
 export function parseRecord(r: ParsedRecord, index: number): { rec: Rec } | { reason: string; session?: string } {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(r.body);
-  } catch (err) {
-    return { reason: `body is not JSON (${(err as Error).message})` };
-  }
-  if (!isObject(obj)) return { reason: 'body is not a JSON object' };
-  const session = typeof obj.session === 'string' ? obj.session : undefined;
-  const bad = (what: string) => ({ reason: what, session });
-  if (!session) return bad('no session');
-  if (obj.v !== 1) return bad(`unknown body version ${JSON.stringify(obj.v)}`);
-  if (typeof obj.seq !== 'number' || !Number.isSafeInteger(obj.seq) || obj.seq < 0) return bad('seq is not a non-negative integer');
-  if (typeof obj.prev !== 'string' || !HEX64.test(obj.prev)) return bad('prev is not a SHA-256 hex digest');
-  if (typeof obj.ts !== 'string') return bad('ts is not a string');
-  if (typeof obj.event !== 'string' || !isAuditEventName(obj.event)) return bad(`unknown event ${JSON.stringify(obj.event).slice(0, 80)}`);
-  if (typeof obj.trace_id !== 'string' || typeof obj.span_id !== 'string') return bad('trace_id/span_id missing');
-  if (!isObject(obj.data)) return bad('data is not an object');
-  if (obj.mac !== null && (typeof obj.mac !== 'string' || !HEX64.test(obj.mac))) return bad('mac is neither null nor a hex HMAC');
-  let canonical: boolean;
-  try {
-    canonical = canonicalize(obj) === r.body;
-  } catch {
-    canonical = false;
-  }
+  const decoded = decodeRecord(r.body);
+  if (!decoded.ok) return decoded.session === undefined ? { reason: decoded.reason } : { reason: decoded.reason, session: decoded.session };
+  const b = decoded.record;
   return {
     rec: {
       index,
       body: r.body,
       hash: sha256Hex(r.body),
       source: r.source,
-      obj,
-      session,
-      seq: obj.seq,
-      prev: obj.prev,
-      ts: obj.ts,
-      event: obj.event,
-      traceId: obj.trace_id,
-      spanId: obj.span_id,
-      data: obj.data,
-      mac: obj.mac,
-      canonical,
+      obj: b,
+      session: b.session,
+      seq: b.seq,
+      prev: b.prev,
+      ts: b.ts,
+      event: b.event,
+      traceId: b.trace_id,
+      spanId: b.span_id,
+      data: b.data,
+      mac: b.mac,
+      canonical: isCanonicalBody(b, r.body),
     },
   };
 }

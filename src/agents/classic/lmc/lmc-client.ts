@@ -10,17 +10,7 @@
  *   whatever was buffered and switches the connection to push mode; pull calls then throw.
  */
 import WebSocket from 'ws';
-
-/** One LMC chunk from the server: a JSON object with a string `role` (other fields as the server sent them). */
-export interface LmcChunk {
-  role: string;
-  type?: unknown;
-  format?: unknown;
-  content?: unknown;
-  start?: unknown;
-  end?: unknown;
-  [key: string]: unknown;
-}
+import type { LmcChunk } from '../../session/lmc-chunk.js';
 
 export type LmcEvent =
   | { kind: 'chunk'; chunk: LmcChunk }

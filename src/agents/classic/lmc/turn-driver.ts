@@ -1,12 +1,12 @@
 import type { ApprovalHook, ProposedBlock } from '../../../approval/hook.js';
 import type { ApprovalInfo, AuditExecution } from '../../../audit/execution.js';
 import type { AuditSession } from '../../../audit/session.js';
-import type { AuditTurn, TurnOutcome } from '../../../audit/turn.js';
+import type { AuditTurn } from '../../../audit/turn.js';
 import { bindToConfirmation, CODE_REWRITTEN_RULE, type CodeBlock } from './code-binding.js';
-import type { SessionDetector } from '../session-detector.js';
-import { assessBlock, TurnFrames, type LmcChunk } from './turn-frames.js';
-
-export type { LmcChunk } from './turn-frames.js';
+import type { SessionDetector } from '../../session/detector.js';
+import { assessBlock, TurnFrames } from './turn-frames.js';
+import type { LmcChunk } from '../../session/lmc-chunk.js';
+import type { TurnResult } from '../../session/turn-result.js';
 
 /** What the driver needs from a connection to an Open Interpreter server. */
 export interface LmcTransport {
@@ -21,25 +21,7 @@ export interface LmcTransport {
 }
 
 // The approval types live in approval/hook.ts (one name for every agent); BlockForApproval stays as an alias.
-export type { ApprovalHook } from '../../../approval/hook.js';
 export type BlockForApproval = ProposedBlock;
-
-/** A refused block, with why: what a client is told. */
-export interface Refusal {
-  index: number;
-  decider: ApprovalInfo['decider'];
-  reason?: string;
-  rules: string[];
-}
-
-export interface TurnResult {
-  outcome: TurnOutcome;
-  executed: number;
-  refused: number;
-  errors: string[];
-  /** One entry per refused block. */
-  refusals: Refusal[];
-}
 
 export interface TurnDriverOptions {
   approve: ApprovalHook;

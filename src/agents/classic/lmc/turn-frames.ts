@@ -12,18 +12,8 @@ import type { CodeBlock } from './code-binding.js';
 import { detectExecutionError } from './execution-errors.js';
 import { PROTOCOL_ERROR_FORMAT } from './lmc-client.js';
 import { OutputWindow } from './output-window.js';
-import type { SessionDetector } from '../session-detector.js';
-
-/** One LMC chunk as the Open Interpreter server sends it (validated to be a JSON object). */
-export interface LmcChunk {
-  role?: unknown;
-  type?: unknown;
-  format?: unknown;
-  content?: unknown;
-  start?: unknown;
-  end?: unknown;
-  [key: string]: unknown;
-}
+import type { SessionDetector } from '../../session/detector.js';
+import type { LmcChunk } from '../../session/lmc-chunk.js';
 
 /** What the driver does after a frame. */
 export type FrameAction =

@@ -1,5 +1,5 @@
 /**
- * How the supervisor runs `interpreter --server`: inside bubblewrap (sandbox.ts) unless containment is `none`,
+ * How the supervisor runs `interpreter --server`: inside bubblewrap (../../sandbox/bwrap.ts) unless containment is `none`,
  * under `strace -f` (ground-truth/) unless ground truth is `off`. The command is
  *
  *     strace <options> -o <private fifo> -- bwrap <namespaces, mounts> -- <venv>/bin/interpreter --server …
@@ -13,12 +13,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { containmentFromEnv } from '../../../config/config.js';
-import { ownSecretPaths } from './ground-truth/sensitive-paths.js';
+import { ownSecretPaths } from '../../sandbox/sensitive-paths.js';
 import { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { findStrace } from './ground-truth/strace-reader.js';
-import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from './sandbox.js';
-import { repoRoot } from './venv.js';
-import type { NetworkBridge } from './network-bridge.js';
+import { assertBwrapWorks, BWRAP_BIN, bwrapArgs, SandboxUnavailableError, type SandboxMode, type SandboxNetwork } from '../../sandbox/bwrap.js';
+import { repoRoot } from '../../../package-root.js';
+import type { NetworkBridge } from '../../sandbox/network-bridge.js';
 
 export interface ContainmentOptions {
   /** Default: `OI_AUDIT_SANDBOX` or `bwrap`. */

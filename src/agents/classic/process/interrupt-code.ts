@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { processTree } from './supervisor.js';
+import { processTree } from '../../process/process-tree.js';
 
 /** Open Interpreter's persistent shells: they read each block from stdin, so they must survive an interrupt. */
 const SHELLS = new Set(['bash', 'sh', 'dash', 'zsh']);

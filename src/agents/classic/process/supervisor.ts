@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,9 @@ import { llmRouting, PROVIDER_ENV_VARS, routeOfModel } from '../llm-routing.js';
 import { onTerminationSignal } from '../../../setup/signals.js';
 import type { ServerGroundTruth } from './ground-truth/server-ground-truth.js';
 import { containedCommand, resolveContainment, type ContainmentOptions, type ResolvedContainment } from './contained-spawn.js';
-import { loopbackPort, openNetworkBridge, type NetworkBridge } from './network-bridge.js';
+import { loopbackPort, openNetworkBridge, type NetworkBridge } from '../../sandbox/network-bridge.js';
+import { INHERITED_ENV } from '../../process/inherited-env.js';
+import { isProcessAlive, processTree, type ProcessEntry } from '../../process/process-tree.js';
 import { installPaths, openInterpreterVenvDir } from './venv.js';
 import { writeKernelDrainProfile } from './kernel-drain.js';
 
@@ -114,8 +116,6 @@ const PORT_IN_USE_RETRIES = 3;
  */
 const INPUT_PATIENCE_SECONDS = '86400';
 
-/** Variables passed through from the parent. Everything else stays out: generated code runs in this env. */
-export const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TERM', 'SHELL', 'USER', 'LOGNAME'];
 
 /**
  * Starts `interpreter --server` and resolves once `GET /heartbeat` answers.
@@ -390,55 +390,7 @@ function memoize(fn: () => Promise<void>): () => Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Process tree
-
-interface ProcessEntry {
-  pid: number;
-  ppid: number;
-  pgid: number;
-}
-
-/** All processes from /proc (Linux). Elsewhere an empty list, and only the server's own group is signalled. */
-function listProcesses(): ProcessEntry[] {
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const entries: ProcessEntry[] = [];
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // Fields after "(comm)": state ppid pgrp ...; comm may itself contain spaces and parentheses.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      entries.push({ pid: Number(name), ppid: Number(fields[1]), pgid: Number(fields[2]) });
-    } catch {
-      // exited while we were reading
-    }
-  }
-  return entries;
-}
-
-/** The process and all its descendants that are alive now. */
-export function processTree(rootPid: number): ProcessEntry[] {
-  const all = listProcesses();
-  const childrenOf = new Map<number, ProcessEntry[]>();
-  for (const entry of all) {
-    const siblings = childrenOf.get(entry.ppid) ?? [];
-    siblings.push(entry);
-    childrenOf.set(entry.ppid, siblings);
-  }
-  const tree: ProcessEntry[] = [];
-  const queue = all.filter((e) => e.pid === rootPid);
-  while (queue.length > 0) {
-    const entry = queue.shift()!;
-    tree.push(entry);
-    queue.push(...(childrenOf.get(entry.pid) ?? []));
-  }
-  return tree;
-}
+// Signalling the server's process tree (process-tree.ts finds it)
 
 const ownProcessGroup = ((): number | undefined => {
   try {
@@ -470,23 +422,6 @@ function trySignal(target: number, signal: NodeJS.Signals): void {
   }
 }
 
-/**
- * Whether the process still runs. A zombie counts as gone: it runs nothing, and orphans killed here are reaped
- * by whatever PID 1 is, which in containers may be slow to do it or never do it.
- */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return process.platform !== 'linux'; // no /proc to look at: trust kill(0)
-  }
-}
 
 function mergeByPid(a: ProcessEntry[], b: ProcessEntry[]): ProcessEntry[] {
   const byPid = new Map<number, ProcessEntry>();

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { access, readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../../package-root.js';
 
 export interface OpenInterpreterInstall {
   /** `<venv>/bin/interpreter`, the CLI entry point (`interpreter --server`). */
@@ -31,14 +31,6 @@ export interface EnsureOpenInterpreterOptions {
 const STAMP_FILE_NAME = '.oi-audit-lock.sha256';
 const SETUP_STEP_PREFIX = '[setup-openinterpreter]';
 const OUTPUT_LINES_KEPT_FOR_ERRORS = 25;
-
-/**
- * The repository root. This file runs as src/agents/classic/process/venv.ts (tests) or
- * dist/agents/classic/process/venv.js (built package); both are four levels below the root.
- */
-export function repoRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-}
 
 /**
  * Where the virtualenv lives (same rule as the setup script): `$OI_AUDIT_VENV`, else a shared per-user cache,

@@ -5,9 +5,9 @@
 import { emitGroundTruth, observeExecutions, type AuditExecution } from '../../../../audit/execution.js';
 import type { AuditSession } from '../../../../audit/session.js';
 import type { JsonObject } from '../../../../record/canonical-json.js';
-import { isInside } from '../sandbox.js';
+import { isInside } from '../../../sandbox/bwrap.js';
 import { assessExec, assessSensitive, MASS_DELETE_THRESHOLD, RULE_MASS_DELETE } from './assess.js';
-import { SensitivePaths } from './sensitive-paths.js';
+import { SensitivePaths } from '../../../sandbox/sensitive-paths.js';
 import { StraceReader } from './strace-reader.js';
 import { GroundTruthTracker, programName, type FileRecord, type ProcessRecord, type SensitiveRecord, type WindowReport } from './tracker.js';
 

@@ -17,7 +17,7 @@
 import { basename } from 'node:path';
 import type { TraceFact } from './strace-parser.js';
 import { normalise } from './strace-parser.js';
-import type { SensitiveClass, SensitivePaths } from './sensitive-paths.js';
+import type { SensitiveClass, SensitivePaths } from '../../../sandbox/sensitive-paths.js';
 
 export type ProcessRole = 'runtime' | 'code';
 

@@ -2,9 +2,10 @@
  * What every audited agent session is started with, whichever Open Interpreter runs it (classic 0.4.3 or the
  * Rust one). Each adapter extends this with what only it has; `--agent` selection passes one object to either.
  */
-import type { AuditRecorder } from '../audit/recorder.js';
-import type { LlmProxy } from '../llm-proxy/proxy.js';
-import type { ApprovalHook, LmcChunk } from './classic/lmc/turn-driver.js';
+import type { AuditRecorder } from '../../audit/recorder.js';
+import type { LlmProxy } from '../../llm-proxy/proxy.js';
+import type { ApprovalHook } from '../../approval/hook.js';
+import type { LmcChunk } from './lmc-chunk.js';
 
 export interface AgentSessionOptions {
   recorder: AuditRecorder;

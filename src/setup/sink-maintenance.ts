@@ -1,8 +1,9 @@
+// In setup/, not otel/: it wires an AuditRecorder (audit/) onto a file exporter, and otel/ imports nothing from audit/.
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { AuditRecorder, type AuditRecorderOptions } from '../audit/recorder.js';
 import type { JsonObject } from '../record/canonical-json.js';
-import { FileLogRecordExporter, MAINTENANCE_FILE, type SinkMaintenanceEvent } from './file-sink.js';
+import { FileLogRecordExporter, MAINTENANCE_FILE, type SinkMaintenanceEvent } from '../otel/file-sink.js';
 
 /** The user id of maintenance sessions (pseudonymised like any other). */
 export const MAINTENANCE_USER = 'oi-audit-sink-maintenance';

@@ -36,7 +36,7 @@ export interface NetworkBridge {
   close(): Promise<void>;
 }
 
-const FORWARDER_SOURCE = String.raw`# oi-audit network bridge, inside the sandbox (src/agents/classic/process/network-bridge.ts).
+const FORWARDER_SOURCE = String.raw`# oi-audit network bridge, inside the sandbox (src/agents/sandbox/network-bridge.ts).
 # argv: spec.json command args...  Forks a forwarder, then execs the command (which keeps this pid).
 import json, os, signal, socket, sys, threading
 

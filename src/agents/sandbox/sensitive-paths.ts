@@ -4,7 +4,7 @@
  * and each match names its class, so an alert can say what was reached for.
  */
 import { basename, resolve } from 'node:path';
-import { isInside } from '../sandbox.js';
+import { isInside } from './bwrap.js';
 
 export type SensitiveClass =
   | 'system_credentials'
