@@ -38,7 +38,8 @@ export function compile(rule: RedactionRule): CompiledRule {
   const keywords = rule.keywords?.map((k) => k.toLowerCase());
   let anchored: CompiledRule['anchored'];
   if (rule.anchor) {
-    if (!pattern || !keywords || keywords.length === 0) throw new TypeError(`redaction rule ${rule.id}: an anchor needs a pattern and keywords`);
+    if (!pattern || !keywords || keywords.length === 0)
+      throw new TypeError(`redaction rule ${rule.id}: an anchor needs a pattern and keywords`);
     anchored = {
       find: new RegExp(keywords.map((k) => k.replace(REGEX_SPECIAL, '\\$&')).join('|'), 'gi'),
       sticky: new RegExp(pattern.source, `${pattern.flags.replace('g', '')}y`),
@@ -55,7 +56,11 @@ export function compile(rule: RedactionRule): CompiledRule {
  * the end of the previous match, as the global search does. `at` lists the keyword occurrences in
  * increasing order (from the prescan); without it the anchor regex finds them.
  */
-export function* anchoredMatches(view: string, a: NonNullable<CompiledRule['anchored']>, at: Iterable<number> | undefined): Iterable<RegExpExecArray> {
+export function* anchoredMatches(
+  view: string,
+  a: NonNullable<CompiledRule['anchored']>,
+  at: Iterable<number> | undefined,
+): Iterable<RegExpExecArray> {
   const { sticky, isRun, maxBack } = a;
   let lastEnd = 0;
   let lastTried = -1;

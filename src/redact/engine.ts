@@ -125,7 +125,8 @@ class TableMatcher {
       } else if (rule.scan) {
         for (const [s, e] of rule.scan(view)) this.accept(hits, view, r, s, e);
       } else if (rule.anchored) {
-        for (const m of anchoredMatches(view, rule.anchored, prescan.startsOf(kw!))) if (m[0].length > 0) this.acceptMatch(hits, view, r, m);
+        for (const m of anchoredMatches(view, rule.anchored, prescan.startsOf(kw!)))
+          if (m[0].length > 0) this.acceptMatch(hits, view, r, m);
       } else {
         this.findGlobal(hits, view, r, rule.pattern!);
       }

@@ -85,7 +85,12 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
   const other = unique.filter((k) => !isAscii(k));
   const { delta, outputs } = keywordAutomaton(unique, ascii);
   const present = new Uint8Array(unique.length);
-  const occ = new Occurrences(present, outputs, unique.map((k) => k.length), new Set(ascii));
+  const occ = new Occurrences(
+    present,
+    outputs,
+    unique.map((k) => k.length),
+    new Set(ascii),
+  );
   const startsOf = (ids: ArrayLike<number>): number[] | undefined => occ.startsOf(ids);
 
   return {

@@ -216,8 +216,26 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   {
     id: 'provider-token',
     description:
-      'Other providers\' tokens with a fixed shape: Google OAuth client secret (GOCSPX-), SendGrid (SG.), Databricks (dapi), DigitalOcean (dop_v1_), Shopify (shpat_), HashiCorp Vault (hvs.), age secret keys, Grafana (glsa_, glc_), Postman (PMAK-), Linear (lin_api_), Doppler (dp.pt.), Brevo (xkeysib-), Twilio (SK…), Atlassian (ATATT)',
-    keywords: ['gocspx-', 'sg.', 'dapi', '_v1_', 'shp', 'hvs.', 'hvb.', 'hvr.', 'age-secret-key-', 'glsa_', 'glc_', 'pmak-', 'lin_api_', 'dp.pt.', 'xkeysib-', 'sk', 'atatt3'],
+      "Other providers' tokens with a fixed shape: Google OAuth client secret (GOCSPX-), SendGrid (SG.), Databricks (dapi), DigitalOcean (dop_v1_), Shopify (shpat_), HashiCorp Vault (hvs.), age secret keys, Grafana (glsa_, glc_), Postman (PMAK-), Linear (lin_api_), Doppler (dp.pt.), Brevo (xkeysib-), Twilio (SK…), Atlassian (ATATT)",
+    keywords: [
+      'gocspx-',
+      'sg.',
+      'dapi',
+      '_v1_',
+      'shp',
+      'hvs.',
+      'hvb.',
+      'hvr.',
+      'age-secret-key-',
+      'glsa_',
+      'glc_',
+      'pmak-',
+      'lin_api_',
+      'dp.pt.',
+      'xkeysib-',
+      'sk',
+      'atatt3',
+    ],
     // Every alternative starts its run (the lookbehind) with its keyword, `_v1_` three characters in (`dop_v1_`).
     anchor: { run: 'A-Za-z0-9_.-', maxBack: 3 },
     pattern:
@@ -290,9 +308,7 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     pattern: /(?<![A-Za-z0-9_-])password[ \t]{1,16}([^\s]{1,512})/dgi,
     group: 1,
     validate: (secret, text, start) =>
-      !PLACEHOLDER.test(secret) &&
-      !NETRC_STOPWORD.test(secret) &&
-      NETRC_CONTEXT.test(text.slice(Math.max(0, start - 512), start)),
+      !PLACEHOLDER.test(secret) && !NETRC_STOPWORD.test(secret) && NETRC_CONTEXT.test(text.slice(Math.max(0, start - 512), start)),
   },
   {
     id: 'pgpass-line',
@@ -325,11 +341,15 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
     id: 'password-assignment',
     description: 'password=, passwd:, pwd=, passphrase:, pass = … assignments (env files, INI, config, code, JSON, YAML)',
     keywords: ['pass', 'pwd'],
-    pattern: new RegExp(String.raw`${KEY_PRE}(?:password|passwd|passphrase|pwd|(?<![A-Za-z0-9])pass(?![A-Za-z]))${KEY_POST}${SEP}${VALUE}`, 'dgi'),
+    pattern: new RegExp(
+      String.raw`${KEY_PRE}(?:password|passwd|passphrase|pwd|(?<![A-Za-z0-9])pass(?![A-Za-z]))${KEY_POST}${SEP}${VALUE}`,
+      'dgi',
+    ),
     group: [1, 2, 3],
     // Every alternative starts with a keyword, at most 64 (KEY_PRE) key characters into the key name.
     anchor: { run: KEY_CHARS, maxBack: 64 },
-    validate: (secret, text, start, end) => !shellWorkingDirectory(secret, text, start) && assignmentValue(3, 0, false)(secret, text, start, end),
+    validate: (secret, text, start, end) =>
+      !shellWorkingDirectory(secret, text, start) && assignmentValue(3, 0, false)(secret, text, start, end),
   },
   {
     id: 'password-flag',
@@ -357,7 +377,8 @@ export const DEFAULT_RULES: readonly RedactionRule[] = Object.freeze([
   },
   {
     id: 'env-secret-assignment',
-    description: 'Environment-style assignment NAME_PASS=, _PASSWD=, _PWD=, _PW=, _SECRET=, _TOKEN=, _API_KEY=, _AUTH=… (upper-case name, no spaces)',
+    description:
+      'Environment-style assignment NAME_PASS=, _PASSWD=, _PWD=, _PW=, _SECRET=, _TOKEN=, _API_KEY=, _AUTH=… (upper-case name, no spaces)',
     keywords: ['pass', 'pwd', 'pw', 'secret', 'token', 'key', 'credential', 'auth'],
     pattern: new RegExp(
       String.raw`(?<![A-Za-z0-9_])[A-Z0-9_]{0,64}(?<![A-Z0-9])(?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|MASTER_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|CREDENTIALS?|AUTH)(?![A-Za-z0-9])[A-Z0-9_]{0,20}=${VALUE}`,

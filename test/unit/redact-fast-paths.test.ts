@@ -14,15 +14,65 @@ import { prng } from '../helpers/prng.js';
  * by one (BASE64_MIN/MAX, HEX_MAX, each anchor's maxBack) makes its comparison fail on this corpus.
  */
 
-
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-';
 const HEX = '0123456789abcdefABCDEF';
 const KEY = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-';
 const KEYWORDS = [
-  'password', 'PASSWD', 'passphrase', 'pwd', 'pass', 'secret', 'Token', 'api_key', 'API-KEY', 'apikey', 'access.key',
-  'encryption_key', 'session-key', 'credentials', 'credential', 'key', 'private_key', 'signing_key', 'auth_key',
+  'password',
+  'PASSWD',
+  'passphrase',
+  'pwd',
+  'pass',
+  'secret',
+  'Token',
+  'api_key',
+  'API-KEY',
+  'apikey',
+  'access.key',
+  'encryption_key',
+  'session-key',
+  'credentials',
+  'credential',
+  'key',
+  'private_key',
+  'signing_key',
+  'auth_key',
 ];
-const SEPS = ['=', ': ', ' = ', '=>', ':=', '"="', "':'", '\\"=', ' ', '\n', '\t', '.', '-', '_', '%', '+', '/', '==', '===', ';', '&', ',', '(', ')', '[', '"', "'", '`', '@', '://', ':', '#', '?'];
+const SEPS = [
+  '=',
+  ': ',
+  ' = ',
+  '=>',
+  ':=',
+  '"="',
+  "':'",
+  '\\"=',
+  ' ',
+  '\n',
+  '\t',
+  '.',
+  '-',
+  '_',
+  '%',
+  '+',
+  '/',
+  '==',
+  '===',
+  ';',
+  '&',
+  ',',
+  '(',
+  ')',
+  '[',
+  '"',
+  "'",
+  '`',
+  '@',
+  '://',
+  ':',
+  '#',
+  '?',
+];
 
 /**
  * How often each option of each labelled choice in the generator was taken: the corpus is kept small
@@ -43,7 +93,7 @@ const SITES = 52;
 
 function corpus(count: number, seed: number, coverage: Coverage = new Map()): string[] {
   const rnd = prng(seed);
-  const pick = <T,>(site: string, xs: readonly T[]): T => {
+  const pick = <T>(site: string, xs: readonly T[]): T => {
     const i = Math.floor(rnd() * xs.length);
     let counts = coverage.get(site);
     if (!counts) coverage.set(site, (counts = new Array<number>(xs.length).fill(0)));
@@ -63,7 +113,7 @@ function corpus(count: number, seed: number, coverage: Coverage = new Map()): st
   const lengths = [1, 2, 5, 19, 20, 21, 31, 32, 33, 40, 63, 64, 65, 74, 75, 76, 80];
   /** The long runs are few, so they go round-robin (base64 and hex in turn): each case gets its share. */
   const turns = new Map<string, number>();
-  const cycle = <T,>(site: string, xs: readonly T[]): T => {
+  const cycle = <T>(site: string, xs: readonly T[]): T => {
     const i = (turns.get(site) ?? 0) % xs.length;
     turns.set(site, i + 1);
     let counts = coverage.get(site);
@@ -100,22 +150,78 @@ function corpus(count: number, seed: number, coverage: Coverage = new Map()): st
     () => run(HEX, pick('hex length', lengths)),
     () => run(KEY, pick('key-run length before keyword', lengths)) + pick('keyword at key end', KEYWORDS),
     () => pick('keyword at key start', KEYWORDS) + run(KEY, pick('key-run length after keyword', [0, 3, 20, 21])),
-    () => `${run(KEY, pick('email local length', [1, 8, 63, 64, 65]))}@${run('abc.-', pick('email domain length', [1, 5]))}.${run('comorg', pick('email tld length', [1, 2, 3]))}`,
-    () => `${one('url scheme', ['https', 'h', 'postgres', 'a+b.c-d', () => run('abcdef', pick('url scheme length', [29, 30, 31, 32]))])}://${run('user', pick('url user length', [0, 3]))}:${run(B64, pick('url password length', [1, 12]))}@host`,
+    () =>
+      `${run(KEY, pick('email local length', [1, 8, 63, 64, 65]))}@${run('abc.-', pick('email domain length', [1, 5]))}.${run('comorg', pick('email tld length', [1, 2, 3]))}`,
+    () =>
+      `${one('url scheme', ['https', 'h', 'postgres', 'a+b.c-d', () => run('abcdef', pick('url scheme length', [29, 30, 31, 32]))])}://${run('user', pick('url user length', [0, 3]))}:${run(B64, pick('url password length', [1, 12]))}@host`,
     () => `"${pick('json key', KEYWORDS)}": "${run(B64, pick('json value length', [3, 12, 40]))}"`,
-    () => `${pick('assignment key', KEYWORDS)}=${one('assignment value', ['os.environ["X"]', 'None', '${VAR}', () => run(B64, pick('assignment value length', [7, 8, 9, 24]))])}`,
+    () =>
+      `${pick('assignment key', KEYWORDS)}=${one('assignment value', ['os.environ["X"]', 'None', '${VAR}', () => run(B64, pick('assignment value length', [7, 8, 9, 24]))])}`,
     () => pick('hidden character', ['\u200b', '\u0000', '\x1b[31m', '\u202e', '\u00ad']),
     () => 'é' + run(B64, 25),
-    () => pick('token prefix', ['AKIA', 'ASIA', 'ghp_', 'gho_', 'github_pat_', 'glpat-', 'xoxb-', 'sk-', 'sk-ant-', 'sk_live_', 'hf_', 'npm_', 'eyJ', 'AIza', 'ya29.']) + run(B64, pick('token length', [10, 20, 36, 40])),
-    () => pick('header or flag', ['Authorization: Bearer ', 'bearer ', '--password ', '-pass ', '--token=', '-u admin:', '--user bob:', 'sig=', 'AccountKey=', 'SharedAccessKey=']) + run(B64, pick('header value length', [4, 16, 44])),
+    () =>
+      pick('token prefix', [
+        'AKIA',
+        'ASIA',
+        'ghp_',
+        'gho_',
+        'github_pat_',
+        'glpat-',
+        'xoxb-',
+        'sk-',
+        'sk-ant-',
+        'sk_live_',
+        'hf_',
+        'npm_',
+        'eyJ',
+        'AIza',
+        'ya29.',
+      ]) + run(B64, pick('token length', [10, 20, 36, 40])),
+    () =>
+      pick('header or flag', [
+        'Authorization: Bearer ',
+        'bearer ',
+        '--password ',
+        '-pass ',
+        '--token=',
+        '-u admin:',
+        '--user bob:',
+        'sig=',
+        'AccountKey=',
+        'SharedAccessKey=',
+      ]) + run(B64, pick('header value length', [4, 16, 44])),
     () => `${pick('db scheme', ['postgres', 'mysql', 'jdbc:mysql', 'redis', 'mongodb+srv'])}://app:${run(B64, 12)}@db`,
-    () => `${pick('aws key name', ['aws_secret_access_key', 'AWS_SECRET_KEY', 'SecretAccessKey', 'awsSecretKey', 'secret_access_key', 'MY_AWS_SECRET_ACCESS_KEY'])}${pick('aws separator', ['=', ': ', '": "'])}${run(B64, 40)} AWS_SESSION_TOKEN=${run(B64, 120)}`,
-    () => `${pick('db scheme spelling', ['postgresql', 'POSTGRES', 'mysql+pymysql', 'MariaDB', 'rediss', 'amqps', 'mssql', 'sqlserver', 'clickhouse', 'cockroachdb', 'JDBC:postgresql', 'x:postgres'])}://u:${run(B64, 10)}@h`,
+    () =>
+      `${pick('aws key name', ['aws_secret_access_key', 'AWS_SECRET_KEY', 'SecretAccessKey', 'awsSecretKey', 'secret_access_key', 'MY_AWS_SECRET_ACCESS_KEY'])}${pick('aws separator', ['=', ': ', '": "'])}${run(B64, 40)} AWS_SESSION_TOKEN=${run(B64, 120)}`,
+    () =>
+      `${pick('db scheme spelling', ['postgresql', 'POSTGRES', 'mysql+pymysql', 'MariaDB', 'rediss', 'amqps', 'mssql', 'sqlserver', 'clickhouse', 'cockroachdb', 'JDBC:postgresql', 'x:postgres'])}://u:${run(B64, 10)}@h`,
     () => pick('card', ['4111 1111 1111 1111', '5500-0000-0000-0004', '378282246310005']),
     () => `-----BEGIN RSA PRIVATE KEY-----\n${run(B64, 64)}\n-----END RSA PRIVATE KEY-----`,
     // provider-token (anchored on its prefixes, `_v1_` three characters in) and pgpass-line (anchored on
     // the port's colon, up to 253 host characters back): prefixes glued to runs, times and IPv6 look-alikes.
-    () => pick('provider prefix', ['GOCSPX-', 'SG.', 'dapi', 'dop_v1_', 'dor_v1_', 'shpat_', 'shpss_', 'hvs.', 'hvb.', 'AGE-SECRET-KEY-1', 'glsa_', 'glc_', 'PMAK-', 'lin_api_', 'dp.pt.', 'xkeysib-', 'SK', 'ATATT3', 'task', 'disk']) +
+    () =>
+      pick('provider prefix', [
+        'GOCSPX-',
+        'SG.',
+        'dapi',
+        'dop_v1_',
+        'dor_v1_',
+        'shpat_',
+        'shpss_',
+        'hvs.',
+        'hvb.',
+        'AGE-SECRET-KEY-1',
+        'glsa_',
+        'glc_',
+        'PMAK-',
+        'lin_api_',
+        'dp.pt.',
+        'xkeysib-',
+        'SK',
+        'ATATT3',
+        'task',
+        'disk',
+      ]) +
       one('provider body', [
         () => run(HEX, pick('provider hex length', [24, 32, 34, 64])),
         () => run(B64, pick('provider base64 length', [22, 28, 40, 43, 58, 120])),
@@ -166,7 +272,17 @@ describe('redactor fast paths equal their reference patterns', () => {
 
   it('covers the anchored rules and the token-run scanners', () => {
     expect(FAST.map((r) => r.id).sort()).toEqual(
-      ['email', 'env-secret-assignment', 'high-entropy-base64', 'high-entropy-hex', 'password-assignment', 'pgpass-line', 'provider-token', 'secret-assignment', 'url-password'].sort(),
+      [
+        'email',
+        'env-secret-assignment',
+        'high-entropy-base64',
+        'high-entropy-hex',
+        'password-assignment',
+        'pgpass-line',
+        'provider-token',
+        'secret-assignment',
+        'url-password',
+      ].sort(),
     );
   });
 
@@ -198,7 +314,8 @@ describe('redactor fast paths equal their reference patterns', () => {
       const full = [...scanCards(`${text}\u00e9`)];
       expect(gated, JSON.stringify(text.slice(0, 300))).toEqual(full);
       cards += full.length;
-      if (!/[0-9][0-9 -]*/.test(text) || Math.max(...(text.match(/[0-9 -]+/g) ?? ['']).map((r) => r.replace(/[^0-9]/g, '').length)) < 13) skipped++;
+      if (!/[0-9][0-9 -]*/.test(text) || Math.max(...(text.match(/[0-9 -]+/g) ?? ['']).map((r) => r.replace(/[^0-9]/g, '').length)) < 13)
+        skipped++;
     }
     expect(cards).toBeGreaterThan(50);
     expect(skipped).toBeGreaterThan(100);
