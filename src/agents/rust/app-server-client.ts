@@ -10,6 +10,7 @@
 import { isProcessAlive, processTree } from '../process/process-tree.js';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { isObject } from '../../record/json-shape.js';
 
 export type JsonRpcId = number | string;
 
@@ -47,9 +48,6 @@ export interface ProcessExit {
 
 type Pending = { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout | undefined };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export class AppServerConnection {
   readonly exited: Promise<ProcessExit>;

@@ -8,12 +8,9 @@ import type { AuditExecution, RiskAssessment } from '../../audit/execution.js';
 import type { AuditSession } from '../../audit/session.js';
 import type { JsonObject } from '../../record/canonical-json.js';
 import type { FileOp } from './patch.js';
+import { isObject } from '../../record/json-shape.js';
 
-type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }

@@ -9,6 +9,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { isObject } from '../../record/json-shape.js';
 
 export interface HookAnswer {
   decision: 'allow' | 'deny';
@@ -31,9 +32,6 @@ export interface HookServer {
   close(): Promise<void>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export async function startHookServer(options: HookServerOptions): Promise<HookServer> {
   const token = randomBytes(32).toString('hex');

@@ -6,12 +6,10 @@
  */
 import type { LmcChunk } from '../session/lmc-chunk.js';
 import { describeChanges } from './file-change-record.js';
+import { isObject } from '../../record/json-shape.js';
 
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Maps one session's notifications to chunks (usually none or one each). Stateful: Codex does not always stream

@@ -10,6 +10,7 @@
  * "*** Update File: p", "*** Move to: p", "*** End Patch"), read from its tool description.
  */
 import { isAbsolute, normalize, resolve } from 'node:path';
+import { isObject } from '../../record/json-shape.js';
 
 export type FileOpKind = 'add' | 'delete' | 'update';
 
@@ -65,8 +66,6 @@ export function patchOperations(patch: string, cwd: string): FileOp[] | undefine
   return ops;
 }
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The file operations of a `fileChange` item's `changes` (paths as Codex resolved them). */
 export function changeOperations(changes: unknown, cwd: string): FileOp[] {

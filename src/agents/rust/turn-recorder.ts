@@ -32,6 +32,7 @@ import type { HookAnswer } from './hook-server.js';
 import { checkDisk, describeChanges, fileChangeData } from './file-change-record.js';
 import { OpenTurn, type ItemRecord } from './open-turn.js';
 import { applyPatchOfCommand, changeOperations, operationsAsShell, operationsKey, patchOperations, type FileOp } from './patch.js';
+import { isObject } from '../../record/json-shape.js';
 
 export type ApprovalAnswer = 'accept' | 'decline' | 'cancel';
 
@@ -54,9 +55,6 @@ const LABEL_CHARS = 100;
 const MAX_PROTOCOL_ERRORS_PER_TURN = 100;
 const ORPHAN_HEAD_CHARS = 64 * 1024;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
