@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { applyRegions } from './apply-regions.js';
-import { anchoredMatches, compile, type CompiledRule } from './compile.js';
+import { compile, forEachAnchoredMatch, type CompiledRule } from './compile.js';
 import { createPrescanner, type Prescan, type Prescanner } from './prescan.js';
 import type { RedactionRegion, RedactionResult, RedactionRule, Redactor, Span } from './redactor.js';
 import { DEFAULT_RULES, REDACTION_RULES_VERSION } from './rule-table.js';
@@ -125,8 +125,9 @@ class TableMatcher {
       } else if (rule.scan) {
         for (const [s, e] of rule.scan(view)) this.accept(hits, view, r, s, e);
       } else if (rule.anchored) {
-        for (const m of anchoredMatches(view, rule.anchored, prescan.startsOf(kw!)))
+        forEachAnchoredMatch(view, rule.anchored, prescan.startsOf(kw!), (m) => {
           if (m[0].length > 0) this.acceptMatch(hits, view, r, m);
+        });
       } else {
         this.findGlobal(hits, view, r, rule.pattern!);
       }

@@ -208,17 +208,20 @@ class Occurrences {
     if (count > MAX_OCCURRENCES) return undefined;
     for (let k = 0; k < ids.length; k++) if (!this.asciiIds.has(ids[k]!)) return undefined;
     const out: number[] = [];
+    let sorted = true;
     for (let j = 0; j < count; j++) {
       const id = this.ids[j]!;
       for (let k = 0; k < ids.length; k++) {
         if (ids[k] === id) {
-          out.push(this.ends[j]! - this.lengths[id]! + 1);
+          const start = this.ends[j]! - this.lengths[id]! + 1;
+          if (out.length > 0 && start < out[out.length - 1]!) sorted = false;
+          out.push(start);
           break;
         }
       }
     }
     // Reported at their ends: starts of keywords of different lengths can be out of order.
-    if (ids.length > 1) out.sort((x, y) => x - y);
+    if (!sorted) out.sort((x, y) => x - y);
     return out;
   }
 }

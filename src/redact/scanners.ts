@@ -62,13 +62,25 @@ const YAML_BLOCK_MAX = 64 * 1024;
  * blank) is the value. The range covers the value lines, first non-blank character to last.
  */
 /**
- * What every header match holds (`:`, blanks, `|` or `>`): a literal-led search V8 runs far faster than
- * the line-anchored header pattern, which it tries at every position.
+ * Whether the text holds what every header match holds: `:`, at most 4 blanks, `|` or `>`
+ * (`/:[ \t]{0,4}[|>]/`). Found from the rarer characters back: `indexOf` skips to each `|`/`>` far
+ * faster than the regex (led by the common `:`) or the line-anchored header pattern, which V8 tries at
+ * every position.
  */
-const YAML_BLOCK_GATE = /:[ \t]{0,4}[|>]/;
+export function hasYamlBlockIndicator(text: string): boolean {
+  for (const indicator of ['|', '>']) {
+    for (let at = text.indexOf(indicator); at !== -1; at = text.indexOf(indicator, at + 1)) {
+      let i = at - 1;
+      const stop = Math.max(-1, at - 6);
+      while (i > stop && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i--;
+      if (i > stop && text.charCodeAt(i) === 0x3a) return true;
+    }
+  }
+  return false;
+}
 
 export function* scanYamlBlockSecrets(text: string): Iterable<Span> {
-  if (!YAML_BLOCK_GATE.test(text)) return;
+  if (!hasYamlBlockIndicator(text)) return;
   YAML_BLOCK_HEADER.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = YAML_BLOCK_HEADER.exec(text)) !== null) {

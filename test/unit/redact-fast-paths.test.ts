@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RedactionRule } from '../../src/redact/redactor.js';
 import { createRedactor, DEFAULT_RULES, scanCards } from '../../src/redact/rules.js';
+import { hasYamlBlockIndicator } from '../../src/redact/scanners.js';
 import { prng } from '../helpers/prng.js';
 
 /**
@@ -331,5 +332,25 @@ describe('redactor fast paths equal their reference patterns', () => {
       if (a.text !== text) redacted++;
     }
     expect(redacted).toBeGreaterThan(500);
+  });
+});
+
+describe('the YAML block gate finds exactly what its reference pattern finds', () => {
+  it('agrees with /:[ \\t]{0,4}[|>]/ on texts built around the boundary', () => {
+    const rnd = prng(11);
+    const alphabet = [':', ' ', '\t', '|', '>', 'a', '\n', '-'];
+    let agreedTrue = 0;
+    for (let n = 0; n < 20000; n++) {
+      let s = '';
+      const len = 1 + Math.floor(rnd() * 14);
+      for (let i = 0; i < len; i++) s += alphabet[Math.floor(rnd() * alphabet.length)]!;
+      const expected = /:[ \t]{0,4}[|>]/.test(s);
+      expect(hasYamlBlockIndicator(s), JSON.stringify(s)).toBe(expected);
+      if (expected) agreedTrue++;
+    }
+    // Both outcomes are exercised, including the 4- and 5-blank edges.
+    expect(agreedTrue).toBeGreaterThan(1000);
+    expect(hasYamlBlockIndicator('key:    |')).toBe(true);
+    expect(hasYamlBlockIndicator('key:     |')).toBe(false);
   });
 });
