@@ -9,7 +9,9 @@
  * response events. Time to first token = request start → first SSE event with non-empty delta.content.
  *
  * Decomposition (extra paths in the same rotation): a minimal pass-through proxy with no audit (the cost
- * of the hop alone) and the audit proxy with capture `hash` (everything but redaction).
+ * of the hop alone), built on the same upstream client as the audit proxy (undici Pool, Node streams);
+ * the same pass-through on the global fetch() (how much the client alone costs); and the audit proxy
+ * with capture `hash` (everything but redaction).
  *
  * Memory: 50 sessions on a second proxy whose model streams slowly (chunkDelayMs), so all 50 streams
  * are open at once (measured first, before the latency runs grow the heap). Per stream: (peak RSS −
@@ -96,7 +98,8 @@ try {
   const [s0] = await proxyHost.call('sessions', { proxy: p0.proxy, n: 1 });
   // Decomposition (not required by the issue, but it says where the added time goes):
   // a pass-through without audit (the hop alone), and the audit proxy with capture `hash` (no redaction).
-  const pt = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, passthrough: true }) : undefined;
+  const pt = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, passthrough: 'undici' }) : undefined;
+  const ptf = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, passthrough: 'fetch' }) : undefined;
   const ph = decompose ? await proxyHost.call('start', { upstreamUrl: fast.url, sinkUrl: sink.url, capture: 'hash' }) : undefined;
   const [sh] = ph ? await proxyHost.call('sessions', { proxy: ph.proxy, n: 1 }) : [];
 
@@ -131,6 +134,7 @@ try {
   };
   if (decompose) {
     paths.passthrough = async () => streamOnce(pt.baseUrl, undefined, pt.token);
+    paths.passthroughFetch = async () => streamOnce(ptf.baseUrl, undefined, ptf.token);
     paths.proxyHashOnly = async () => {
       await proxyHost.call('newTurn', { session: sh.session });
       return streamOnce(sh.baseUrl, undefined, sh.token);

@@ -288,6 +288,9 @@ if (raw['llm-proxy']) {
   add('llm-proxy.added.total_mean_ms', 'llm-proxy', 'Proxy adds to total time (500 chunks), mean', 'ms', rs.map((r) => r.added.totalMeanMs));
   if (rs.every((r) => r.paths.passthrough)) {
     add('llm-proxy.decomposition.hop_ttft_p50_ms', 'llm-proxy', 'of which: the HTTP hop alone (pass-through, no audit), TTFT p50', 'ms', minus(path('passthrough', 'ttft', 'p50'), path('direct', 'ttft', 'p50')));
+    if (rs.every((r) => r.paths.passthroughFetch)) {
+      add('llm-proxy.decomposition.hop_fetch_ttft_p50_ms', 'llm-proxy', 'the same hop on the global fetch() instead of undici Pool (for comparison), TTFT p50', 'ms', minus(path('passthroughFetch', 'ttft', 'p50'), path('direct', 'ttft', 'p50')));
+    }
     add('llm-proxy.added_over_hop.ttft_p50_ms', 'llm-proxy', 'Audit proxy TTFT p50 − bare pass-through hop TTFT p50 (same run)', 'ms', minus(path('proxy', 'ttft', 'p50'), path('passthrough', 'ttft', 'p50')));
     add('llm-proxy.decomposition.audit_ttft_p50_ms', 'llm-proxy', 'of which: audit (proxy − pass-through), TTFT p50', 'ms', minus(path('proxy', 'ttft', 'p50'), path('passthrough', 'ttft', 'p50')));
     add('llm-proxy.decomposition.redaction_ttft_p50_ms', 'llm-proxy', 'of which: redaction (proxy − proxy with capture=hash), TTFT p50', 'ms', minus(path('proxy', 'ttft', 'p50'), path('proxyHashOnly', 'ttft', 'p50')));

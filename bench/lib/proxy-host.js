@@ -4,6 +4,7 @@
  * active turn are opened on request, one per simulated Open Interpreter.
  */
 import { createServer } from 'node:http';
+import { Pool } from 'undici';
 import { AuditRecorder } from '../../dist/audit/recorder.js';
 import { startLlmProxy } from '../../dist/llm-proxy/proxy.js';
 import { serveCommands } from './ipc-child.js';
@@ -23,44 +24,61 @@ function mem() {
 }
 
 const servers = [];
+const pools = [];
 
-/** The minimal pass-through: what any HTTP proxy written like the audit proxy costs, with no audit. */
-async function startPassthrough(upstreamUrl) {
+/**
+ * The minimal pass-through: what any HTTP proxy costs with no audit — read the request, send it
+ * upstream, write each chunk of the answer as it comes. `client: 'undici'` (the baseline) uses the same
+ * upstream client as the audit proxy (an undici Pool per origin, keep-alive, the body as Node Buffers),
+ * so the difference between the two is the audit's own work; `client: 'fetch'` uses the global fetch()
+ * (WHATWG streams over the same undici), as the audit proxy did before issue #20, for comparison.
+ */
+async function startPassthrough(upstreamUrl, client = 'undici') {
   const upstream = upstreamUrl.replace(/\/+$/, '');
+  const origin = new URL(upstream).origin;
+  const prefix = new URL(upstream).pathname.replace(/\/+$/, '');
+  const pool = client === 'undici' ? new Pool(origin) : undefined;
+  const headers = { 'content-type': 'application/json', accept: 'text/event-stream', authorization: 'Bearer bench-upstream-key' };
+  const write = (res, value) => (res.write(value) ? undefined : new Promise((resolve) => res.once('drain', resolve)));
   const server = createServer(async (req, res) => {
     const parts = [];
     for await (const b of req) parts.push(b);
-    const r = await fetch(`${upstream}${req.url.replace(/^\/v1/, '')}`, {
-      method: req.method,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: 'Bearer bench-upstream-key' },
-      body: Buffer.concat(parts),
-    });
-    res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-cache' });
-    res.flushHeaders();
-    const reader = r.body.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (!res.write(value)) await new Promise((resolve) => res.once('drain', resolve));
+    const path = `${prefix}${req.url.replace(/^\/v1/, '')}`;
+    if (pool) {
+      const r = await pool.request({ path, method: req.method, headers, body: Buffer.concat(parts) });
+      res.writeHead(r.statusCode, { 'content-type': r.headers['content-type'] ?? 'application/json', 'cache-control': 'no-cache' });
+      res.flushHeaders();
+      for await (const value of r.body) await write(res, value);
+    } else {
+      const r = await fetch(`${origin}${path}`, { method: req.method, headers, body: Buffer.concat(parts) });
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-cache' });
+      res.flushHeaders();
+      const reader = r.body.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        await write(res, value);
+      }
     }
     res.end();
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
+  if (pool) pools.push(pool);
   return `http://127.0.0.1:${server.address().port}`;
 }
 
 serveCommands({
   /**
    * An audit LLM proxy in front of `upstreamUrl` with its own recorder (`capture`: the recorder's
-   * capture policy; default = the recorder's default, `redacted`). With `passthrough: true`, instead a
-   * minimal HTTP pass-through built the same way (fetch upstream, write each chunk), without audit:
-   * the cost of the extra hop alone.
+   * capture policy; default = the recorder's default, `redacted`). With `passthrough: 'undici'` or
+   * `'fetch'`, instead a minimal HTTP pass-through (see startPassthrough) without audit: the cost of the
+   * extra hop alone.
    */
-  async start({ upstreamUrl, sinkUrl, capture, passthrough = false }) {
+  async start({ upstreamUrl, sinkUrl, capture, passthrough }) {
     providers ??= createProviders(sinkUrl);
     if (passthrough) {
-      const url = await startPassthrough(upstreamUrl);
+      const url = await startPassthrough(upstreamUrl, passthrough === 'fetch' ? 'fetch' : 'undici');
       proxies.push({ url, passthrough: true });
       return { proxy: proxies.length - 1, url, baseUrl: `${url}/v1` };
     }
@@ -151,6 +169,7 @@ serveCommands({
     await Promise.all(proxies.map((p) => p.close?.()));
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
+    await Promise.all(pools.map((p) => p.destroy()));
     await providers?.shutdown();
     return true;
   },

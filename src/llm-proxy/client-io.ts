@@ -11,7 +11,8 @@ export interface BlockedWrite {
 
 /**
  * Write to the client with backpressure. If the client stops reading (buffers full) the write waits
- * for `drain`, but no longer than `stallMs`, nor past an abort, nor past a `kick`.
+ * for `drain`, but no longer than `stallMs`, nor past an abort, nor past a `kick`. The outcome is
+ * returned at once when the write did not have to wait (the usual case: no promise per chunk).
  */
 export function writeToClient(
   res: ServerResponse,
@@ -19,10 +20,10 @@ export function writeToClient(
   signal: AbortSignal,
   stallMs: number,
   onBlocked: (blocked: BlockedWrite | undefined) => void,
-): Promise<WriteOutcome> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve('closed');
-  if (signal.aborted) return Promise.resolve('aborted');
-  if (res.write(data)) return Promise.resolve('ok');
+): WriteOutcome | Promise<WriteOutcome> {
+  if (res.destroyed || res.writableEnded) return 'closed';
+  if (signal.aborted) return 'aborted';
+  if (res.write(data)) return 'ok';
   return new Promise((resolve) => {
     const done = (outcome: WriteOutcome) => {
       clearTimeout(timer);
@@ -82,14 +83,4 @@ export function sendJsonError(res: ServerResponse, status: number, body: string)
   }
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-export function describeFetchError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return `${err.message}: ${code ? `${code} ` : ''}${cause.message}`.trim();
-  }
-  return err.message;
 }

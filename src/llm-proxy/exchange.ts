@@ -1,9 +1,18 @@
 /**
- * One LLM exchange through the proxy, the same for every wire format: read and record the request,
- * open its generation (in the active turn, or on the session root when none is active), forward it to
- * the upstream with the upstream key in the provider's own auth header, pass the response through
- * chunk by chunk while the format's assembler rebuilds it, and end the generation with what arrived.
- * The failure rules are the proxy's (see proxy.ts); the format decides only the shapes.
+ * One LLM exchange through the proxy, the same for every wire format: read the request, decide whether
+ * it may go out at all, forward it to the upstream with the upstream key in the provider's own auth
+ * header, record it (its generation in the active turn, or on the session root when none is active),
+ * pass the response through chunk by chunk while the format's assembler rebuilds it, and end the
+ * generation with what arrived. The failure rules are the proxy's (see proxy.ts); the format decides
+ * only the shapes.
+ *
+ * Recording order (`recordRequest`): by default (`before-forward`) the request record is sealed first and
+ * the request forwarded only then, so the upstream never sees a request the trail does not hold (one
+ * redaction + seal longer to the first token). `while-forwarding` (opt-in) seals it while the request
+ * travels (the dispatch is synchronous, the seal right after it, before anything of the answer is read):
+ * nothing of the answer, not even its status, reaches the client before the seal, and when it cannot be
+ * sealed the upstream call is cancelled and the client gets 503, but the provider may have seen it.
+ * Calls refused by policy (outside a turn with `outsideTurn: 'refuse'`) are never forwarded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
@@ -11,12 +20,16 @@ import { AuditGeneration, type GenerationRequest, type GenerationResult } from '
 import type { AuditSession } from '../audit/session.js';
 import type { JsonObject, JsonValue } from '../record/canonical-json.js';
 import { isObject, type AssembledCompletion, type Json, type ResponseAssembler } from './assembly.js';
-import { BodyTooLarge, describeFetchError, readBody, sendJsonError, writeToClient, type BlockedWrite, type WriteOutcome } from './client-io.js';
+import { BodyTooLarge, readBody, sendJsonError, type BlockedWrite } from './client-io.js';
 import type { RequestFacts, RouteInfo, UpstreamBody, WireFormat } from './format.js';
-import { NdjsonParser } from './ndjson.js';
-import { SseParser, type SseEvent } from './sse.js';
+import { StreamPump, type Framing, type PumpDeps, type PumpOutcome } from './stream-pump.js';
+import { describeUpstreamError, readText, type UpstreamClient, type UpstreamResponse } from './upstream-client.js';
 
-export type AbortReason = 'client' | 'headers_timeout' | 'idle_timeout' | 'shutdown';
+/** `audit`: the request record could not be sealed after the request went out (see the module comment). */
+export type AbortReason = 'client' | 'headers_timeout' | 'idle_timeout' | 'shutdown' | 'audit';
+
+/** When the request record is sealed: before the request is sent (default) or while it travels (opt-in). */
+export type RecordRequestOrder = 'while-forwarding' | 'before-forward';
 
 /** A registered session as the exchange needs it. */
 export interface SessionRoute {
@@ -32,6 +45,8 @@ export interface SessionRoute {
 export interface ExchangeContext {
   upstreamBase: string;
   upstreamKey: string | undefined;
+  upstream: UpstreamClient;
+  recordRequest: RecordRequestOrder;
   provider: string | undefined;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
@@ -64,13 +79,16 @@ function toolCallsJson(asm: AssembledCompletion): JsonValue | undefined {
   });
 }
 
-/** Re-encode one parsed SSE event (used only when some events are hidden from the client). */
-function encodeEvent(ev: SseEvent): string {
-  const head = ev.event !== undefined ? `event: ${ev.event}\n` : '';
-  return `${head}${ev.data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+
+/** A request read and judged, its record not yet made. */
+interface Prepared {
+  request: GenerationRequest;
+  keyInRequest: boolean;
+  /** Outside a turn with `outsideTurn: 'refuse'`: recorded, answered 409, never forwarded. */
+  refused: boolean;
 }
 
-type Framing = 'sse' | 'ndjson' | 'whole';
+type Forwarded = { response: UpstreamResponse } | { error: unknown };
 
 export class Exchange {
   private readonly session: AuditSession;
@@ -78,7 +96,10 @@ export class Exchange {
   private abortReason: AbortReason | undefined;
   private clientGone = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerReason: AbortReason = 'headers_timeout';
+  private timerMs = 0;
   private gen!: GenerationSink;
+  private recorded = false;
   private asm!: ResponseAssembler;
   private status: number | undefined;
 
@@ -98,8 +119,18 @@ export class Exchange {
     for (const b of [...this.reg.blocked]) b.kick();
     const read = await this.readRequest();
     if (!read) return;
-    const opened = this.openGeneration(read.facts, read.rawText);
-    if (!opened) return;
+    const prep = this.prepare(read.facts, read.rawText);
+    if (prep.refused || this.ctx.recordRequest === 'before-forward') {
+      if (!this.record(prep)) {
+        this.sendError(503, 'the audit trail could not record this LLM call; it was not forwarded', 'audit_unavailable');
+        return;
+      }
+      if (prep.refused) {
+        this.ctx.audit(() => this.gen.fail('llm_call_refused', 'LLM call outside a turn refused by policy'));
+        this.sendError(409, 'no turn is active for this session; the LLM call was refused', 'invalid_request_error', 'no_active_turn');
+        return;
+      }
+    }
     this.asm = this.format.newAssembler(this.ctx.maxAssembledChars);
     let settle!: () => void;
     const untrack = this.ctx.track({ abort: (r) => this.abort(r), settled: new Promise<void>((r) => (settle = r)) });
@@ -111,8 +142,26 @@ export class Exchange {
     });
     try {
       const upstreamBody = this.format.upstreamBody?.(read.body, read.raw, read.facts, this.route) ?? { raw: read.raw };
-      const upstream = await this.forward(upstreamBody.raw, read.facts.stream);
-      if (!upstream) return;
+      const sent = this.forward(upstreamBody.raw, read.facts.stream);
+      if (!this.recorded) {
+        // undici writes a request on a reused keep-alive socket from an Immediate (it first lets the loop
+        // see a FIN or stray bytes on the idle socket); ours, queued after it, runs once the request is on
+        // the wire. Sealing the record then overlaps with the upstream's work, and nothing of the answer
+        // is read before the seal.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (!this.recorded && !this.record(prep)) {
+        this.abort('audit');
+        await sent;
+        this.sendError(503, 'the audit trail could not record this LLM call; the upstream call was cancelled and nothing of its answer was passed on', 'audit_unavailable');
+        return;
+      }
+      const forwarded = await sent;
+      if ('error' in forwarded) {
+        this.forwardFailed(forwarded.error);
+        return;
+      }
+      const upstream = forwarded.response;
       this.status = upstream.status;
       if (upstream.status < 200 || upstream.status > 299) await this.relayError(upstream);
       else await this.relay(upstream, read.facts.stream, upstreamBody);
@@ -129,9 +178,21 @@ export class Exchange {
     this.controller.abort();
   }
 
+  /** Start (or restart) the one timer of this exchange; restarting it for the same reason is a refresh, not a new timer. */
   private arm(ms: number, reason: AbortReason): void {
+    if (this.timer && this.timerReason === reason && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.abort(reason), ms);
+    this.timerReason = reason;
+    this.timerMs = ms;
+    this.timer = setTimeout(() => this.abort(this.timerReason), ms);
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private sendError(status: number, message: string, type: string, code: string | null = type): void {
@@ -180,9 +241,9 @@ export class Exchange {
     return { raw, rawText, body, facts };
   }
 
-  /** Start the generation record; false when the call must not be forwarded (answered already). */
-  private openGeneration(facts: RequestFacts, rawText: string): boolean {
-    const { session, ctx } = this;
+  /** What the record will hold, and whether policy refuses the call; records nothing yet. */
+  private prepare(facts: RequestFacts, rawText: string): Prepared {
+    const { ctx } = this;
     const key = ctx.upstreamKey;
     const keyInRequest = key !== undefined && rawText.includes(key);
     // The record never holds the upstream key, even if the client somehow sent it.
@@ -194,40 +255,39 @@ export class Exchange {
       stream: facts.stream,
     };
     if (facts.tools !== undefined) request.tools = recorded(facts.tools);
-    let refused = false;
+    return { request, keyInRequest, refused: !this.session.activeTurn && ctx.outsideTurn === 'refuse' };
+  }
+
+  /** Seal the request record (the generation); false when it could not be recorded (reported through onAuditError). */
+  private record(prep: Prepared): boolean {
+    const { session, ctx } = this;
     try {
-      if (keyInRequest) {
+      if (prep.keyInRequest) {
         session.recordError({ source: 'llm', type: 'upstream_key_in_request', message: 'the LLM request contained the upstream API key; it was scrubbed from the record' });
       }
       const turn = session.activeTurn;
       if (turn) {
-        this.gen = turn.startGeneration(request);
+        this.gen = turn.startGeneration(prep.request);
       } else {
-        refused = ctx.outsideTurn === 'refuse';
         session.recordError(
           {
             source: 'llm',
             type: 'llm_call_outside_turn',
-            message: refused
+            message: prep.refused
               ? 'LLM call received while no turn was active; refused'
               : 'LLM call received while no turn was active; forwarded and recorded on the session root',
           },
           session.rootSpan,
         );
-        this.gen = new AuditGeneration(session, undefined, this.reg.outsideCalls++, request);
+        this.gen = new AuditGeneration(session, undefined, this.reg.outsideCalls++, prep.request);
       }
     } catch (err) {
       ctx.audit(() => {
         throw err;
       });
-      this.sendError(503, 'the audit trail could not record this LLM call; it was not forwarded', 'audit_unavailable');
       return false;
     }
-    if (refused) {
-      ctx.audit(() => this.gen.fail('llm_call_refused', 'LLM call outside a turn refused by policy'));
-      this.sendError(409, 'no turn is active for this session; the LLM call was refused', 'invalid_request_error', 'no_active_turn');
-      return false;
-    }
+    this.recorded = true;
     return true;
   }
 
@@ -264,7 +324,8 @@ export class Exchange {
 
   // --- forwarding ---
 
-  private async forward(raw: Buffer, stream: boolean): Promise<Response | undefined> {
+  /** Send the request; the dispatch happens before this returns its promise, which never rejects. */
+  private async forward(raw: Buffer, stream: boolean): Promise<Forwarded> {
     const { ctx, format } = this;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -279,41 +340,50 @@ export class Exchange {
     }
     this.arm(ctx.requestTimeoutMs, 'headers_timeout');
     try {
-      return await fetch(format.upstreamUrl(ctx.upstreamBase, this.route), {
+      const response = await ctx.upstream.request(format.upstreamUrl(ctx.upstreamBase, this.route), {
         method: 'POST',
         headers,
         body: raw,
-        redirect: 'error',
         signal: this.controller.signal,
       });
-    } catch (err) {
-      if (this.abortReason === 'client') {
-        this.endClientDisconnected();
-      } else if (this.abortReason === 'headers_timeout') {
-        this.failWith('upstream_timeout', `no response from upstream within ${ctx.requestTimeoutMs} ms`);
-        this.sendError(504, `upstream did not respond within ${ctx.requestTimeoutMs} ms`, 'upstream_timeout');
-      } else if (this.abortReason === 'shutdown') {
-        this.failWith('proxy_shutdown', 'the LLM proxy shut down during the call');
-        this.sendError(503, 'the LLM proxy is shutting down', 'proxy_shutdown');
-      } else {
-        const message = `upstream unreachable: ${describeFetchError(err)}`;
-        this.failWith('upstream_unreachable', message);
-        this.sendError(502, ctx.scrub(message), 'upstream_unreachable');
-      }
-      return undefined;
+      return { response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  /** No response from upstream: why (our abort, or the connection), recorded and answered. */
+  private forwardFailed(err: unknown): void {
+    const { ctx } = this;
+    if (this.abortReason === 'client') {
+      this.endClientDisconnected();
+    } else if (this.abortReason === 'headers_timeout') {
+      this.failWith('upstream_timeout', `no response from upstream within ${ctx.requestTimeoutMs} ms`);
+      this.sendError(504, `upstream did not respond within ${ctx.requestTimeoutMs} ms`, 'upstream_timeout');
+    } else if (this.abortReason === 'shutdown') {
+      this.failWith('proxy_shutdown', 'the LLM proxy shut down during the call');
+      this.sendError(503, 'the LLM proxy is shutting down', 'proxy_shutdown');
+    } else {
+      const message = `upstream unreachable: ${describeUpstreamError(err)}`;
+      this.failWith('upstream_unreachable', message);
+      this.sendError(502, ctx.scrub(message), 'upstream_unreachable');
     }
   }
 
   /** A non-2xx answer: recorded as `upstream_<status>` with the provider's message, passed on unchanged (minus the key). */
-  private async relayError(upstream: Response): Promise<void> {
-    clearTimeout(this.timer);
+  private async relayError(upstream: UpstreamResponse): Promise<void> {
+    const max = 1024 * 1024;
+    // An error body that never ends is cut by the idle timeout and the size limit, not waited for.
+    this.arm(this.ctx.idleTimeoutMs, 'idle_timeout');
     let text = '';
     try {
-      text = this.ctx.scrub(await upstream.text());
+      // A little past the limit, so a key straddling the cut is still scrubbed whole.
+      text = this.ctx.scrub(await readText(upstream.body, max + (this.ctx.upstreamKey?.length ?? 0)));
     } catch {
       // body lost; the status still tells the story
     }
-    if (text.length > 1024 * 1024) text = text.slice(0, 1024 * 1024);
+    this.disarm();
+    if (text.length > max) text = text.slice(0, max);
     let detail = text.slice(0, 500);
     try {
       detail = this.format.errorDetail(JSON.parse(text))?.slice(0, 500) ?? detail;
@@ -323,7 +393,7 @@ export class Exchange {
     const status = upstream.status;
     this.failWith(`upstream_${status}`, `upstream returned HTTP ${status}${detail ? `: ${detail}` : ''}`);
     if (!this.clientGone && !this.res.destroyed) {
-      this.res.writeHead(status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+      this.res.writeHead(status, { 'content-type': upstream.header('content-type') ?? 'application/json' });
       this.res.end(text);
     }
   }
@@ -334,9 +404,9 @@ export class Exchange {
     return 'whole';
   }
 
-  private async relay(upstream: Response, stream: boolean, upstreamBody: UpstreamBody): Promise<void> {
+  private async relay(upstream: UpstreamResponse, stream: boolean, upstreamBody: UpstreamBody): Promise<void> {
     const { res } = this;
-    const contentType = upstream.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
+    const contentType = upstream.header('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
     const framing = this.framingOf(contentType, stream);
     res.writeHead(upstream.status, {
       'content-type': contentType,
@@ -344,8 +414,8 @@ export class Exchange {
       ...(framing === 'sse' ? { 'x-accel-buffering': 'no' } : {}),
     });
     res.flushHeaders();
-    const pump = new StreamPump(this, framing, framing === 'sse' ? upstreamBody.hideEvent : undefined);
-    const outcome = await pump.run(upstream.body?.getReader());
+    const pump = new StreamPump(this.pumpDeps, framing, framing === 'sse' ? upstreamBody.hideEvent : undefined);
+    const outcome = await pump.run(upstream.body);
     this.conclude(outcome, framing, pump);
   }
 
@@ -378,7 +448,7 @@ export class Exchange {
       const type = idle ? 'upstream_timeout' : 'upstream_stream_cut';
       const message = idle
         ? `upstream sent nothing for ${ctx.idleTimeoutMs} ms mid-response`
-        : `upstream stream cut after ${r.chunks} chunk(s): ${describeFetchError(o.streamErr)}`;
+        : `upstream stream cut after ${r.chunks} chunk(s): ${describeUpstreamError(o.streamErr)}`;
       this.failWith(type, message);
       // end(), not an awaited write: a client that stopped reading must not hold this handler.
       res.end(streamed ? tail + this.format.streamErrorEvent(ctx.scrub(message), type) : undefined);
@@ -402,17 +472,20 @@ export class Exchange {
   // --- what StreamPump needs ---
 
   /** What the pump may see and do of this exchange. */
-  get pumpDeps(): PumpDeps {
+  private get pumpDeps(): PumpDeps {
+    const { ctx } = this;
     return {
-      ctx: this.ctx,
       res: this.res,
       signal: this.controller.signal,
-      reg: this.reg,
+      blocked: this.reg.blocked,
       asm: this.asm,
-      firstChunk: () => this.ctx.audit(() => this.gen.firstChunk()),
-      arm: (ms: number, reason: AbortReason) => this.arm(ms, reason),
-      disarm: () => clearTimeout(this.timer),
-      abortReason: () => this.abortReason,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      clientStallTimeoutMs: ctx.clientStallTimeoutMs,
+      maxAssembledChars: ctx.maxAssembledChars,
+      firstChunk: () => ctx.audit(() => this.gen.firstChunk()),
+      armIdle: () => this.arm(ctx.idleTimeoutMs, 'idle_timeout'),
+      disarm: () => this.disarm(),
+      aborted: () => this.abortReason !== undefined,
       clientLeft: () => {
         this.clientGone = true;
         this.abort('client');
@@ -420,149 +493,5 @@ export class Exchange {
       clientGone: () => this.clientGone,
     };
   }
-}
 
-interface PumpDeps {
-  ctx: ExchangeContext;
-  res: ServerResponse;
-  signal: AbortSignal;
-  reg: SessionRoute;
-  asm: ResponseAssembler;
-  firstChunk(): void;
-  arm(ms: number, reason: AbortReason): void;
-  disarm(): void;
-  abortReason(): AbortReason | undefined;
-  clientLeft(): void;
-  clientGone(): boolean;
-}
-
-interface PumpOutcome {
-  streamErr?: unknown;
-  stalled: boolean;
-}
-
-/** Moves the upstream body to the client chunk by chunk, feeding the assembler as it goes. */
-class StreamPump {
-  private readonly parser: SseParser | NdjsonParser | undefined;
-  private readonly decoder = new TextDecoder();
-  private readonly whole: Buffer[] = [];
-  private wholeBytes = 0;
-  private wholeOverflow = false;
-  private firstSeen = false;
-  private blockedNow: BlockedWrite | undefined;
-  private readonly d: PumpDeps;
-
-  constructor(
-    exchange: Exchange,
-    private readonly framing: Framing,
-    private readonly hide: UpstreamBody['hideEvent'],
-  ) {
-    this.d = exchange.pumpDeps;
-    const max = Math.max(1024 * 1024, this.d.ctx.maxAssembledChars);
-    this.parser = framing === 'sse' ? new SseParser({ maxEventBytes: max }) : framing === 'ndjson' ? new NdjsonParser({ maxLineBytes: max }) : undefined;
-  }
-
-  get overflowed(): boolean {
-    return this.parser?.overflowed ?? false;
-  }
-
-  get sawBody(): boolean {
-    return this.whole.length > 0;
-  }
-
-  private onBlocked = (b: BlockedWrite | undefined): void => {
-    if (this.blockedNow) this.d.reg.blocked.delete(this.blockedNow);
-    this.blockedNow = b;
-    if (b) this.d.reg.blocked.add(b);
-  };
-
-  /** Feed events to the assembler; returns what the client gets of them when some are hidden. */
-  private onEvents(events: SseEvent[]): string {
-    let visible = '';
-    for (const ev of events) {
-      const outcome = this.d.asm.acceptEvent(ev);
-      if (outcome === 'chunk' && !this.firstSeen) {
-        this.firstSeen = true;
-        this.d.firstChunk();
-      }
-      if (this.hide) {
-        let parsed: Json | undefined;
-        try {
-          const v: unknown = JSON.parse(ev.data);
-          parsed = isObject(v) ? v : undefined;
-        } catch {
-          parsed = undefined;
-        }
-        if (!this.hide(ev, parsed)) visible += encodeEvent(ev);
-      }
-    }
-    return visible;
-  }
-
-  async run(reader: ReadableStreamDefaultReader<Uint8Array> | undefined): Promise<PumpOutcome> {
-    const d = this.d;
-    const out: PumpOutcome = { stalled: false };
-    if (!reader) return out;
-    try {
-      for (;;) {
-        d.arm(d.ctx.idleTimeoutMs, 'idle_timeout');
-        const { value, done } = await reader.read();
-        d.disarm(); // waiting on the client below is not the upstream's silence
-        if (done) break;
-        if (this.framing === 'whole' && !this.firstSeen) {
-          this.firstSeen = true;
-          d.firstChunk();
-        }
-        const outcome = await this.pass(value);
-        if (outcome === 'aborted') break;
-        if (outcome !== 'ok') {
-          out.stalled = outcome === 'stalled';
-          d.clientLeft();
-          break;
-        }
-      }
-    } catch (err) {
-      out.streamErr = err;
-    } finally {
-      d.disarm();
-      this.onBlocked(undefined);
-      if (d.clientGone() || out.streamErr || d.abortReason()) reader.cancel().catch(() => undefined);
-    }
-    return out;
-  }
-
-  private pass(value: Uint8Array): Promise<WriteOutcome> {
-    const d = this.d;
-    const write = (data: Uint8Array | string) => writeToClient(d.res, data, d.signal, d.ctx.clientStallTimeoutMs, this.onBlocked);
-    if (this.hide && this.parser) {
-      // Some events are the proxy's own doing (usage it asked for): pass on the others, event by event.
-      const visible = this.onEvents(this.parser.feed(this.decoder.decode(value, { stream: true })));
-      return visible ? write(visible) : Promise.resolve<WriteOutcome>('ok');
-    }
-    // Pass it on first, then assemble what was passed on while it travels: parsing a large read never
-    // delays the bytes, and the assembly stays in memory until the call is recorded either way.
-    const writing = write(value);
-    if (this.parser) {
-      this.onEvents(this.parser.feed(this.decoder.decode(value, { stream: true })));
-    } else if (!this.wholeOverflow) {
-      this.wholeBytes += value.length;
-      if (this.wholeBytes > d.ctx.maxAssembledChars * 4) this.wholeOverflow = true;
-      else this.whole.push(Buffer.from(value));
-    }
-    return writing;
-  }
-
-  /** The body is over: assemble what is left; returns what the client still has to get (hidden mode). */
-  finish(): string {
-    if (this.parser) return this.onEvents([...this.parser.feed(this.decoder.decode()), ...this.parser.end()]);
-    if (!this.wholeOverflow && this.whole.length > 0) {
-      try {
-        const parsed: unknown = JSON.parse(Buffer.concat(this.whole).toString('utf8'));
-        if (isObject(parsed)) this.d.asm.acceptWhole(parsed);
-      } catch {
-        // recorded as an incomplete response
-      }
-    }
-    return '';
-  }
 }

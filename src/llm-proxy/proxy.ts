@@ -31,7 +31,16 @@
  *   hang-up is lazy (the connection closes when Python collects the stream), so a client that leaves
  *   streamed data unread for `clientStallTimeoutMs`, or whose session sends its next LLM call, counts as
  *   gone too; backpressure keeps memory bounded meanwhile.
- * - Upstream failures: non-2xx → status and body passed through, `upstream_<status>`; unreachable → 502
+ * - Recording and fail-closed: a call is forwarded only if the session may make it (a registered, open
+ *   session; inside a turn unless `outsideTurn` is `forward`). Its request record is sealed before the
+ *   request leaves (`recordRequest`, default `before-forward`: the provider never sees a request the trail
+ *   does not hold; a failure answers 503 `audit_unavailable` and nothing leaves). `while-forwarding` seals
+ *   it while the request travels (opt-in, shorter time to first token): nothing of the answer reaches the
+ *   client before that seal, and a record that cannot be sealed cancels the upstream call and answers 503,
+ *   but the provider may already have seen that request.
+ * - The upstream is reached through one keep-alive connection pool per origin (upstream-client.ts).
+ * - Upstream failures: non-2xx (3xx included: redirects are not followed) → status and body passed
+ *   through, `upstream_<status>`; unreachable → 502
  *   `upstream_unreachable`; no response headers in time → 504 `upstream_timeout`; stream cut, stalled or
  *   ended without its end marker → `upstream_stream_cut` / `upstream_timeout`, and the client gets an
  *   error event in its own format (the SDKs raise on it) instead of a silently truncated reply.
@@ -47,12 +56,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { listenOn } from './listen.js';
 import type { AuditSession } from '../audit/session.js';
 import { ANTHROPIC_MESSAGES } from './anthropic-messages.js';
-import { describeFetchError, sendJsonError } from './client-io.js';
-import { Exchange, type AbortReason, type ExchangeContext, type SessionRoute } from './exchange.js';
+import { sendJsonError } from './client-io.js';
+import { Exchange, type AbortReason, type ExchangeContext, type RecordRequestOrder, type SessionRoute } from './exchange.js';
 import type { RouteInfo, WireFormat } from './format.js';
 import { OLLAMA_CHAT, OLLAMA_GENERATE } from './ollama.js';
 import { AZURE_OPENAI_CHAT, OPENAI_CHAT } from './openai-chat.js';
 import { OPENAI_RESPONSES } from './openai-responses.js';
+import { describeUpstreamError, readText, UpstreamClient } from './upstream-client.js';
 
 export interface UnknownTokenInfo {
   reason: 'unknown_token' | 'missing_token' | 'session_ended';
@@ -97,6 +107,13 @@ export interface LlmProxyOptions {
   maxRequestBytes?: number;
   /** Most characters of response content assembled for the record (the stream itself is not limited). Default 16 Mi. */
   maxAssembledChars?: number;
+  /**
+   * When the request record is sealed: `before-forward` (default: the upstream never sees a request that
+   * could not be recorded, at the cost of the record's time added to the time to first token) or
+   * `while-forwarding` (right after the request is sent, before anything of the answer is read or passed on;
+   * a failed seal cancels the call, but the provider may have seen the request: opt-in).
+   */
+  recordRequest?: RecordRequestOrder;
   /** What to do with a call that arrives while the session has no active turn. Default `forward`. */
   outsideTurn?: 'forward' | 'refuse';
   /** Called for every request with an unknown, missing or ended-session credential. Errors thrown are ignored. */
@@ -206,10 +223,13 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
   let unknownTokenRequests = 0;
   let closing = false;
   const requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
+  const upstream = new UpstreamClient();
 
   const ctx: ExchangeContext = {
     upstreamBase,
     upstreamKey,
+    upstream,
+    recordRequest: options.recordRequest ?? 'before-forward',
     provider: options.provider,
     requestTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? requestTimeoutMs,
@@ -271,17 +291,19 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
   };
 
   const handleModels = async (res: ServerResponse) => {
+    const max = 4 * 1024 * 1024;
     try {
-      const r = await fetch(`${upstreamBase}/models`, {
+      const r = await upstream.request(`${upstreamBase}/models`, {
+        method: 'GET',
         headers: { accept: 'application/json', 'user-agent': 'oi-audit-llm-proxy', ...OPENAI_CHAT.authHeaders(upstreamKey) },
-        redirect: 'error',
         signal: AbortSignal.timeout(requestTimeoutMs),
       });
-      const text = ctx.scrub(await r.text());
-      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+      // Bounded: a model list is small; past the limit the answer is cut (key scrubbed first, whole).
+      const text = ctx.scrub(await readText(r.body, max + (upstreamKey?.length ?? 0))).slice(0, max);
+      res.writeHead(r.status, { 'content-type': r.header('content-type') ?? 'application/json' });
       res.end(text);
     } catch (err) {
-      sendJsonError(res, 502, openAiError(`upstream unreachable: ${ctx.scrub(describeFetchError(err))}`, 'upstream_unreachable'));
+      sendJsonError(res, 502, openAiError(`upstream unreachable: ${ctx.scrub(describeUpstreamError(err))}`, 'upstream_unreachable'));
     }
   };
 
@@ -364,6 +386,7 @@ export async function startLlmProxy(options: LlmProxyOptions): Promise<LlmProxy>
         await Promise.all(pending.map((f) => f.settled));
         server.closeAllConnections();
         await stopped;
+        await upstream.close();
         registrations.clear();
       })();
       return closed;

@@ -19,7 +19,7 @@ const ALPHABET = 128;
 /**
  * One table of character classes for the byte loop (one lookup per byte): token characters and hex
  * digits (see token-runs.ts), and the ASCII characters the redactor skips while matching (C0 controls
- * but TAB, LF and CR, and DEL: the ASCII part of HIDDEN_TEST in rules.ts).
+ * but TAB, LF and CR, and DEL: the ASCII part of HIDDEN_TEST in views.ts).
  */
 const TOKEN_CHAR = 1;
 const HEX_CHAR = 2;
@@ -83,8 +83,43 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
   const isAscii = (k: string) => /^[\u0000-\u007f]+$/.test(k);
   const ascii = unique.filter(isAscii).map((k) => index.get(k)!);
   const other = unique.filter((k) => !isAscii(k));
-  const asciiSet = new Set(ascii);
+  const { delta, outputs } = keywordAutomaton(unique, ascii);
+  const present = new Uint8Array(unique.length);
+  const occ = new Occurrences(
+    present,
+    outputs,
+    unique.map((k) => k.length),
+    new Set(ascii),
+  );
+  const startsOf = (ids: ArrayLike<number>): number[] | undefined => occ.startsOf(ids);
 
+  return {
+    index,
+    scan(text) {
+      // Reused: a scan's result is read before the next scan (see Prescan).
+      present.fill(0);
+      occ.count = 0;
+      const len = text.length;
+      const bytes = asciiBytes(text);
+      let hidden: boolean | undefined;
+      if (bytes) hidden = scanBytes(delta, occ, bytes, len, text);
+      else if (ascii.length > 0) scanChars(delta, occ, text, len);
+      if (other.length > 0) {
+        const lower = text.toLowerCase();
+        for (const k of other) if (lower.includes(k)) present[index.get(k)!] = 1;
+      }
+      return { present, hidden, startsOf };
+    },
+  };
+}
+
+/**
+ * The Aho–Corasick automaton of the ASCII keywords (`ascii` holds their ids in `unique`) as a full
+ * transition table: `delta[state << 7 | c]` is the next state, stored as `~state` (negative) when a
+ * keyword ends there, so the scanning loops learn both from one load; `outputs[state]` lists the
+ * keywords ending in that state.
+ */
+function keywordAutomaton(unique: readonly string[], ascii: readonly number[]): { delta: Int32Array; outputs: number[][] } {
   // Trie (goto function). State 0 is the root.
   const next: Int32Array[] = [new Int32Array(ALPHABET).fill(-1)];
   const outputs: number[][] = [[]];
@@ -140,115 +175,111 @@ export function createPrescanner(keywords: readonly string[]): Prescanner {
   // both the next state and whether to record from one load.
   for (let i = 0; i < delta.length; i++) if (outputs[delta[i]!]!.length > 0) delta[i] = ~delta[i]!;
 
-  const lengths = unique.map((k) => k.length);
+  return { delta, outputs };
+}
 
-  // Occurrences of the current scan as (keyword id, end index) pairs; reused from scan to scan.
-  const occIds = new Int32Array(MAX_OCCURRENCES);
-  const occEnds = new Int32Array(MAX_OCCURRENCES);
-  let occCount = 0;
-  const present = new Uint8Array(unique.length);
+/** The keyword occurrences of the current scan as (keyword id, end index) pairs; reused from scan to scan. */
+class Occurrences {
+  readonly ids = new Int32Array(MAX_OCCURRENCES);
+  readonly ends = new Int32Array(MAX_OCCURRENCES);
+  count = 0;
 
-  // Kept out of the per-character loops (it runs only where a keyword ends) so they stay small.
-  const record = (s: number, end: number): void => {
-    for (const id of outputs[s]!) {
-      present[id] = 1;
-      if (occCount < MAX_OCCURRENCES) {
-        occIds[occCount] = id;
-        occEnds[occCount] = end;
+  constructor(
+    private readonly present: Uint8Array,
+    private readonly outputs: readonly (readonly number[])[],
+    private readonly lengths: readonly number[],
+    private readonly asciiIds: ReadonlySet<number>,
+  ) {}
+
+  /** The keywords ending at `end` in state `s` (called only where one does, so the loops stay small). */
+  record(s: number, end: number): void {
+    for (const id of this.outputs[s]!) {
+      this.present[id] = 1;
+      if (this.count < MAX_OCCURRENCES) {
+        this.ids[this.count] = id;
+        this.ends[this.count] = end;
       }
-      occCount++;
+      this.count++;
     }
-  };
+  }
 
-  /** Returns whether a hidden character was seen. */
-  const scanBytes = (bytes: Uint8Array, len: number, text: string): boolean => {
-    const runs: number[] = [];
-    let s = 0;
-    let runStart = -1;
-    let allHex = 0;
-    let hiddenSeen = 0;
-    let runDigits = 0;
-    let maxDigits = 0;
-    for (let i = 0; i < len; i++) {
-      const b = bytes[i]!;
-      s = delta[(s << 7) | b]!;
-      if (s < 0) {
-        s = ~s;
-        record(s, i);
-      }
-      const cls = CLASS[b]!;
-      hiddenSeen |= cls;
-      if ((cls & (DIGIT_CHAR | NUMBER_SEPARATOR)) !== 0) {
-        if ((cls & DIGIT_CHAR) !== 0) runDigits++;
-      } else if (runDigits !== 0) {
-        if (runDigits > maxDigits) maxDigits = runDigits;
-        runDigits = 0;
-      }
-      if ((cls & TOKEN_CHAR) !== 0) {
-        if (runStart < 0) {
-          runStart = i;
-          allHex = cls & HEX_CHAR;
-        } else allHex &= cls;
-      } else if (runStart >= 0) {
-        if (i - runStart >= BASE64_MIN) runs.push(runStart, i, allHex === 0 ? 0 : 1);
-        runStart = -1;
-      }
-    }
-    if (runStart >= 0 && len - runStart >= BASE64_MIN) runs.push(runStart, len, allHex === 0 ? 0 : 1);
-    rememberTokenRuns(text, runs);
-    digitsText = text;
-    digitsMax = runDigits > maxDigits ? runDigits : maxDigits;
-    return (hiddenSeen & HIDDEN_CHAR) !== 0;
-  };
-
-  const scanChars = (text: string, len: number): void => {
-    let s = 0;
-    for (let i = 0; i < len; i++) {
-      const c = text.charCodeAt(i);
-      // Outside ASCII no keyword can continue: back to the root.
-      s = c < ALPHABET ? delta[(s << 7) | c]! : 0;
-      if (s < 0) {
-        s = ~s;
-        record(s, i);
-      }
-    }
-  };
-
-  const startsOf = (ids: ArrayLike<number>): number[] | undefined => {
-    const count = occCount;
+  startsOf(ids: ArrayLike<number>): number[] | undefined {
+    const count = this.count;
     if (count > MAX_OCCURRENCES) return undefined;
-    for (let k = 0; k < ids.length; k++) if (!asciiSet.has(ids[k]!)) return undefined;
+    for (let k = 0; k < ids.length; k++) if (!this.asciiIds.has(ids[k]!)) return undefined;
     const out: number[] = [];
+    let sorted = true;
     for (let j = 0; j < count; j++) {
-      const id = occIds[j]!;
+      const id = this.ids[j]!;
       for (let k = 0; k < ids.length; k++) {
         if (ids[k] === id) {
-          out.push(occEnds[j]! - lengths[id]! + 1);
+          const start = this.ends[j]! - this.lengths[id]! + 1;
+          if (out.length > 0 && start < out[out.length - 1]!) sorted = false;
+          out.push(start);
           break;
         }
       }
     }
     // Reported at their ends: starts of keywords of different lengths can be out of order.
-    if (ids.length > 1) out.sort((x, y) => x - y);
+    if (!sorted) out.sort((x, y) => x - y);
     return out;
-  };
+  }
+}
 
-  return {
-    index,
-    scan(text) {
-      // Reused: a scan's result is read before the next scan (see Prescan).
-      present.fill(0);
-      occCount = 0;
-      const len = text.length;
-      const bytes = asciiBytes(text);
-      let hidden: boolean | undefined;
-      if (bytes) hidden = scanBytes(bytes, len, text);
-      else if (ascii.length > 0) scanChars(text, len);
-      if (other.length > 0) {
-        const lower = text.toLowerCase();
-        for (const k of other) if (lower.includes(k)) present[index.get(k)!] = 1;
-      }
-      return { present, hidden, startsOf };
-    },
-  };
+/**
+ * The byte loop over an ASCII text: keywords, the token runs (for the high-entropy scanners) and the
+ * longest digit run (for the card scanner). Returns whether a hidden character was seen.
+ */
+function scanBytes(delta: Int32Array, occ: Occurrences, bytes: Uint8Array, len: number, text: string): boolean {
+  const runs: number[] = [];
+  let s = 0;
+  let runStart = -1;
+  let allHex = 0;
+  let hiddenSeen = 0;
+  let runDigits = 0;
+  let maxDigits = 0;
+  for (let i = 0; i < len; i++) {
+    const b = bytes[i]!;
+    s = delta[(s << 7) | b]!;
+    if (s < 0) {
+      s = ~s;
+      occ.record(s, i);
+    }
+    const cls = CLASS[b]!;
+    hiddenSeen |= cls;
+    if ((cls & (DIGIT_CHAR | NUMBER_SEPARATOR)) !== 0) {
+      if ((cls & DIGIT_CHAR) !== 0) runDigits++;
+    } else if (runDigits !== 0) {
+      if (runDigits > maxDigits) maxDigits = runDigits;
+      runDigits = 0;
+    }
+    if ((cls & TOKEN_CHAR) !== 0) {
+      if (runStart < 0) {
+        runStart = i;
+        allHex = cls & HEX_CHAR;
+      } else allHex &= cls;
+    } else if (runStart >= 0) {
+      if (i - runStart >= BASE64_MIN) runs.push(runStart, i, allHex === 0 ? 0 : 1);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0 && len - runStart >= BASE64_MIN) runs.push(runStart, len, allHex === 0 ? 0 : 1);
+  rememberTokenRuns(text, runs);
+  digitsText = text;
+  digitsMax = runDigits > maxDigits ? runDigits : maxDigits;
+  return (hiddenSeen & HIDDEN_CHAR) !== 0;
+}
+
+/** The keyword loop over a text with characters outside ASCII. */
+function scanChars(delta: Int32Array, occ: Occurrences, text: string, len: number): void {
+  let s = 0;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    // Outside ASCII no keyword can continue: back to the root.
+    s = c < ALPHABET ? delta[(s << 7) | c]! : 0;
+    if (s < 0) {
+      s = ~s;
+      occ.record(s, i);
+    }
+  }
 }

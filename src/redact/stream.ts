@@ -1,5 +1,5 @@
 import type { RedactionRegion, RedactionResult, Redactor } from './redactor.js';
-import { applyRegions } from './rules.js';
+import { applyRegions } from './apply-regions.js';
 
 /**
  * The longest secret, with the context that identifies it (`password=` before a value, a PEM header
@@ -83,7 +83,10 @@ export class StreamRedactor {
     if (!final) cut = safeCut(window, regions, cut);
     // Only the regions before the cut belong to this part (one cut at a surrogate pair is clipped).
     return this.take(window, cut, (raw) =>
-      applyRegions(raw, regions.filter((r) => r.start < raw.length).map((r) => (r.end <= raw.length ? r : { ...r, end: raw.length }))),
+      applyRegions(
+        raw,
+        regions.filter((r) => r.start < raw.length).map((r) => (r.end <= raw.length ? r : { ...r, end: raw.length })),
+      ),
     );
   }
 
@@ -102,7 +105,7 @@ export class StreamRedactor {
  */
 export function safeCut(text: string, regions: readonly RedactionRegion[], target: number): number {
   let cut = target;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (let i = regions.length - 1; i >= 0; i--) {
       const r = regions[i]!;

@@ -168,7 +168,12 @@ export function scanBase64Runs(text: string): Span[] {
     if (end < len && text.charCodeAt(end) === EQUALS) end++;
     if (open) {
       const gap = text.slice(open[1], start);
-      if ((gap === '\n' || gap === '\r\n') && (open[1] - open[0]) % 4 === 0 && text.charCodeAt(open[1] - 1) !== EQUALS && end - open[0] <= ENCODED_MAX) {
+      if (
+        (gap === '\n' || gap === '\r\n') &&
+        (open[1] - open[0]) % 4 === 0 &&
+        text.charCodeAt(open[1] - 1) !== EQUALS &&
+        end - open[0] <= ENCODED_MAX
+      ) {
         open[1] = end;
         continue;
       }
@@ -209,7 +214,10 @@ export function decodeBase64Text(candidate: string): string | undefined {
   const joined = candidate.replace(/[\r\n]/g, '');
   const whole = decodeBase64Piece(joined);
   if (whole !== undefined || !joined.includes('/')) return whole;
-  const pieces = joined.split('/').map(decodeBase64Piece).filter((p): p is string => p !== undefined);
+  const pieces = joined
+    .split('/')
+    .map(decodeBase64Piece)
+    .filter((p): p is string => p !== undefined);
   return pieces.length > 0 ? pieces.join('\n') : undefined;
 }
 

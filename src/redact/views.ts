@@ -190,7 +190,8 @@ function hexValue(text: string, from: number, to: number): number {
  */
 export function decodeEscapes(view: TextView): TextView | undefined {
   const text = view.text;
-  if (!ESCAPE_TEST.test(text)) return undefined;
+  // indexOf skips to a `\` or `%` far faster than the regex (an alternation V8 tries at every position).
+  if ((text.indexOf('\\') === -1 && text.indexOf('%') === -1) || !ESCAPE_TEST.test(text)) return undefined;
   const len = text.length;
   const out = new ViewBuilder(len, view);
   let i = 0;

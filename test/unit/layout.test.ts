@@ -18,9 +18,7 @@ const MAX_LINES = 600;
  * Files allowed over MAX_LINES, each with why. An entry that no longer exceeds fails the test, so the list
  * only shrinks.
  */
-const LONG_FILES: Record<string, string> = {
-  'redact/rules.ts': 'the rule table with its scanners and validators; being split into modules (issue #19)',
-};
+const LONG_FILES: Record<string, string> = {};
 
 /**
  * Folders under src/agents/ that are not an agent: what more than one agent uses. Every other folder there
