@@ -4,7 +4,6 @@
  * the answer reaches the client; redirects not followed; error bodies bounded.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { AuditRecorder } from '../../src/audit/recorder.js';
 import type { AuditTurn } from '../../src/audit/turn.js';
 import { startLlmProxy, type LlmProxy, type LlmProxyOptions } from '../../src/llm-proxy/proxy.js';
 import { encodeSseData, SSE_DONE } from '../../src/llm-proxy/sse.js';
+import { listenLoopback } from '../helpers/loopback-server.js';
 
 type Body = { event: string; data: Record<string, any> };
 
@@ -40,15 +40,7 @@ async function upstreamServer(handler: (req: IncomingMessage, res: ServerRespons
     req.resume();
     req.on('end', () => handler(req, res));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  );
+  const url = await listenLoopback(server, cleanups);
   return { url, seen };
 }
 

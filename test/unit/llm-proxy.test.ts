@@ -11,6 +11,7 @@ import { startLlmProxy, type LlmProxy, type LlmProxyOptions, type UnknownTokenIn
 import { startScriptedModel, type Script, type ScriptedModel, type ScriptedModelOptions } from '../../src/demo/scripted-model.js';
 import { ChatCompletionAssembler } from '../../src/llm-proxy/openai-chat.js';
 import { encodeSseData, SseParser, SSE_DONE, type SseEvent } from '../../src/llm-proxy/sse.js';
+import { listenLoopback } from '../helpers/loopback-server.js';
 
 const UPSTREAM_KEY = 'sk-upstream-SECRET-0123456789abcdefABCDEF';
 const TURN1 = DEMO_SCRIPT.turns[0]!;
@@ -74,15 +75,7 @@ async function controlledUpstream(handler: (req: IncomingMessage, res: ServerRes
       void Promise.resolve(handler(req, res, s)).catch(() => res.destroy());
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  );
+  const url = `${await listenLoopback(server, cleanups)}/v1`;
   return { url, seen };
 }
 
